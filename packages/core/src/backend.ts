@@ -1,0 +1,64 @@
+import type { z } from 'zod'
+import type * as C from './contract'
+
+/** Parsed (validated, defaults applied) inputs, as a backend receives them. */
+export type Parsed<S extends z.ZodType> = z.output<S>
+
+/** Stops a subscription. Safe to call more than once. */
+export type Unsubscribe = () => Promise<void>
+
+/**
+ * How a client reaches an Ops Control Room deployment. Three implementations: `postgresBackend`
+ * (a direct connection), `httpBackend` (the executor API) and `supabaseBackend` (supabase-js).
+ * Backends receive inputs already validated by the client; they map rows to the contract and failures
+ * to typed errors, and hold no state-transition logic of their own (that lives in SQL).
+ */
+export interface Backend {
+  /** A short name for logs: 'postgres', 'http', 'supabase'. */
+  readonly kind: string
+
+  createSession(input: Parsed<typeof C.CreateSessionInput>): Promise<C.Session>
+  getSession(id: string): Promise<C.Session | null>
+  listSessions(input: Parsed<typeof C.ListSessionsInput>): Promise<C.Session[]>
+
+  enqueueRuns(input: Parsed<typeof C.EnqueueRunsInput>): Promise<C.Run[]>
+  getRun(id: string): Promise<C.Run | null>
+  listRuns(input: Parsed<typeof C.ListRunsInput>): Promise<C.Run[]>
+  cancelRuns(input: Parsed<typeof C.CancelRunsInput>): Promise<C.Run[]>
+
+  listEvents(input: Parsed<typeof C.ListEventsInput>): Promise<C.RunEvent[]>
+  listArtifacts(input: Parsed<typeof C.ListArtifactsInput>): Promise<C.Artifact[]>
+  getArtifact(id: string): Promise<C.Artifact | null>
+
+  createTemplate(input: Parsed<typeof C.CreateTemplateInput>): Promise<C.RunTemplate>
+  getTemplate(input: Parsed<typeof C.GetTemplateInput>): Promise<C.RunTemplate | null>
+  listTemplates(input: Parsed<typeof C.ListTemplatesInput>): Promise<C.RunTemplate[]>
+
+  listWorkers(): Promise<C.WorkerInfo[]>
+
+  // The worker's side.
+  claimRuns(input: Parsed<typeof C.ClaimRunsInput>): Promise<C.Run[]>
+  heartbeat(input: Parsed<typeof C.HeartbeatInput>): Promise<C.HeartbeatResult>
+  completeRuns(input: Parsed<typeof C.CompleteRunsInput>): Promise<C.Run[]>
+  failRuns(input: Parsed<typeof C.FailRunsInput>): Promise<C.Run[]>
+  ackCancel(input: Parsed<typeof C.AckCancelInput>): Promise<C.Run[]>
+  releaseRuns(input: Parsed<typeof C.ReleaseRunsInput>): Promise<C.Run[]>
+  recoverStuckRuns(input: Parsed<typeof C.RecoverStuckRunsInput>): Promise<C.Run[]>
+  updateProgress(input: Parsed<typeof C.UpdateProgressInput>): Promise<number>
+  appendEvents(input: Parsed<typeof C.AppendEventsInput>): Promise<number>
+  createArtifacts(input: Parsed<typeof C.CreateArtifactsInput>): Promise<C.Artifact[]>
+
+  /**
+   * Live changes. The listener gets small notifications (`Change`); it should read what it needs.
+   * Resolves once listening, so nothing that happens after it resolves is missed.
+   */
+  subscribe(listener: (change: C.Change) => void): Promise<Unsubscribe>
+
+  /** Runs `fn` while holding a cluster-wide lock named `key`, or returns undefined if another holds it. */
+  tryWithLock?<T>(key: string, fn: () => Promise<T>): Promise<T | undefined>
+
+  /** Whether the backend can reach its database or API now. */
+  ping(): Promise<void>
+
+  close(): Promise<void>
+}

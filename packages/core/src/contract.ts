@@ -1,0 +1,465 @@
+/**
+ * The Ops Control Room contract: every entity and every operation's input, defined once in zod and
+ * used by the client, the executor API, the OpenAPI document and the React layer.
+ *
+ * Glossary
+ * - session: a named group of runs (one deploy, one PR check, one spec generation).
+ * - run: one unit of work: a `kind`, a lane, a priority, params, and a lifecycle
+ *   queued → running → succeeded | failed | cancelled (running → queued for a retry or recovery).
+ * - kind: which handler executes a run (`shell`, `deploy`, `spec_kit_generate`).
+ * - lane: one of four queues, A–D, each with its own worker concurrency.
+ * - claim: a worker atomically takes queued runs (`FOR UPDATE SKIP LOCKED`); no run is claimed twice.
+ * - heartbeat: a worker's periodic proof that its runs are alive; also how it learns of cancels.
+ * - lease: a claimed run stays its worker's while heartbeats arrive; after the timeout it is recovered.
+ * - artifact: an output of a run: a file (stored by an artifact store), a link, or text.
+ * - template: a named, immutably versioned run definition (kind, lane, defaults, a params schema).
+ */
+import { z } from 'zod'
+import { findSecret } from './secrets'
+
+export const LANES = ['A', 'B', 'C', 'D'] as const
+export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
+export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const
+export const EVENT_LEVELS = ['debug', 'info', 'warn', 'error'] as const
+export const ARTIFACT_KINDS = ['file', 'link', 'text'] as const
+
+/** Size limit of a run's params, serialised as JSON (the database enforces the same order of size). */
+export const MAX_PARAMS_BYTES = 256 * 1024
+/** Most runs one enqueue call accepts. */
+export const MAX_ENQUEUE_BATCH = 10_000
+
+export const Lane = z.enum(LANES)
+export const RunStatus = z.enum(RUN_STATUSES)
+export const EventLevel = z.enum(EVENT_LEVELS)
+export const ArtifactKind = z.enum(ARTIFACT_KINDS)
+
+const identifier = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9_.:-]{0,99}$/,
+    'use 1–100 lowercase letters, digits, and _ . : - (starting with a letter or digit)',
+  )
+const uuid = z.uuid()
+const timestamp = z.string()
+const jsonObject = z.record(z.string(), z.unknown())
+
+/** A structured error, as stored on a failed run and in `run:failed` events. */
+export const ErrorInfo = z.object({
+  type: z.string().min(1).max(200),
+  message: z.string().max(16_000),
+  stack: z.string().max(64_000).optional(),
+  context: jsonObject.optional(),
+})
+
+export const Session = z.object({
+  id: uuid,
+  name: z.string(),
+  description: z.string().nullable(),
+  metadata: jsonObject,
+  createdBy: z.string().nullable(),
+  createdAt: timestamp,
+})
+
+export const Run = z.object({
+  id: uuid,
+  seq: z.number().int(),
+  sessionId: uuid,
+  kind: z.string(),
+  lane: Lane,
+  priority: z.number().int(),
+  params: jsonObject,
+  status: RunStatus,
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  timeoutSeconds: z.number().int().nullable(),
+  runAt: timestamp,
+  idempotencyKey: z.string().nullable(),
+  templateName: z.string().nullable(),
+  templateVersion: z.number().int().nullable(),
+  workerId: z.string().nullable(),
+  claimedAt: timestamp.nullable(),
+  heartbeatAt: timestamp.nullable(),
+  startedAt: timestamp.nullable(),
+  finishedAt: timestamp.nullable(),
+  cancelRequestedAt: timestamp.nullable(),
+  cancelReason: z.string().nullable(),
+  progress: z.number().nullable(),
+  progressMessage: z.string().nullable(),
+  result: z.unknown().nullable(),
+  error: ErrorInfo.nullable(),
+  createdBy: z.string().nullable(),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+})
+
+export const RunEvent = z.object({
+  id: z.number().int(),
+  runId: uuid,
+  level: EventLevel,
+  type: z.string(),
+  message: z.string(),
+  data: z.unknown().nullable(),
+  createdAt: timestamp,
+})
+
+export const Artifact = z.object({
+  id: uuid,
+  runId: uuid,
+  name: z.string(),
+  kind: ArtifactKind,
+  contentType: z.string(),
+  size: z.number().int().nullable(),
+  sha256: z.string().nullable(),
+  storagePath: z.string().nullable(),
+  url: z.string().nullable(),
+  text: z.string().nullable(),
+  metadata: jsonObject,
+  expiresAt: timestamp,
+  createdAt: timestamp,
+})
+
+export const RunTemplate = z.object({
+  id: uuid,
+  name: z.string(),
+  version: z.number().int(),
+  kind: z.string(),
+  lane: Lane,
+  priority: z.number().int(),
+  description: z.string().nullable(),
+  defaultParams: jsonObject,
+  paramsSchema: jsonObject.nullable(),
+  maxAttempts: z.number().int(),
+  timeoutSeconds: z.number().int().nullable(),
+  createdBy: z.string().nullable(),
+  createdAt: timestamp,
+})
+
+export const WorkerInfo = z.object({
+  id: z.string(),
+  host: z.string().nullable(),
+  pid: z.number().int().nullable(),
+  lanes: z.array(Lane),
+  kinds: z.array(z.string()),
+  concurrency: jsonObject,
+  version: z.string().nullable(),
+  metadata: jsonObject,
+  startedAt: timestamp,
+  lastSeenAt: timestamp,
+  stoppedAt: timestamp.nullable(),
+})
+
+// ---------------------------------------------------------------------------------------------------
+// Inputs
+
+/** Params: a JSON object, at most MAX_PARAMS_BYTES, holding no credentials. */
+export const Params = jsonObject.superRefine((value, ctx) => {
+  let size: number
+  try {
+    size = new TextEncoder().encode(JSON.stringify(value)).length
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'params must be JSON-serialisable' })
+    return
+  }
+  if (size > MAX_PARAMS_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `params are ${size} bytes; the limit is ${MAX_PARAMS_BYTES}` })
+  }
+  const path = findSecret(value)
+  if (path) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `the value at ${path} looks like a secret; pass secrets through the worker's environment or a vault, never in params`,
+      params: { secretPath: path },
+    })
+  }
+})
+
+export const CreateSessionInput = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  description: z.string().max(10_000).optional(),
+  metadata: jsonObject.optional(),
+})
+
+export const ListSessionsInput = z.strictObject({
+  limit: z.number().int().min(1).max(1000).default(50),
+  /** Sessions created strictly before this timestamp (for paging back in time). */
+  before: timestamp.optional(),
+})
+
+/** One run to enqueue. With a template, `kind` may be omitted and the template supplies defaults. */
+export const RunSpec = z.strictObject({
+  kind: identifier.optional(),
+  lane: Lane.optional(),
+  priority: z.number().int().min(-1000).max(1000).optional(),
+  params: Params.optional(),
+  /** Not claimable before this time (ISO 8601). */
+  runAt: z.iso.datetime({ offset: true }).optional(),
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+  timeoutSeconds: z.number().int().min(1).max(604_800).optional(),
+  /** A retried enqueue with the same key creates nothing and returns the existing run. */
+  idempotencyKey: z.string().min(1).max(200).optional(),
+  template: z.strictObject({ name: identifier, version: z.number().int().min(1).optional() }).optional(),
+})
+
+export const EnqueueRunsInput = z
+  .strictObject({
+    sessionId: uuid,
+    runs: z.array(RunSpec).min(1).max(MAX_ENQUEUE_BATCH),
+  })
+  .superRefine((input, ctx) => {
+    input.runs.forEach((run, i) => {
+      if (!run.kind && !run.template) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['runs', i, 'kind'],
+          message: 'kind is required unless a template is given',
+        })
+      }
+    })
+  })
+
+export const ListRunsInput = z.strictObject({
+  sessionId: uuid.optional(),
+  status: z.union([RunStatus, z.array(RunStatus).min(1)]).optional(),
+  lane: Lane.optional(),
+  kind: identifier.optional(),
+  limit: z.number().int().min(1).max(5000).default(500),
+  /** Runs enqueued after this sequence number (ascending order); without it, the newest first. */
+  afterSeq: z.number().int().min(0).optional(),
+})
+
+export const CancelRunsInput = z.strictObject({
+  ids: z.array(uuid).min(1).max(10_000),
+  reason: z.string().max(1000).optional(),
+})
+
+export const ListEventsInput = z.strictObject({
+  runId: uuid,
+  /** Events with a larger id (for tailing). */
+  afterId: z.number().int().min(0).optional(),
+  levels: z.array(EventLevel).min(1).optional(),
+  limit: z.number().int().min(1).max(10_000).default(1000),
+})
+
+export const ListArtifactsInput = z.strictObject({ runId: uuid })
+export const GetArtifactInput = z.strictObject({ id: uuid })
+
+export const CreateTemplateInput = z.strictObject({
+  name: identifier,
+  kind: identifier,
+  lane: Lane.optional(),
+  priority: z.number().int().min(-1000).max(1000).optional(),
+  description: z.string().max(10_000).optional(),
+  defaultParams: Params.optional(),
+  /** A JSON Schema (draft 2020-12 or 7) that enqueued params must satisfy. */
+  paramsSchema: jsonObject.optional(),
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+  timeoutSeconds: z.number().int().min(1).max(604_800).optional(),
+})
+
+export const GetTemplateInput = z.strictObject({
+  name: identifier,
+  /** Without a version, the latest. */
+  version: z.number().int().min(1).optional(),
+})
+
+export const ListTemplatesInput = z.strictObject({
+  name: identifier.optional(),
+  /** Only the latest version of each name. */
+  latestOnly: z.boolean().default(false),
+})
+
+export const EnqueueFromTemplateInput = z.strictObject({
+  sessionId: uuid,
+  name: identifier,
+  version: z.number().int().min(1).optional(),
+  params: Params.optional(),
+  lane: Lane.optional(),
+  priority: z.number().int().min(-1000).max(1000).optional(),
+  runAt: z.iso.datetime({ offset: true }).optional(),
+  idempotencyKey: z.string().min(1).max(200).optional(),
+})
+
+// The worker's side ---------------------------------------------------------------------------------
+
+const workerId = z.string().min(1).max(200)
+
+export const ClaimRunsInput = z.strictObject({
+  workerId,
+  /** How many runs to claim at most per lane. Lanes not named are not claimed. */
+  lanes: z.partialRecord(Lane, z.number().int().min(0).max(1000)),
+  /** Only runs of these kinds (the kinds this worker has handlers for). */
+  kinds: z.array(identifier).min(1).max(1000).optional(),
+})
+
+export const WorkerRegistration = z.strictObject({
+  host: z.string().max(255).optional(),
+  pid: z.number().int().optional(),
+  lanes: z.array(Lane).optional(),
+  kinds: z.array(z.string()).optional(),
+  concurrency: jsonObject.optional(),
+  version: z.string().max(100).optional(),
+  metadata: jsonObject.optional(),
+  stopping: z.boolean().optional(),
+})
+
+export const HeartbeatInput = z.strictObject({
+  workerId,
+  runIds: z.array(uuid).max(10_000),
+  info: WorkerRegistration.optional(),
+})
+
+export const HeartbeatResult = z.object({
+  /** In-flight runs whose cancel was requested: abort them, then ack. */
+  cancel: z.array(uuid),
+  /** In-flight runs that are no longer this worker's (recovered or finished elsewhere): abort them. */
+  lost: z.array(uuid),
+})
+
+export const CompleteRunsInput = z.strictObject({
+  workerId,
+  results: z
+    .array(z.strictObject({ id: uuid, result: z.unknown().optional() }))
+    .min(1)
+    .max(10_000),
+})
+
+export const FailRunsInput = z.strictObject({
+  workerId,
+  failures: z
+    .array(
+      z.strictObject({
+        id: uuid,
+        error: ErrorInfo,
+        /** false: fail now even if attempts remain. */
+        retry: z.boolean().optional(),
+        /** Overrides the exponential backoff. */
+        retryDelayMs: z.number().int().min(0).max(86_400_000).optional(),
+      }),
+    )
+    .min(1)
+    .max(10_000),
+})
+
+export const AckCancelInput = z.strictObject({
+  workerId,
+  runIds: z.array(uuid).min(1).max(10_000),
+  note: z.string().max(1000).optional(),
+})
+
+export const ReleaseRunsInput = z.strictObject({
+  workerId,
+  runIds: z.array(uuid).min(1).max(10_000),
+  reason: z.string().max(1000).optional(),
+})
+
+export const RecoverStuckRunsInput = z.strictObject({
+  timeoutSeconds: z.number().int().min(1).max(86_400).default(30),
+  limit: z.number().int().min(1).max(10_000).default(1000),
+})
+
+export const UpdateProgressInput = z.strictObject({
+  workerId,
+  updates: z
+    .array(
+      z.strictObject({
+        id: uuid,
+        progress: z.number().min(0).max(1),
+        message: z.string().max(500).optional(),
+      }),
+    )
+    .min(1)
+    .max(10_000),
+})
+
+export const NewEvent = z.strictObject({
+  runId: uuid,
+  level: EventLevel.default('info'),
+  type: identifier.default('log'),
+  message: z.string().max(16_384),
+  data: z.unknown().optional(),
+  /** When it happened (ISO 8601); defaults to when it is stored. */
+  at: z.iso.datetime({ offset: true }).optional(),
+})
+
+export const AppendEventsInput = z.strictObject({ events: z.array(NewEvent).min(1).max(10_000) })
+
+export const NewArtifact = z
+  .strictObject({
+    runId: uuid,
+    name: z
+      .string()
+      .min(1)
+      .max(255)
+      .refine((n) => !/[/\\]/.test(n) && n !== '.' && n !== '..', 'a name, not a path'),
+    kind: ArtifactKind,
+    contentType: z.string().min(1).max(255).optional(),
+    size: z.number().int().min(0).optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
+    storagePath: z.string().min(1).max(1024).optional(),
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    text: z.string().max(1_048_576).optional(),
+    metadata: jsonObject.optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .superRefine((a, ctx) => {
+    if (a.kind === 'file' && (!a.storagePath || a.size === undefined || !a.sha256)) {
+      ctx.addIssue({ code: 'custom', message: 'a file artifact needs storagePath, size and sha256' })
+    }
+    if (a.kind === 'link' && !a.url) ctx.addIssue({ code: 'custom', message: 'a link artifact needs url' })
+    if (a.kind === 'text' && a.text === undefined)
+      ctx.addIssue({ code: 'custom', message: 'a text artifact needs text' })
+  })
+
+export const CreateArtifactsInput = z.strictObject({ artifacts: z.array(NewArtifact).min(1).max(1000) })
+
+// Live changes ---------------------------------------------------------------------------------------
+
+/** What `watch` delivers: small notifications; read the rows you need after one. */
+export const Change = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('run'), id: uuid, sessionId: uuid, status: RunStatus, lane: Lane }),
+  z.object({ type: z.literal('queued'), lane: Lane }),
+  z.object({ type: z.literal('cancel'), runId: uuid, workerId: z.string().nullable() }),
+  z.object({ type: z.literal('events'), runIds: z.array(uuid) }),
+])
+
+export type Lane = z.infer<typeof Lane>
+export type RunStatus = z.infer<typeof RunStatus>
+export type EventLevel = z.infer<typeof EventLevel>
+export type ArtifactKind = z.infer<typeof ArtifactKind>
+export type ErrorInfo = z.infer<typeof ErrorInfo>
+export type Session = z.infer<typeof Session>
+export type Run = z.infer<typeof Run>
+export type RunEvent = z.infer<typeof RunEvent>
+export type Artifact = z.infer<typeof Artifact>
+export type RunTemplate = z.infer<typeof RunTemplate>
+export type WorkerInfo = z.infer<typeof WorkerInfo>
+export type RunSpec = z.input<typeof RunSpec>
+export type CreateSessionInput = z.input<typeof CreateSessionInput>
+export type ListSessionsInput = z.input<typeof ListSessionsInput>
+export type EnqueueRunsInput = z.input<typeof EnqueueRunsInput>
+export type ListRunsInput = z.input<typeof ListRunsInput>
+export type CancelRunsInput = z.input<typeof CancelRunsInput>
+export type ListEventsInput = z.input<typeof ListEventsInput>
+export type ListArtifactsInput = z.input<typeof ListArtifactsInput>
+export type CreateTemplateInput = z.input<typeof CreateTemplateInput>
+export type GetTemplateInput = z.input<typeof GetTemplateInput>
+export type ListTemplatesInput = z.input<typeof ListTemplatesInput>
+export type EnqueueFromTemplateInput = z.input<typeof EnqueueFromTemplateInput>
+export type ClaimRunsInput = z.input<typeof ClaimRunsInput>
+export type WorkerRegistration = z.input<typeof WorkerRegistration>
+export type HeartbeatInput = z.input<typeof HeartbeatInput>
+export type HeartbeatResult = z.infer<typeof HeartbeatResult>
+export type CompleteRunsInput = z.input<typeof CompleteRunsInput>
+export type FailRunsInput = z.input<typeof FailRunsInput>
+export type AckCancelInput = z.input<typeof AckCancelInput>
+export type ReleaseRunsInput = z.input<typeof ReleaseRunsInput>
+export type RecoverStuckRunsInput = z.input<typeof RecoverStuckRunsInput>
+export type UpdateProgressInput = z.input<typeof UpdateProgressInput>
+export type NewEvent = z.input<typeof NewEvent>
+export type AppendEventsInput = z.input<typeof AppendEventsInput>
+export type NewArtifact = z.input<typeof NewArtifact>
+export type CreateArtifactsInput = z.input<typeof CreateArtifactsInput>
+export type Change = z.infer<typeof Change>

@@ -1,0 +1,10 @@
+/**
+ * `@ops-control-room/core/postgres`: direct PostgreSQL access (Node and Deno): the postgres backend
+ * and `migrate()`.
+ */
+
+export type { MigrateOptions, MigrateResult } from './postgres/migrate'
+export { defaultMigrationsDir, migrate } from './postgres/migrate'
+export { toOpsError } from './postgres/pgErrors'
+export type { PostgresBackendOptions, Sql } from './postgres/postgresBackend'
+export { postgresBackend } from './postgres/postgresBackend'

@@ -1,0 +1,126 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import postgres from 'postgres'
+import { ValidationError } from '../errors'
+import { toOpsError } from './pgErrors'
+
+export interface MigrateOptions {
+  databaseUrl: string
+  /** Where the migration files are; defaults to the ones shipped with this package. */
+  migrationsDir?: string
+  /**
+   * Make a plain PostgreSQL look like Supabase's (API roles, `auth.uid()`, the realtime publication)
+   * before migrating. 'auto' (default) does so only when the `anon` role is missing, so a real
+   * Supabase database is never touched.
+   */
+  supabaseCompat?: 'auto' | boolean
+  /** Called with each migration applied, for progress output. */
+  onApply?: (migration: { version: string; name: string }) => void
+}
+
+export interface MigrateResult {
+  applied: { version: string; name: string }[]
+  skipped: number
+}
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+function findDir(candidates: string[], what: string): string {
+  for (const c of candidates) if (existsSync(c)) return c
+  throw new Error(`could not find the ${what}; looked in ${candidates.join(', ')}`)
+}
+
+/** The folder of migration files shipped with the package (or the repository's supabase/migrations). */
+export function defaultMigrationsDir(): string {
+  return findDir(
+    [
+      resolve(here, '../migrations'),
+      resolve(here, '../../migrations'),
+      resolve(here, '../../../../supabase/migrations'),
+    ],
+    'migrations folder',
+  )
+}
+
+function compatSqlPath(): string {
+  return join(
+    findDir([resolve(here, '../sql'), resolve(here, '../../sql')], 'sql folder'),
+    'supabase-compat.sql',
+  )
+}
+
+interface MigrationFile {
+  version: string
+  name: string
+  path: string
+}
+
+function listMigrations(dir: string): MigrationFile[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((f) => {
+      const m = /^(\d+)_(.+)\.sql$/.exec(f)
+      if (!m) throw new ValidationError(`migration file ${f} is not named <timestamp>_<name>.sql`)
+      return { version: m[1] as string, name: m[2] as string, path: join(dir, f) }
+    })
+}
+
+/**
+ * Applies the Supabase migrations to any PostgreSQL ≥ 15. Applied versions are recorded in
+ * `supabase_migrations.schema_migrations`, the table the Supabase CLI uses, so `supabase db push` and
+ * `migrate()` agree on what is applied. Safe when several processes run it at once (an advisory
+ * lock serialises them); a no-op when up to date. Each migration runs in its own transaction.
+ *
+ * @example
+ * await migrate({ databaseUrl: process.env.DATABASE_URL! })
+ */
+export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
+  const files = listMigrations(options.migrationsDir ?? defaultMigrationsDir())
+  const sql = postgres(options.databaseUrl, {
+    max: 1,
+    onnotice: () => {},
+    connection: { application_name: 'ops-control-room migrate' },
+  })
+  const applied: MigrateResult['applied'] = []
+  try {
+    await sql`select pg_advisory_lock(hashtext('ops-control-room:migrate'))`
+    const compat = options.supabaseCompat ?? 'auto'
+    if (
+      compat === true ||
+      (compat === 'auto' && (await sql`select 1 from pg_roles where rolname = 'anon'`).length === 0)
+    ) {
+      await sql.unsafe(readFileSync(compatSqlPath(), 'utf8'))
+    }
+    await sql.unsafe(`
+      create schema if not exists supabase_migrations;
+      create table if not exists supabase_migrations.schema_migrations (version text primary key, statements text[], name text);
+    `)
+    const done = new Set(
+      (await sql`select version from supabase_migrations.schema_migrations`).map((r) => String(r.version)),
+    )
+    for (const file of files) {
+      if (done.has(file.version)) continue
+      const text = readFileSync(file.path, 'utf8')
+      await sql.unsafe('begin')
+      try {
+        await sql.unsafe(text)
+        await sql`insert into supabase_migrations.schema_migrations (version, statements, name) values (${file.version}, ${sql.array([text])}, ${file.name})`
+        await sql.unsafe('commit')
+      } catch (err) {
+        await sql.unsafe('rollback').catch(() => {})
+        const e = toOpsError(err)
+        e.message = `migration ${file.version}_${file.name} failed: ${e.message}`
+        throw e
+      }
+      applied.push({ version: file.version, name: file.name })
+      options.onApply?.({ version: file.version, name: file.name })
+    }
+    return { applied, skipped: files.length - applied.length }
+  } catch (err) {
+    throw toOpsError(err)
+  } finally {
+    await sql.end({ timeout: 5 })
+  }
+}

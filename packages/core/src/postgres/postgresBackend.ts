@@ -1,0 +1,416 @@
+import postgres from 'postgres'
+import type { Backend, Parsed, Unsubscribe } from '../backend'
+import type * as C from '../contract'
+import {
+  changesFromNotification,
+  NOTIFY_CHANNELS,
+  toArtifact,
+  toRun,
+  toRunEvent,
+  toSession,
+  toTemplate,
+  toWorker,
+} from '../rows'
+import { toOpsError } from './pgErrors'
+
+/** A postgres.js client or transaction: anything that runs tagged-template queries. */
+export type Sql = postgres.Sql | postgres.TransactionSql
+
+export interface PostgresBackendOptions {
+  /** A PostgreSQL connection URL. Either this or `sql`. */
+  databaseUrl?: string
+  /**
+   * An existing postgres.js client or transaction to run queries on (it is not closed by `close()`).
+   * The executor API uses this to run one request's queries in a transaction as the caller's role.
+   */
+  sql?: Sql
+  /** Pool size when `databaseUrl` is given. Default 10. */
+  max?: number
+  /** Use prepared statements (default true). Turn off behind a transaction pooler (Supabase's pooler). */
+  prepare?: boolean
+  /** Name shown in pg_stat_activity. */
+  applicationName?: string
+}
+
+type Row = Record<string, unknown>
+
+/**
+ * A backend that talks to PostgreSQL directly: every operation is one call of an `ops.*` function (or
+ * one read), and `subscribe` uses LISTEN/NOTIFY on one shared connection that exists only while
+ * someone listens.
+ *
+ * @example
+ * const client = createOpsClient({ backend: postgresBackend({ databaseUrl: process.env.DATABASE_URL }) })
+ */
+export function postgresBackend(options: PostgresBackendOptions): Backend {
+  if (!options.sql && !options.databaseUrl) {
+    throw new TypeError('postgresBackend needs { databaseUrl } or { sql }')
+  }
+  const owned = !options.sql
+  const sql: Sql =
+    options.sql ??
+    postgres(options.databaseUrl as string, {
+      max: options.max ?? 10,
+      prepare: options.prepare ?? true,
+      onnotice: () => {},
+      connection: { application_name: options.applicationName ?? 'ops-control-room' },
+      transform: { undefined: null },
+    })
+
+  // Typed as jsonb explicitly, so the driver serialises exactly once whether or not it prepares.
+  const json = (value: unknown) => sql.json((value ?? null) as postgres.JSONValue)
+
+  async function q<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      throw toOpsError(err)
+    }
+  }
+  const runs = (rows: readonly Row[]) => rows.map(toRun)
+
+  // LISTEN/NOTIFY: one listener set, listening on every channel while it is non-empty.
+  const listeners = new Set<(change: C.Change) => void>()
+  let listening: Promise<{ unlisten: () => Promise<void> }[]> | undefined
+  let closed = false
+
+  function dispatch(channel: string, payload: string) {
+    for (const change of changesFromNotification(channel, payload)) {
+      for (const l of listeners) {
+        try {
+          l(change)
+        } catch {
+          // A listener's failure must not starve the others.
+        }
+      }
+    }
+  }
+
+  async function startListening() {
+    const root = sql as postgres.Sql
+    if (typeof root.listen !== 'function') {
+      throw new TypeError('subscribe needs a postgres.js client, not a transaction')
+    }
+    let first = true
+    return await Promise.all(
+      NOTIFY_CHANNELS.map((channel) =>
+        root.listen(
+          channel,
+          (payload) => dispatch(channel, payload),
+          () => {
+            // After a reconnect, notifications sent meanwhile are lost: wake everyone up once.
+            if (!first && channel === 'ops_runs_queued') {
+              for (const lane of ['A', 'B', 'C', 'D'] as const) dispatch('ops_runs_queued', lane)
+            }
+            if (channel === 'ops_runs_queued') first = false
+          },
+        ),
+      ),
+    )
+  }
+
+  const backend: Backend = {
+    kind: 'postgres',
+
+    createSession: (input) =>
+      q(async () => {
+        const [row] =
+          await sql`select * from ops.create_session(${input.name}, ${input.description ?? null}, ${json(input.metadata ?? {})}::jsonb)`
+        return toSession(row as Row)
+      }),
+
+    getSession: (id) =>
+      q(async () => {
+        const [row] = await sql`select * from ops.sessions where id = ${id}`
+        return row ? toSession(row) : null
+      }),
+
+    listSessions: (input) =>
+      q(async () => {
+        const rows = input.before
+          ? await sql`select * from ops.sessions where created_at < ${input.before} order by created_at desc, id limit ${input.limit}`
+          : await sql`select * from ops.sessions order by created_at desc, id limit ${input.limit}`
+        return rows.map(toSession)
+      }),
+
+    enqueueRuns: (input) =>
+      q(async () => {
+        const specs = input.runs.map((r) => ({
+          kind: r.kind,
+          lane: r.lane,
+          priority: r.priority,
+          params: r.params,
+          run_at: r.runAt,
+          max_attempts: r.maxAttempts,
+          timeout_seconds: r.timeoutSeconds,
+          idempotency_key: r.idempotencyKey,
+          template_name: r.template?.name,
+          template_version: r.template?.version,
+        }))
+        return runs(await sql`select * from ops.enqueue_runs(${input.sessionId}, ${json(specs)}::jsonb)`)
+      }),
+
+    getRun: (id) =>
+      q(async () => {
+        const [row] = await sql`select * from ops.runs where id = ${id}`
+        return row ? toRun(row) : null
+      }),
+
+    listRuns: (input) =>
+      q(async () => {
+        const statuses =
+          input.status === undefined ? null : Array.isArray(input.status) ? input.status : [input.status]
+        const rows = await sql`
+          select * from ops.runs
+          where (${input.sessionId ?? null}::uuid is null or session_id = ${input.sessionId ?? null}::uuid)
+            and (${statuses === null}::boolean or status::text = any(${sql.array(statuses ?? [])}::text[]))
+            and (${input.lane ?? null}::text is null or lane::text = ${input.lane ?? null}::text)
+            and (${input.kind ?? null}::text is null or kind = ${input.kind ?? null}::text)
+            and (${input.afterSeq ?? null}::bigint is null or seq > ${input.afterSeq ?? null}::bigint)
+          order by case when ${input.afterSeq === undefined}::boolean then -seq else seq end
+          limit ${input.limit}`
+        return runs(rows)
+      }),
+
+    cancelRuns: (input) =>
+      q(async () =>
+        runs(
+          await sql`select * from ops.request_cancel(${sql.array(input.ids)}::uuid[], ${input.reason ?? null})`,
+        ),
+      ),
+
+    listEvents: (input) =>
+      q(async () => {
+        const rows = await sql`
+          select * from ops.run_events
+          where run_id = ${input.runId} and id > ${input.afterId ?? 0}
+            and (${input.levels === undefined}::boolean or level::text = any(${sql.array(input.levels ?? [])}::text[]))
+          order by id
+          limit ${input.limit}`
+        return rows.map(toRunEvent)
+      }),
+
+    listArtifacts: (input) =>
+      q(async () =>
+        (await sql`select * from ops.artifacts where run_id = ${input.runId} order by created_at, id`).map(
+          toArtifact,
+        ),
+      ),
+
+    getArtifact: (id) =>
+      q(async () => {
+        const [row] = await sql`select * from ops.artifacts where id = ${id}`
+        return row ? toArtifact(row) : null
+      }),
+
+    createTemplate: (input) =>
+      q(async () => {
+        const spec = {
+          name: input.name,
+          kind: input.kind,
+          lane: input.lane,
+          priority: input.priority,
+          description: input.description,
+          default_params: input.defaultParams,
+          params_schema: input.paramsSchema,
+          max_attempts: input.maxAttempts,
+          timeout_seconds: input.timeoutSeconds,
+        }
+        const [row] = await sql`select * from ops.create_template(${json(spec)}::jsonb)`
+        return toTemplate(row as Row)
+      }),
+
+    getTemplate: (input) =>
+      q(async () => {
+        const [row] =
+          input.version === undefined
+            ? await sql`select * from ops.run_templates where name = ${input.name} order by version desc limit 1`
+            : await sql`select * from ops.run_templates where name = ${input.name} and version = ${input.version}`
+        return row ? toTemplate(row) : null
+      }),
+
+    listTemplates: (input) =>
+      q(async () => {
+        const rows = input.latestOnly
+          ? await sql`
+              select distinct on (name) * from ops.run_templates
+              where (${input.name ?? null}::text is null or name = ${input.name ?? null}::text)
+              order by name, version desc`
+          : await sql`
+              select * from ops.run_templates
+              where (${input.name ?? null}::text is null or name = ${input.name ?? null}::text)
+              order by name, version desc`
+        return rows.map(toTemplate)
+      }),
+
+    listWorkers: () =>
+      q(async () =>
+        (await sql`select * from ops.workers order by last_seen_at desc limit 1000`).map(toWorker),
+      ),
+
+    claimRuns: (input) =>
+      q(async () => {
+        const lanes = Object.entries(input.lanes).filter(([, n]) => (n ?? 0) > 0)
+        if (lanes.length === 0) return []
+        const rows = await sql`
+          select * from ops.claim_runs(
+            ${input.workerId},
+            ${sql.array(lanes.map(([l]) => l))}::ops.lane_type[],
+            ${sql.array(lanes.map(([, n]) => n as number))}::int[],
+            ${input.kinds ? sql.array(input.kinds) : null}::text[])`
+        return runs(rows)
+      }),
+
+    heartbeat: (input) =>
+      q(async () => {
+        const rows = await sql`
+          select * from ops.heartbeat(${input.workerId}, ${sql.array(input.runIds)}::uuid[], ${input.info ? json(input.info) : null}::jsonb)`
+        const result: C.HeartbeatResult = { cancel: [], lost: [] }
+        for (const r of rows) (r.action === 'cancel' ? result.cancel : result.lost).push(String(r.run_id))
+        return result
+      }),
+
+    completeRuns: (input) =>
+      q(async () =>
+        runs(await sql`select * from ops.complete_runs(${input.workerId}, ${json(input.results)}::jsonb)`),
+      ),
+
+    failRuns: (input) =>
+      q(async () => {
+        const failures = input.failures.map((f) => ({
+          id: f.id,
+          error: f.error,
+          retry: f.retry,
+          retry_delay_ms: f.retryDelayMs,
+        }))
+        return runs(await sql`select * from ops.fail_runs(${input.workerId}, ${json(failures)}::jsonb)`)
+      }),
+
+    ackCancel: (input) =>
+      q(async () =>
+        runs(
+          await sql`select * from ops.ack_cancel(${input.workerId}, ${sql.array(input.runIds)}::uuid[], ${input.note ?? null})`,
+        ),
+      ),
+
+    releaseRuns: (input) =>
+      q(async () =>
+        runs(
+          await sql`select * from ops.release_runs(${input.workerId}, ${sql.array(input.runIds)}::uuid[], ${input.reason ?? 'worker stopping'})`,
+        ),
+      ),
+
+    recoverStuckRuns: (input) =>
+      q(async () =>
+        runs(await sql`select * from ops.recover_stuck_runs(${input.timeoutSeconds}, ${input.limit})`),
+      ),
+
+    updateProgress: (input) =>
+      q(async () => {
+        const [row] =
+          await sql`select ops.update_progress(${input.workerId}, ${json(input.updates)}::jsonb) as n`
+        return Number(row?.n ?? 0)
+      }),
+
+    appendEvents: (input) =>
+      q(async () => {
+        const events = input.events.map((e) => ({
+          run_id: e.runId,
+          level: e.level,
+          type: e.type,
+          message: e.message,
+          data: e.data,
+          at: e.at,
+        }))
+        const [row] = await sql`select ops.append_events(${json(events)}::jsonb) as n`
+        return Number(row?.n ?? 0)
+      }),
+
+    createArtifacts: (input) =>
+      q(async () => {
+        const artifacts = input.artifacts.map((a) => ({
+          run_id: a.runId,
+          name: a.name,
+          kind: a.kind,
+          content_type: a.contentType,
+          size: a.size,
+          sha256: a.sha256,
+          storage_path: a.storagePath,
+          url: a.url,
+          text: a.text,
+          metadata: a.metadata,
+          expires_at: a.expiresAt,
+        }))
+        return (await sql`select * from ops.create_artifacts(${json(artifacts)}::jsonb)`).map(toArtifact)
+      }),
+
+    async subscribe(listener) {
+      if (closed) throw new TypeError('this backend is closed')
+      listeners.add(listener)
+      if (!listening) {
+        listening = q(startListening)
+        listening.catch(() => {
+          listening = undefined
+        })
+      }
+      try {
+        await listening
+      } catch (err) {
+        listeners.delete(listener)
+        throw err
+      }
+      let done = false
+      const unsubscribe: Unsubscribe = async () => {
+        if (done) return
+        done = true
+        listeners.delete(listener)
+        if (listeners.size === 0 && listening) {
+          const current = listening
+          listening = undefined
+          const handles = await current.catch(() => [])
+          await Promise.all(handles.map((h) => h.unlisten().catch(() => {})))
+        }
+      }
+      return unsubscribe
+    },
+
+    async tryWithLock(key, fn) {
+      const root = sql as postgres.Sql
+      return await q(async () => {
+        const reserved = await root.reserve()
+        try {
+          const [row] = await reserved`select pg_try_advisory_lock(hashtext(${key})) as ok`
+          if (!row?.ok) return undefined
+          try {
+            return await fn()
+          } finally {
+            await reserved`select pg_advisory_unlock(hashtext(${key}))`
+          }
+        } finally {
+          reserved.release()
+        }
+      })
+    },
+
+    ping: () =>
+      q(async () => {
+        await sql`select 1`
+      }),
+
+    async close() {
+      if (closed) return
+      closed = true
+      listeners.clear()
+      const current = listening
+      listening = undefined
+      if (current) {
+        const handles = await current.catch(() => [])
+        await Promise.all(handles.map((h) => h.unlisten().catch(() => {})))
+      }
+      if (owned) await (sql as postgres.Sql).end({ timeout: 5 })
+    },
+  }
+  return backend
+}
+
+export type { Parsed }

