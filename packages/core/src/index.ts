@@ -4,6 +4,8 @@
  * `@ops-control-room/core/postgres`.
  */
 
+export type { ArtifactBody, ArtifactPutInput, ArtifactStore, StoredArtifact } from './artifactStore'
+export { toByteStream } from './artifactStore'
 export type { Backend, Parsed, Unsubscribe } from './backend'
 export type { OpsClient, OpsClientOptions, WatchRunsFilter } from './client'
 export { createOpsClient, validateTemplateParams } from './client'
