@@ -64,7 +64,7 @@ as $$
       or (value #>> '{}') ~ '(AKIA|ASIA)[0-9A-Z]{16}'
       or (value #>> '{}') ~ 'xox[baprs]-[A-Za-z0-9-]{10,}'
       or (value #>> '{}') ~ '-----BEGIN [A-Z ]*PRIVATE KEY-----'
-      or (value #>> '{}') ~* '[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@'
+      or (value #>> '{}') ~* '[a-z][a-z0-9+.-]{0,31}://[^/\s:@]{1,256}:[^/\s@]{1,256}@'
     )
   limit 1
 $$;

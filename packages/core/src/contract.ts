@@ -162,6 +162,7 @@ export const Params = jsonObject.superRefine((value, ctx) => {
   }
   if (size > MAX_PARAMS_BYTES) {
     ctx.addIssue({ code: 'custom', message: `params are ${size} bytes; the limit is ${MAX_PARAMS_BYTES}` })
+    return
   }
   const path = findSecret(value)
   if (path) {

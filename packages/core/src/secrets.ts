@@ -18,7 +18,8 @@ const SECRET_VALUES: readonly RegExp[] = [
   /(AKIA|ASIA)[0-9A-Z]{16}/, // AWS access key ids
   /xox[baprs]-[A-Za-z0-9-]{10,}/, // Slack tokens
   /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
-  /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i, // a URL with a password in it
+  // A URL with a password in it. Bounded repeats keep the match linear on long strings (no ReDoS).
+  /[a-z][a-z0-9+.-]{0,31}:\/\/[^/\s:@]{1,256}:[^/\s@]{1,256}@/i,
 ]
 
 function keyLooksSecret(key: string): boolean {

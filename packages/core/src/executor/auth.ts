@@ -1,0 +1,77 @@
+import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose'
+import { ForbiddenError, UnauthorizedError } from '../errors'
+import { API_ROLES, type ApiRole } from './routes'
+
+/** How the executor verifies tokens: a Supabase project's JWT secret (HS256) or its JWKS. */
+export interface JwtVerification {
+  /** The HS256 secret (Supabase's legacy JWT secret, or your own for self-hosting). */
+  jwtSecret?: string
+  /** A JWKS URL (Supabase: `<project>/auth/v1/.well-known/jwks.json`) or a key-set function. */
+  jwks?: string | URL | JWTVerifyGetKey
+  /** Accept tokens only from this issuer / for this audience, when given. */
+  issuer?: string
+  audience?: string
+}
+
+/** Who is calling: the verified claims and the database role they map to. */
+export interface Caller {
+  role: ApiRole
+  claims: JWTPayload & { role: ApiRole; sub?: string }
+}
+
+/** Builds a verifier: `(authorization header) => Caller`, throwing 401/403 errors. */
+export function createTokenVerifier(
+  options: JwtVerification,
+): (authorization: string | null) => Promise<Caller> {
+  if (!options.jwtSecret && !options.jwks) {
+    throw new TypeError('the executor needs { jwtSecret } (HS256) or { jwks } to verify tokens')
+  }
+  const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : undefined
+  const keySet: JWTVerifyGetKey | undefined =
+    options.jwks === undefined
+      ? undefined
+      : typeof options.jwks === 'function'
+        ? options.jwks
+        : createRemoteJWKSet(new URL(String(options.jwks)))
+
+  return async (authorization) => {
+    const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null
+    if (!match) throw new UnauthorizedError('send a JWT as "Authorization: Bearer <token>"')
+    const token = match[1] as string
+    let payload: JWTPayload | undefined
+    let failure: unknown
+    const verifyOptions = {
+      ...(options.issuer ? { issuer: options.issuer } : {}),
+      ...(options.audience ? { audience: options.audience } : {}),
+      clockTolerance: 5,
+    }
+    // A token signed with the secret is HS256; anything else is checked against the JWKS.
+    if (secret) {
+      try {
+        payload = (await jwtVerify(token, secret, { ...verifyOptions, algorithms: ['HS256'] })).payload
+      } catch (err) {
+        failure = err
+      }
+    }
+    if (!payload && keySet) {
+      try {
+        payload = (await jwtVerify(token, keySet, verifyOptions)).payload
+      } catch (err) {
+        failure = err
+      }
+    }
+    if (!payload) {
+      const code = (failure as { code?: string } | undefined)?.code
+      const why = code === 'ERR_JWT_EXPIRED' ? 'the token has expired' : 'the token is not valid'
+      throw new UnauthorizedError(why, { cause: failure, details: code ? { reason: code } : undefined })
+    }
+    const role = payload.role
+    if (typeof role !== 'string' || !(API_ROLES as readonly string[]).includes(role)) {
+      throw new ForbiddenError(`the token's role ${JSON.stringify(role ?? null)} may not use this API`)
+    }
+    if (payload.sub !== undefined && typeof payload.sub !== 'string') {
+      throw new UnauthorizedError('the token has a non-string sub')
+    }
+    return { role: role as ApiRole, claims: payload as Caller['claims'] }
+  }
+}

@@ -1,0 +1,135 @@
+import type { Unsubscribe } from '../backend'
+import type * as C from '../contract'
+
+/** Which changes one stream may see and wants. */
+export interface ChangeFilter {
+  sessionId?: string
+  /** Whether the caller may read run events (`events` changes are left out otherwise). */
+  events: boolean
+}
+
+interface Entry {
+  seq: number
+  change: C.Change
+}
+
+/**
+ * Fans one database subscription out to many Server-Sent-Events streams, and keeps the last
+ * `bufferSize` changes so a client that reconnects with `Last-Event-ID` gets what it missed. Event ids
+ * are `<epoch>-<seq>`; the epoch changes with every process, so an id from another process (or one
+ * older than the buffer) answers `event: reset`: the client must re-read, since changes were lost.
+ * The subscription starts with the first stream and lasts until `close()`, so the buffer also covers
+ * the gaps while no client is connected.
+ */
+export function createChangeHub(options: {
+  subscribe: (listener: (change: C.Change) => void) => Promise<Unsubscribe>
+  bufferSize?: number
+  heartbeatMs?: number
+}) {
+  const bufferSize = options.bufferSize ?? 10_000
+  const heartbeatMs = options.heartbeatMs ?? 15_000
+  const epoch = crypto.randomUUID().slice(0, 8)
+  const buffer: Entry[] = []
+  const clients = new Set<(entry: Entry) => void>()
+  let seq = 0
+  let started: Promise<Unsubscribe> | undefined
+  let closed = false
+
+  function publish(change: C.Change) {
+    const entry = { seq: ++seq, change }
+    buffer.push(entry)
+    if (buffer.length > bufferSize) buffer.splice(0, buffer.length - bufferSize)
+    for (const c of clients) c(entry)
+  }
+
+  function ensureStarted(): Promise<Unsubscribe> {
+    if (!started) {
+      started = options.subscribe(publish)
+      started.catch(() => {
+        started = undefined
+      })
+    }
+    return started
+  }
+
+  const encoder = new TextEncoder()
+  const visible = (change: C.Change, filter: ChangeFilter): boolean => {
+    if (change.type === 'events') return filter.events && filter.sessionId === undefined
+    if (filter.sessionId === undefined) return true
+    return change.type === 'run' && change.sessionId === filter.sessionId
+  }
+  const frame = (e: Entry) => `id: ${epoch}-${e.seq}\nevent: change\ndata: ${JSON.stringify(e.change)}\n\n`
+
+  return {
+    /**
+     * Opens one SSE stream. Resolves once the database subscription is live (rejects if it cannot
+     * start), so nothing after the response is missed.
+     */
+    async open(
+      filter: ChangeFilter,
+      lastEventId: string | null,
+      signal?: AbortSignal,
+    ): Promise<ReadableStream<Uint8Array>> {
+      if (closed) throw new TypeError('the change hub is closed')
+      await ensureStarted()
+      let push: ((entry: Entry) => void) | undefined
+      let timer: ReturnType<typeof setInterval> | undefined
+      const stop = () => {
+        if (push) clients.delete(push)
+        if (timer) clearInterval(timer)
+        push = undefined
+      }
+      return new ReadableStream<Uint8Array>({
+        start(controller) {
+          const write = (text: string) => {
+            try {
+              controller.enqueue(encoder.encode(text))
+            } catch {
+              stop()
+            }
+          }
+          write(`retry: 2000\n: ops-control-room changes\n\n`)
+          if (lastEventId !== null) {
+            const m = /^([0-9a-f]{8})-(\d+)$/.exec(lastEventId.trim())
+            const after = m && m[1] === epoch ? Number(m[2]) : undefined
+            const oldest = buffer[0]?.seq ?? seq + 1
+            if (after === undefined || after > seq || after < oldest - 1) {
+              write(`id: ${epoch}-${seq}\nevent: reset\ndata: {}\n\n`)
+            } else {
+              for (const e of buffer) if (e.seq > after && visible(e.change, filter)) write(frame(e))
+            }
+          }
+          push = (e) => {
+            if (visible(e.change, filter)) write(frame(e))
+          }
+          clients.add(push)
+          timer = setInterval(() => write(': ping\n\n'), heartbeatMs)
+          signal?.addEventListener('abort', () => {
+            stop()
+            try {
+              controller.close()
+            } catch {
+              // already closed
+            }
+          })
+        },
+        cancel() {
+          stop()
+        },
+      })
+    },
+    /** Open streams (for tests and metrics). */
+    get size() {
+      return clients.size
+    },
+    async close() {
+      closed = true
+      clients.clear()
+      const s = started
+      started = undefined
+      if (s) await (await s.catch(() => async () => {}))()
+    },
+  }
+}
+
+export type ChangeHub = ReturnType<typeof createChangeHub>
