@@ -21,7 +21,10 @@ if (suites.length === 0) {
 let failed = 0
 for (const suite of suites) {
   console.log(`\n=== bench: ${suite} ===`)
-  const result = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'suites', suite)], { stdio: 'inherit', cwd: here })
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'suites', suite)], {
+    stdio: 'inherit',
+    cwd: here,
+  })
   if (result.status !== 0) failed++
 }
 process.exit(failed ? 1 : 0)

@@ -12,7 +12,10 @@ const step = (text: string) => console.log(`› ${text}`)
 step('starting an embedded PostgreSQL …')
 const pg = await startEmbeddedPostgres()
 try {
-  const { applied } = await migrate({ databaseUrl: pg.url, onApply: (m) => step(`migration ${m.version}_${m.name}`) })
+  const { applied } = await migrate({
+    databaseUrl: pg.url,
+    onApply: (m) => step(`migration ${m.version}_${m.name}`),
+  })
   step(`schema ops ready (${applied.length} migrations)`)
 
   const ops = createOpsClient({ backend: postgresBackend({ databaseUrl: pg.url }) })
@@ -33,7 +36,11 @@ try {
       for (;;) {
         const claimed: Run[] = await ops.worker.claim({ workerId, lanes: { [lane]: 2 }, kinds: ['greet'] })
         if (claimed.length === 0) return
-        await ops.worker.heartbeat({ workerId, runIds: claimed.map((r) => r.id), info: { lanes: [lane], kinds: ['greet'] } })
+        await ops.worker.heartbeat({
+          workerId,
+          runIds: claimed.map((r) => r.id),
+          info: { lanes: [lane], kinds: ['greet'] },
+        })
         await new Promise((r) => setTimeout(r, 50)) // the "work"
         await ops.worker.appendEvents({
           events: claimed.map((r) => ({ runId: r.id, message: `hello, ${String(r.params.who)}` })),
@@ -51,11 +58,19 @@ try {
   console.table(
     done
       .sort((a, b) => a.seq - b.seq)
-      .map((r) => ({ lane: r.lane, kind: r.kind, status: r.status, worker: r.workerId, result: JSON.stringify(r.result) })),
+      .map((r) => ({
+        lane: r.lane,
+        kind: r.kind,
+        status: r.status,
+        worker: r.workerId,
+        result: JSON.stringify(r.result),
+      })),
   )
   const events = await ops.events.list({ runId: done[0]?.id as string })
   step(`history of one run: ${events.map((e) => e.type).join(' → ')}`)
-  step(`all ${done.filter((r) => r.status === 'succeeded').length} runs succeeded in ${Date.now() - started} ms`)
+  step(
+    `all ${done.filter((r) => r.status === 'succeeded').length} runs succeeded in ${Date.now() - started} ms`,
+  )
   await ops.close()
 } finally {
   await pg.stop()

@@ -1,4 +1,5 @@
 export type { RunningPostgres } from './embeddedPostgres'
 export { freePort, startEmbeddedPostgres } from './embeddedPostgres'
+export { dumpOpsSchema } from './schemaDump'
 export type { TestDatabase } from './testDatabase'
 export { createDatabaseFromTemplate, createTestDatabase } from './testDatabase'
