@@ -192,9 +192,9 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
     listArtifacts: (input) =>
       q(async () =>
-        (await sql`select * from ops.artifacts where run_id = ${input.runId} order by created_at, id`).map(
-          toArtifact,
-        ),
+        (
+          await sql`select * from ops.artifacts where run_id = ${input.runId} order by created_at, name, id`
+        ).map(toArtifact),
       ),
 
     getArtifact: (id) =>
