@@ -1,0 +1,108 @@
+import type { Lane, Run } from '@ops-control-room/core'
+import { createWakeup } from './wakeup'
+
+export interface ClaimLoopOptions {
+  lanes: readonly Lane[]
+  /** Free handler slots of a lane now. */
+  freeSlots(lane: Lane): number
+  /** Claims up to the given number of runs per lane in one round trip. */
+  claim(slots: Partial<Record<Lane, number>>): Promise<Run[]>
+  /** Hands claimed runs over for execution (synchronously takes their slots). */
+  onRuns(runs: Run[]): void
+  /** True while settlements back up: claim nothing until they drain. */
+  backpressured(): boolean
+  /** Fallback poll when no wake-up arrives. */
+  pollIntervalMs: number
+  onError(error: Error): void
+}
+
+/** A running claim loop. */
+export interface ClaimLoop {
+  /** A lane got claimable work (a NOTIFY). */
+  wakeLane(lane: Lane): void
+  /** Something changed (a slot freed, settlements drained): look again. */
+  wake(): void
+  /** When the loop last went round (for /health). */
+  lastTick(): number
+  /** Stops claiming; resolves once no claim is in flight. */
+  stop(): Promise<void>
+}
+
+/**
+ * The claim loop: claims exactly as many runs as there are free slots, in lanes that may have work,
+ * in one round trip, then sleeps until a wake-up (NOTIFY of new runs, a slot freed, a stop) or the
+ * poll interval. A lane that came back short is considered empty until it is woken or polled, so an
+ * idle worker does not hammer the database. The loop never sees SQL: it is handed `claim`.
+ *
+ * @example
+ * const loop = startClaimLoop({ lanes: ['A'], freeSlots: () => 4, claim, onRuns, backpressured: () => false, pollIntervalMs: 2000, onError })
+ */
+export function startClaimLoop(options: ClaimLoopOptions): ClaimLoop {
+  const wakeup = createWakeup()
+  const hungry = new Map<Lane, boolean>(options.lanes.map((l) => [l, true]))
+  // Bumped by each wake-up of a lane; a claim that came back short marks its lane empty only if no
+  // wake-up arrived while it was in flight (otherwise that NOTIFY would be lost).
+  const generation = new Map<Lane, number>(options.lanes.map((l) => [l, 0]))
+  let stopped = false
+  let tick = Date.now()
+  let errors = 0
+
+  async function loop() {
+    while (!stopped) {
+      tick = Date.now()
+      const slots: Partial<Record<Lane, number>> = {}
+      let asked = 0
+      if (!options.backpressured()) {
+        for (const lane of options.lanes) {
+          const free = options.freeSlots(lane)
+          if (free > 0 && hungry.get(lane)) {
+            slots[lane] = free
+            asked += free
+          }
+        }
+      }
+      if (asked > 0) {
+        const seen = new Map(generation)
+        let runs: Run[]
+        try {
+          runs = await options.claim(slots)
+          errors = 0
+        } catch (err) {
+          options.onError(err instanceof Error ? err : new Error(String(err)))
+          errors++
+          // Back off on database trouble, but stay interruptible by a stop.
+          await wakeup.wait(Math.min(options.pollIntervalMs, 100 * 2 ** Math.min(errors, 6)))
+          continue
+        }
+        const got = new Map<Lane, number>()
+        for (const run of runs) got.set(run.lane, (got.get(run.lane) ?? 0) + 1)
+        for (const [lane, n] of Object.entries(slots) as [Lane, number][]) {
+          if ((got.get(lane) ?? 0) < n && generation.get(lane) === seen.get(lane)) hungry.set(lane, false)
+        }
+        if (runs.length > 0) options.onRuns(runs)
+        if (stopped) break
+        continue
+      }
+      const woken = await wakeup.wait(options.pollIntervalMs)
+      if (!woken) for (const lane of options.lanes) hungry.set(lane, true)
+    }
+  }
+
+  const done = loop()
+
+  return {
+    wakeLane(lane) {
+      if (!hungry.has(lane)) return
+      hungry.set(lane, true)
+      generation.set(lane, (generation.get(lane) ?? 0) + 1)
+      wakeup.wake()
+    },
+    wake: () => wakeup.wake(),
+    lastTick: () => tick,
+    async stop() {
+      stopped = true
+      wakeup.wake()
+      await done
+    },
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * `@ops-control-room/worker`: the runner. Register handlers by kind, start a worker, and it claims,
+ * executes, heartbeats, cancels, retries, recovers and reports runs, coordinated only through
+ * PostgreSQL.
+ */
+
+export type { ClaimLoop, ClaimLoopOptions } from './claimLoop'
+export { startClaimLoop } from './claimLoop'
+export type { Worker, WorkerHealth, WorkerState } from './createWorker'
+export { createWorker } from './createWorker'
+export { defineHandler } from './defineHandler'
+export { HandlerError, toErrorInfo } from './handlerError'
+export type { HealthServer } from './healthServer'
+export { startHealthServer } from './healthServer'
+export type { WorkerMetrics } from './metrics'
+export type { ShellResult } from './shellHandler'
+export { ShellParams, shellHandler } from './shellHandler'
+export type { FilesystemArtifactStoreOptions } from './stores/filesystemArtifactStore'
+export { filesystemArtifactStore } from './stores/filesystemArtifactStore'
+export type { PostgresArtifactStore, PostgresArtifactStoreOptions } from './stores/postgresArtifactStore'
+export { postgresArtifactStore } from './stores/postgresArtifactStore'
+export type {
+  AbortCause,
+  AnyHandler,
+  Concurrency,
+  HandlerContext,
+  HandlerDefinition,
+  RunArtifacts,
+  RunLogger,
+  RunOutcome,
+  WorkerEvents,
+  WorkerOptions,
+} from './types'

@@ -1,0 +1,183 @@
+import type {
+  AckCancelInput,
+  CompleteRunsInput,
+  ErrorInfo,
+  FailRunsInput,
+  ReleaseRunsInput,
+  Run,
+} from '@ops-control-room/core'
+
+/** The state transitions the flusher is handed; it never sees SQL. */
+export interface SettlementOps {
+  complete(input: CompleteRunsInput): Promise<Run[]>
+  fail(input: FailRunsInput): Promise<Run[]>
+  ackCancel(input: AckCancelInput): Promise<Run[]>
+  release(input: ReleaseRunsInput): Promise<Run[]>
+}
+
+export interface SettlementFlusherOptions {
+  ops: SettlementOps
+  workerId: string
+  /** Runs before each batch is written: the event buffer's flush, so a run's log precedes its end. */
+  beforeFlush(): Promise<void>
+  onError(error: Error): void
+  /** Called after each batch, so a loop held back by backpressure can go on. */
+  onFlushed(): void
+  /** Attempts per batch before its runs are left to the stuck-run sweeper. Default 5. */
+  maxAttempts?: number
+}
+
+/** Settles runs in batches; each call resolves with the run as stored, or null if it was not ours. */
+export interface SettlementFlusher {
+  complete(id: string, result: unknown): Promise<Run | null>
+  fail(id: string, error: ErrorInfo, retry: boolean): Promise<Run | null>
+  ackCancel(id: string): Promise<Run | null>
+  release(id: string, reason?: string): Promise<Run | null>
+  /** Runs queued or being written: still `running` in the database, so they keep heartbeating. */
+  pendingIds(): IterableIterator<string>
+  pending(): number
+  /** Resolves once nothing is queued or being written. */
+  drain(): Promise<void>
+}
+
+type Kind = 'complete' | 'fail' | 'ack' | 'release'
+interface Item {
+  kind: Kind
+  id: string
+  result?: unknown
+  error?: ErrorInfo
+  retry?: boolean
+  reason?: string
+  attempts: number
+  resolve(run: Run | null): void
+  reject(err: Error): void
+}
+
+const CHUNK = 5000
+
+/**
+ * Batches run settlements across runs: while one batch is being written, the next accumulates, so an
+ * idle worker settles a run in one round trip and a busy one settles hundreds per round trip (the SQL
+ * functions are set-based). Completions, failures, cancel acknowledgements and releases of one batch
+ * are written concurrently on the pool.
+ */
+export function createSettlementFlusher(options: SettlementFlusherOptions): SettlementFlusher {
+  const maxAttempts = options.maxAttempts ?? 5
+  let queue: Item[] = []
+  const inFlight = new Map<string, Item>()
+  // Items whose write failed, waiting for their retry: still running in the database.
+  const waiting = new Set<Item>()
+  let running: Promise<void> | undefined
+  let scheduled = false
+  const drainWaiters: (() => void)[] = []
+
+  function enqueue(item: Omit<Item, 'resolve' | 'reject' | 'attempts'>): Promise<Run | null> {
+    return new Promise((resolve, reject) => {
+      queue.push({ ...item, attempts: 0, resolve, reject })
+      kick()
+    })
+  }
+
+  function kick() {
+    if (running || scheduled) return
+    scheduled = true
+    // setImmediate: let every handler that finished in this turn join the batch.
+    setImmediate(() => {
+      scheduled = false
+      if (!running) running = loop()
+    })
+  }
+
+  async function loop() {
+    while (queue.length > 0) {
+      const batch = queue
+      queue = []
+      for (const item of batch) inFlight.set(item.id, item)
+      await writeBatch(batch)
+      for (const item of batch) if (inFlight.get(item.id) === item) inFlight.delete(item.id)
+      options.onFlushed()
+    }
+    running = undefined
+    if (queue.length > 0) kick()
+    else if (waiting.size === 0) for (const w of drainWaiters.splice(0)) w()
+  }
+
+  async function writeBatch(batch: Item[]) {
+    try {
+      await options.beforeFlush()
+    } catch (err) {
+      options.onError(asError(err))
+    }
+    const groups: Record<Kind, Item[]> = { complete: [], fail: [], ack: [], release: [] }
+    for (const item of batch) groups[item.kind].push(item)
+    const { ops, workerId } = options
+    await Promise.all([
+      write(groups.complete, (items) =>
+        ops.complete({ workerId, results: items.map((i) => ({ id: i.id, result: i.result ?? null })) }),
+      ),
+      write(groups.fail, (items) =>
+        ops.fail({
+          workerId,
+          failures: items.map((i) => ({ id: i.id, error: i.error as ErrorInfo, retry: i.retry })),
+        }),
+      ),
+      write(groups.ack, (items) => ops.ackCancel({ workerId, runIds: items.map((i) => i.id) })),
+      write(groups.release, (items) =>
+        ops.release({ workerId, runIds: items.map((i) => i.id), reason: items[0]?.reason }),
+      ),
+    ])
+  }
+
+  async function write(items: Item[], call: (items: Item[]) => Promise<Run[]>) {
+    for (let i = 0; i < items.length; i += CHUNK) {
+      const chunk = items.slice(i, i + CHUNK)
+      try {
+        const rows = await call(chunk)
+        const byId = new Map(rows.map((r) => [r.id, r]))
+        for (const item of chunk) item.resolve(byId.get(item.id) ?? null)
+      } catch (err) {
+        const error = asError(err)
+        options.onError(error)
+        for (const item of chunk) {
+          item.attempts++
+          if (item.attempts >= maxAttempts) {
+            // The run stays `running` without heartbeats: the fleet's sweeper recovers it.
+            item.reject(error)
+          } else {
+            waiting.add(item)
+            setTimeout(
+              () => {
+                waiting.delete(item)
+                queue.push(item)
+                kick()
+              },
+              200 * 2 ** item.attempts,
+            ).unref?.()
+          }
+        }
+      }
+    }
+  }
+
+  return {
+    complete: (id, result) => enqueue({ kind: 'complete', id, result }),
+    fail: (id, error, retry) => enqueue({ kind: 'fail', id, error, retry }),
+    ackCancel: (id) => enqueue({ kind: 'ack', id }),
+    release: (id, reason) => enqueue({ kind: 'release', id, reason }),
+    *pendingIds() {
+      for (const item of queue) yield item.id
+      yield* inFlight.keys()
+      for (const item of waiting) yield item.id
+    },
+    pending: () => queue.length + inFlight.size + waiting.size,
+    drain() {
+      if (!running && !scheduled && queue.length === 0 && inFlight.size === 0 && waiting.size === 0)
+        return Promise.resolve()
+      return new Promise((resolve) => drainWaiters.push(resolve))
+    },
+  }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}

@@ -1,0 +1,151 @@
+/**
+ * Types of `@ops-control-room/worker`.
+ *
+ * Glossary
+ * - session: a named group of runs (one deploy, one PR check).
+ * - run: one unit of work with a `kind`, a lane, params and a lifecycle
+ *   queued → running → succeeded | failed | cancelled (running → queued on retry, release or recovery).
+ * - kind: which handler executes a run; a worker claims only kinds it has handlers for.
+ * - lane: one of four queues, A–D; each has its own concurrency in each worker.
+ * - claim: the worker atomically takes queued runs for its free slots, in one round trip.
+ * - heartbeat: one round trip for all in-flight runs; proves they are alive, registers the worker and
+ *   answers which runs were cancelled or lost.
+ * - lease: a claimed run stays this worker's while heartbeats arrive; after the heartbeat timeout the
+ *   fleet's sweeper recovers it.
+ * - artifact: an output of a run: a file (bytes in an artifact store), a link or text.
+ * - template: a named, versioned run definition; the worker sees only the run it produced.
+ */
+import type {
+  ArtifactBody,
+  ArtifactStore,
+  ErrorInfo,
+  EventLevel,
+  Lane,
+  OpsClient,
+  Run,
+} from '@ops-control-room/core'
+import type { z } from 'zod'
+
+/** Writes `ops.run_events` rows for the run; buffered and flushed in batches. */
+export interface RunLogger {
+  debug(message: string, data?: unknown): void
+  info(message: string, data?: unknown): void
+  warn(message: string, data?: unknown): void
+  error(message: string, data?: unknown): void
+  /** An event of a custom type (`deploy:migrated`), at a level. */
+  event(type: string, message: string, options?: { level?: EventLevel; data?: unknown }): void
+}
+
+/** What `ctx.artifacts` offers a handler. */
+export interface RunArtifacts {
+  /** Stores content of any size through the worker's artifact store (streamed) and records it. */
+  put(input: {
+    name: string
+    body: ArtifactBody
+    contentType?: string
+    metadata?: Record<string, unknown>
+  }): Promise<{ id: string; storagePath: string; size: number; sha256: string }>
+  /** Records inline text (up to 1 MiB). */
+  text(input: { name: string; text: string; contentType?: string }): Promise<{ id: string }>
+  /** Records a link. */
+  link(input: { name: string; url: string }): Promise<{ id: string }>
+}
+
+/** What a handler's `run` receives. */
+export interface HandlerContext<Params = unknown> {
+  /** The params, validated (and transformed) by the handler's input schema. */
+  readonly params: Params
+  /** The run as claimed (attempt already incremented). */
+  readonly run: Run
+  /** Aborts on cancel, timeout, lost lease or forced shutdown; `signal.reason` says which. */
+  readonly signal: AbortSignal
+  readonly log: RunLogger
+  /** Reports progress (0..1) with an optional message; sent with the next batch, latest value wins. */
+  progress(value: number, message?: string): void
+  readonly artifacts: RunArtifacts
+  /** The id of the worker executing the run. */
+  readonly workerId: string
+}
+
+/** A handler plugin: a kind, an input schema and `run`. Create one with `defineHandler`. */
+export interface HandlerDefinition<Schema extends z.ZodType = z.ZodType, Output = unknown> {
+  readonly kind: string
+  readonly input: Schema
+  /** A one-line description, shown in the worker's registration. */
+  readonly description?: string
+  run(ctx: HandlerContext<z.output<Schema>>): Promise<Output> | Output
+}
+
+/** A handler of any schema and output, as the registry holds it. */
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds handlers of every params type.
+export type AnyHandler = HandlerDefinition<any, any>
+
+/** Per-lane concurrency, or one number for every lane the worker serves. */
+export type Concurrency = number | Partial<Record<Lane, number>>
+
+export interface WorkerOptions {
+  client: OpsClient
+  /** Unique in the fleet. Default `<host>-<pid>-<random>`. */
+  workerId?: string
+  /** Lanes to serve. Default all four. */
+  lanes?: readonly Lane[]
+  /** Handlers running at once, per lane. Default 4 per lane. */
+  concurrency?: Concurrency
+  handlers?: readonly AnyHandler[]
+  /** One heartbeat round trip for all in-flight runs every this many ms. Default 5000. */
+  heartbeatIntervalMs?: number
+  /** Runs whose heartbeat is older than this are recovered by the fleet's sweeper. Default 30. */
+  heartbeatTimeoutSeconds?: number
+  /** The claim loop polls this often when no wake-up arrives (the LISTEN/NOTIFY fallback). Default 2000. */
+  pollIntervalMs?: number
+  /** Base interval of the stuck-run sweep (±25 % jitter). Default 4000; false turns the sweeper off. */
+  sweepIntervalMs?: number | false
+  /** How long a handler may keep running after its signal aborted before it is abandoned. Default 5000. */
+  abortGraceMs?: number
+  /** `stop()` waits this long for in-flight runs before aborting them. Default 30000. */
+  shutdownTimeoutMs?: number
+  /** Linger before a batch of log events is written (more lines per round trip). Default 25. */
+  eventFlushIntervalMs?: number
+  /** Where `ctx.artifacts.put` keeps content. Without one, `put` throws (text and links still work). */
+  artifactStore?: ArtifactStore
+  /** Wire SIGTERM and SIGINT to `stop()`. Default false. */
+  handleSignals?: boolean
+  /** Reported in `ops.workers`. */
+  version?: string
+  metadata?: Record<string, unknown>
+}
+
+/** Why a run's signal aborted. */
+export type AbortCause = 'cancel' | 'timeout' | 'lost' | 'shutdown'
+
+/** How a run ended in this worker. */
+export type RunOutcome =
+  | { type: 'succeeded'; result: unknown }
+  | { type: 'failed'; error: ErrorInfo; retry: boolean }
+  | { type: 'cancelled' }
+  | { type: 'released' }
+  | { type: 'lost' }
+
+/** Typed events of a worker (eventemitter3). */
+export interface WorkerEvents {
+  'worker:started': [info: { workerId: string }]
+  'worker:stopping': [info: { workerId: string; inFlight: number }]
+  'worker:stopped': [info: { workerId: string }]
+  'run:claimed': [run: Run]
+  'run:started': [run: Run]
+  'run:succeeded': [info: { run: Run; result: unknown; durationMs: number }]
+  /** `retrying` when the run went back to the queue (attempts remain). */
+  'run:failed': [info: { run: Run; error: ErrorInfo; durationMs: number; retrying: boolean }]
+  'run:cancelled': [info: { run: Run; durationMs: number }]
+  /** Handed back to the queue by a stop, attempt not burned. */
+  'run:released': [info: { run: Run }]
+  /** No longer this worker's (recovered elsewhere or finished): its handler was aborted. */
+  'run:lost': [info: { run: Run }]
+  /** A handler ignored its aborted signal past the grace period; the run was settled without it. */
+  'run:abandoned': [info: { run: Run; cause: AbortCause }]
+  heartbeat: [info: { runs: number; rttMs: number; cancel: string[]; lost: string[] }]
+  /** A sweep that held the fleet's lock; `recovered` runs were stuck. */
+  sweep: [info: { recovered: Run[] }]
+  /** A failure of the worker's own machinery (claim, heartbeat, flush); the worker keeps going. */
+  error: [error: Error]
+}
