@@ -75,6 +75,40 @@ export {
   UnavailableError,
   ValidationError,
 } from './errors'
+// The executor API (web-standard parts: routes, OpenAPI, the HTTP and Supabase backends). The handler
+// itself needs a PostgreSQL driver: `createExecutorHandler` is in `@ops-control-room/core/postgres`.
+export type { ArtifactContentStore } from './executor/artifactContentStore'
+export type { Caller, JwtVerification } from './executor/auth'
+export { createTokenVerifier } from './executor/auth'
+export type { ChangeFilter, ChangeHub } from './executor/changeStream'
+export { createChangeHub } from './executor/changeStream'
+export { buildOpenApiDocument } from './executor/openApiDocument'
+export { errorResponse, jsonResponse, STATUS_OF } from './executor/respond'
+export type { ApiRole, RouteDef } from './executor/routes'
+export {
+  API_ROLES,
+  ChangesInput,
+  DeleteContentInput,
+  DownloadUrl,
+  DownloadUrlInput,
+  ErrorBody,
+  matchRoute,
+  PurgeArtifactsInput,
+  PurgeResult,
+  ROUTES,
+  UploadedContent,
+  UploadUrl,
+  UploadUrlInput,
+} from './executor/routes'
+export { httpArtifactStore } from './http/httpArtifactStore'
+export type { HttpBackendOptions, TokenSource } from './http/httpBackend'
+export { errorFromResponse, httpBackend } from './http/httpBackend'
+export type { ExecutorCall, RemoteOperations } from './http/remoteOperations'
+export { createRemoteOperations } from './http/remoteOperations'
+export type { Sha256 } from './http/sha256'
+export { createSha256 } from './http/sha256'
+export type { SseEvent } from './http/sse'
+export { readServerSentEvents } from './http/sse'
 export {
   changesFromNotification,
   NOTIFY_CHANNELS,
@@ -86,5 +120,7 @@ export {
   toWorker,
 } from './rows'
 export { findSecret, valueLooksSecret } from './secrets'
+export type { SupabaseBackendOptions, SupabaseClientLike } from './supabase/supabaseBackend'
+export { supabaseBackend } from './supabase/supabaseBackend'
 export type { InputIssue } from './validate'
 export { parseInput } from './validate'

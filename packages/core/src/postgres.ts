@@ -3,6 +3,8 @@
  * and `migrate()`.
  */
 
+export type { ExecutorHandler, ExecutorHandlerOptions } from './executor/createExecutorHandler'
+export { createExecutorHandler } from './executor/createExecutorHandler'
 export type { MigrateOptions, MigrateResult } from './postgres/migrate'
 export { defaultMigrationsDir, migrate } from './postgres/migrate'
 export { toOpsError } from './postgres/pgErrors'

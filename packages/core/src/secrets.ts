@@ -19,7 +19,7 @@ const SECRET_VALUES: readonly RegExp[] = [
   /xox[baprs]-[A-Za-z0-9-]{10,}/, // Slack tokens
   /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
   // A URL with a password in it. Bounded repeats keep the match linear on long strings (no ReDoS).
-  /[a-z][a-z0-9+.-]{0,31}:\/\/[^/\s:@]{1,256}:[^/\s@]{1,256}@/i,
+  /[a-z][a-z0-9+.-]{0,31}:\/\/[^/\s:@]{1,255}:[^/\s@]{1,255}@/i,
 ]
 
 function keyLooksSecret(key: string): boolean {

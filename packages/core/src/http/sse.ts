@@ -7,7 +7,8 @@ export interface SseEvent {
 
 /** Parses a `text/event-stream` body (per the HTML spec's rules) into events. */
 export async function* readServerSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader()
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
   let buffer = ''
   let data: string[] = []
   let event = ''
@@ -16,7 +17,7 @@ export async function* readServerSentEvents(body: ReadableStream<Uint8Array>): A
     for (;;) {
       const { value, done } = await reader.read()
       if (done) return
-      buffer += value
+      buffer += decoder.decode(value, { stream: true })
       let nl = buffer.search(/\r\n|\r|\n/)
       while (nl >= 0) {
         const line = buffer.slice(0, nl)

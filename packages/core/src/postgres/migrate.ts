@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
 import { ValidationError } from '../errors'
@@ -33,12 +33,11 @@ function findDir(candidates: string[], what: string): string {
 
 /** The folder of migration files shipped with the package (or the repository's supabase/migrations). */
 export function defaultMigrationsDir(): string {
+  // Run from source (tests, the repository's scripts), the repository's own folder is the truth; a
+  // built package (dist/) ships its copy in migrations/ beside dist/.
+  const fromSource = basename(here) === 'postgres' && basename(dirname(here)) === 'src'
   return findDir(
-    [
-      resolve(here, '../migrations'),
-      resolve(here, '../../migrations'),
-      resolve(here, '../../../../supabase/migrations'),
-    ],
+    fromSource ? [resolve(here, '../../../../supabase/migrations')] : [resolve(here, '../migrations')],
     'migrations folder',
   )
 }
