@@ -5,6 +5,19 @@ type ops.event_level = enum ('debug', 'info', 'warn', 'error')
 type ops.lane_type = enum ('A', 'B', 'C', 'D')
 type ops.run_status = enum ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 
+table ops.artifact_content (row level security)
+  column path text not null
+  column chunk integer not null
+  column data bytea not null
+  column created_at timestamp with time zone not null default now()
+  constraint artifact_content_chunk_positive CHECK ((chunk >= 0))
+  constraint artifact_content_chunk_size CHECK ((octet_length(data) <= 16777216))
+  constraint artifact_content_path_length CHECK (((char_length(path) >= 1) AND (char_length(path) <= 1024)))
+  constraint artifact_content_pkey PRIMARY KEY (path, chunk)
+  index CREATE UNIQUE INDEX artifact_content_pkey ON ops.artifact_content USING btree (path, chunk)
+  policy artifact_content_service for ALL to service_role using (true) with check (true)
+  grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
+
 table ops.artifacts (row level security)
   column id uuid not null default gen_random_uuid()
   column run_id uuid not null
@@ -630,7 +643,7 @@ AS $function$
       or (value #>> '{}') ~ '(AKIA|ASIA)[0-9A-Z]{16}'
       or (value #>> '{}') ~ 'xox[baprs]-[A-Za-z0-9-]{10,}'
       or (value #>> '{}') ~ '-----BEGIN [A-Z ]*PRIVATE KEY-----'
-      or (value #>> '{}') ~* '[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@'
+      or (value #>> '{}') ~* '[a-z][a-z0-9+.-]{0,31}://[^/\s:@]{1,255}:[^/\s@]{1,255}@'
     )
   limit 1
 $function$
@@ -796,6 +809,33 @@ begin
     perform pg_catalog.pg_notify('ops_run_changes', v_text);
   end loop;
   return null;
+end;
+$function$
+
+-- execute: service_role
+CREATE OR REPLACE FUNCTION ops.purge_expired_artifacts(p_limit integer DEFAULT 1000)
+ RETURNS TABLE(id uuid, run_id uuid, storage_path text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  if p_limit is null or p_limit < 1 or p_limit > 10000 then
+    raise exception 'limit must be between 1 and 10000' using errcode = 'OPVAL';
+  end if;
+  return query
+  with doomed as (
+    select a.id as doomed_id
+    from ops.artifacts a
+    where a.expires_at <= pg_catalog.now()
+    order by a.expires_at
+    limit p_limit
+    for update skip locked
+  )
+  delete from ops.artifacts a
+  using doomed d
+  where a.id = d.doomed_id
+  returning a.id, a.run_id, a.storage_path;
 end;
 $function$
 

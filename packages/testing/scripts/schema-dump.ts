@@ -7,10 +7,11 @@ import postgres from 'postgres'
 import { startEmbeddedPostgres } from '../src/embeddedPostgres'
 import { dumpOpsSchema } from '../src/schemaDump'
 
-const target = resolve(dirname(fileURLToPath(import.meta.url)), '../../../docs/schema/ops.sql')
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+const target = resolve(root, 'docs/schema/ops.sql')
 const pg = await startEmbeddedPostgres()
 try {
-  await migrate({ databaseUrl: pg.url })
+  await migrate({ databaseUrl: pg.url, migrationsDir: resolve(root, 'supabase/migrations') })
   const sql = postgres(pg.url, { max: 1, onnotice: () => {} })
   try {
     mkdirSync(dirname(target), { recursive: true })
