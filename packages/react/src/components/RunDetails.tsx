@@ -1,0 +1,150 @@
+'use client'
+import type { Run } from '@ops-control-room/core'
+import { useEffect, useId, useState } from 'react'
+import { useArtifacts } from '../hooks/useArtifacts'
+import { useNow } from '../hooks/useNow'
+import { useRun } from '../hooks/useRun'
+import { ArtifactViewer } from './ArtifactViewer'
+import { DownloadAllArtifacts } from './DownloadAllArtifacts'
+import { EventLog } from './EventLog'
+import { formatBytes, formatDuration, runElapsedMs } from './format'
+import { StatusBadge } from './StatusBadge'
+
+export interface RunDetailsProps {
+  runId: string
+  /** Shows a Close button. */
+  onClose?: () => void
+}
+
+/** One run in full: facts, params, result, structured error, live event log and artifacts. */
+export function RunDetails({ runId, onClose }: RunDetailsProps) {
+  const run = useRun(runId)
+  const headingId = useId()
+  const r = run.data
+  return (
+    <section className="ocr-details" aria-labelledby={headingId} data-run-id={runId}>
+      <header className="ocr-details__head">
+        <h2 id={headingId}>
+          {r ? (
+            <>
+              {r.kind} <span className="ocr-muted">#{r.seq}</span> <StatusBadge status={r.status} />
+            </>
+          ) : (
+            'Run'
+          )}
+        </h2>
+        {onClose ? (
+          <button type="button" className="ocr-button" onClick={onClose}>
+            Close<span className="ocr-sr-only"> run details</span>
+          </button>
+        ) : null}
+      </header>
+      {run.status === 'pending' ? <p className="ocr-muted">Loading…</p> : null}
+      {run.status === 'error' ? (
+        <p role="alert" className="ocr-error">
+          Could not load run: {run.error?.message}
+        </p>
+      ) : null}
+      {r ? <RunFacts run={r} /> : null}
+      {r ? (
+        <>
+          <h3>Params</h3>
+          <pre className="ocr-json">{JSON.stringify(r.params, null, 2)}</pre>
+        </>
+      ) : null}
+      {r?.result != null ? (
+        <>
+          <h3>Result</h3>
+          <pre className="ocr-json">{JSON.stringify(r.result, null, 2)}</pre>
+        </>
+      ) : null}
+      {r?.error ? <RunError error={r.error} /> : null}
+      <EventLog runId={runId} />
+      <ArtifactsSection runId={runId} />
+    </section>
+  )
+}
+
+function RunFacts({ run }: { run: Run }) {
+  const now = useNow(1000, run.status === 'running')
+  const elapsed = runElapsedMs(run, now)
+  const facts: [string, string][] = [
+    ['id', run.id],
+    ['lane', run.lane],
+    ['priority', String(run.priority)],
+    ['attempt', `${run.attempt}/${run.maxAttempts}`],
+    ['worker', run.workerId ?? '—'],
+    ['template', run.templateName ? `${run.templateName}@${run.templateVersion}` : '—'],
+    ['created', new Date(run.createdAt).toLocaleString()],
+    ['elapsed', elapsed === null ? '—' : formatDuration(elapsed)],
+  ]
+  if (run.progress !== null)
+    facts.push(['progress', `${Math.round(run.progress * 100)}% ${run.progressMessage ?? ''}`.trim()])
+  if (run.cancelReason) facts.push(['cancel reason', run.cancelReason])
+  return (
+    <dl className="ocr-facts">
+      {facts.map(([k, v]) => (
+        <div key={k}>
+          <dt>{k}</dt>
+          <dd>{v}</dd>
+        </div>
+      ))}
+    </dl>
+  )
+}
+
+function RunError({ error }: { error: NonNullable<Run['error']> }) {
+  return (
+    <section className="ocr-run-error" aria-label="Error">
+      <h3>Error</h3>
+      <p>
+        <strong className="ocr-run-error__type">{error.type}</strong>: {error.message}
+      </p>
+      {error.context ? <pre className="ocr-json">{JSON.stringify(error.context, null, 2)}</pre> : null}
+      {error.stack ? (
+        <details>
+          <summary>Stack trace</summary>
+          <pre className="ocr-json">{error.stack}</pre>
+        </details>
+      ) : null}
+    </section>
+  )
+}
+
+function ArtifactsSection({ runId }: { runId: string }) {
+  const artifacts = useArtifacts(runId)
+  const [openId, setOpenId] = useState<string | null>(null)
+  const headingId = useId()
+  const list = artifacts.data ?? []
+  const open = list.find((a) => a.id === openId) ?? null
+  useEffect(() => {
+    if (openId === null && list.length === 1) setOpenId(list[0]?.id ?? null)
+  }, [list, openId])
+  return (
+    <section className="ocr-artifacts" aria-labelledby={headingId}>
+      <h3 id={headingId}>
+        Artifacts <span className="ocr-muted">({list.length})</span>
+      </h3>
+      {list.length === 0 ? <p className="ocr-muted">No artifacts.</p> : null}
+      <ul className="ocr-artifacts__list">
+        {list.map((a) => (
+          <li key={a.id}>
+            <button
+              type="button"
+              className="ocr-link"
+              aria-pressed={a.id === openId}
+              onClick={() => setOpenId(a.id === openId ? null : a.id)}
+            >
+              {a.name}
+            </button>{' '}
+            <span className="ocr-muted">
+              {a.kind} · {a.contentType} {formatBytes(a.size)}
+            </span>
+          </li>
+        ))}
+      </ul>
+      {list.length > 0 ? <DownloadAllArtifacts runId={runId} /> : null}
+      {open ? <ArtifactViewer artifact={open} /> : null}
+    </section>
+  )
+}

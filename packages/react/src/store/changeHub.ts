@@ -1,0 +1,134 @@
+import type { Change, OpsClient, Unsubscribe } from '@ops-control-room/core'
+import type { LiveStatus } from '../types'
+
+/** Someone interested in live changes. */
+export interface ChangeListener {
+  onChange(change: Change): void
+  /** Called each time the stream (re)connects: changes may have been missed, so read again. */
+  onLive?(): void
+}
+
+/** One shared subscription to a client's change stream, fanned out to many listeners. */
+export interface ChangeHub {
+  /** Adds a listener; the stream opens with the first and closes (after a grace period) with the last. */
+  listen(listener: ChangeListener): () => void
+  /** Live status as a store. */
+  subscribeStatus(onStoreChange: () => void): () => void
+  getStatus(): LiveStatus
+  /** The last connection error, if the status is 'error'. */
+  getError(): Error | undefined
+  /** Closes the stream now, whoever still listens. */
+  dispose(): void
+}
+
+export interface ChangeHubOptions {
+  /** How long the stream stays open after the last listener leaves (avoids churn on re-mounts). */
+  lingerMs?: number
+  /** First delay before reconnecting after a failed subscribe; doubles up to 30 s. */
+  retryMs?: number
+}
+
+/**
+ * Creates a hub over `client.subscribe`. One stream per client, however many hooks watch: with the
+ * http backend that is one SSE connection per browser tab, not one per component.
+ */
+export function createChangeHub(client: OpsClient, options: ChangeHubOptions = {}): ChangeHub {
+  const lingerMs = options.lingerMs ?? 1000
+  const retryMs = options.retryMs ?? 500
+  const listeners = new Set<ChangeListener>()
+  const statusListeners = new Set<() => void>()
+  let status: LiveStatus = 'idle'
+  let error: Error | undefined
+  let unsubscribe: Unsubscribe | undefined
+  let generation = 0
+  let lingerTimer: ReturnType<typeof setTimeout> | undefined
+  let retryTimer: ReturnType<typeof setTimeout> | undefined
+  let attempt = 0
+
+  const setStatus = (next: LiveStatus, err?: Error) => {
+    if (status === next && error === err) return
+    status = next
+    error = err
+    for (const l of statusListeners) l()
+  }
+
+  const dispatch = (change: Change) => {
+    for (const l of listeners) {
+      try {
+        l.onChange(change)
+      } catch (err) {
+        // One broken listener must not starve the others of changes.
+        queueMicrotask(() => {
+          throw err
+        })
+      }
+    }
+  }
+
+  const open = () => {
+    const mine = ++generation
+    setStatus('connecting')
+    client.subscribe(dispatch).then(
+      (unsub) => {
+        if (mine !== generation) {
+          void unsub()
+          return
+        }
+        unsubscribe = unsub
+        attempt = 0
+        setStatus('live')
+        for (const l of listeners) l.onLive?.()
+      },
+      (err: unknown) => {
+        if (mine !== generation) return
+        setStatus('error', err instanceof Error ? err : new Error(String(err)))
+        const delay = Math.min(retryMs * 2 ** attempt++, 30_000)
+        retryTimer = setTimeout(() => {
+          retryTimer = undefined
+          if (listeners.size > 0) open()
+        }, delay)
+      },
+    )
+  }
+
+  const close = () => {
+    generation++
+    clearTimeout(retryTimer)
+    retryTimer = undefined
+    const unsub = unsubscribe
+    unsubscribe = undefined
+    if (unsub) void unsub().catch(() => {})
+    setStatus('idle')
+  }
+
+  return {
+    listen(listener) {
+      listeners.add(listener)
+      if (lingerTimer) {
+        clearTimeout(lingerTimer)
+        lingerTimer = undefined
+      }
+      // Already live: the listener's own first read comes after this point, so nothing is missed.
+      if (status === 'idle') open()
+      return () => {
+        if (!listeners.delete(listener) || listeners.size > 0) return
+        lingerTimer = setTimeout(() => {
+          lingerTimer = undefined
+          if (listeners.size === 0) close()
+        }, lingerMs)
+      }
+    },
+    subscribeStatus(onStoreChange) {
+      statusListeners.add(onStoreChange)
+      return () => statusListeners.delete(onStoreChange)
+    },
+    getStatus: () => status,
+    getError: () => error,
+    dispose() {
+      clearTimeout(lingerTimer)
+      lingerTimer = undefined
+      listeners.clear()
+      close()
+    },
+  }
+}
