@@ -122,5 +122,7 @@ export {
 export { findSecret, valueLooksSecret } from './secrets'
 export type { SupabaseBackendOptions, SupabaseClientLike } from './supabase/supabaseBackend'
 export { supabaseBackend } from './supabase/supabaseBackend'
+export type { SupabaseStorageLike } from './supabase/supabaseStorageStore'
+export { supabaseStorageStore } from './supabase/supabaseStorageStore'
 export type { InputIssue } from './validate'
 export { parseInput } from './validate'

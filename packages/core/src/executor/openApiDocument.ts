@@ -104,7 +104,8 @@ function operation(route: RouteDef): Json {
 export function buildOpenApiDocument(options: { version?: string } = {}): Json {
   const paths: Record<string, Json> = {}
   for (const route of ROUTES) {
-    const item = (paths[route.path] ??= {})
+    const item = paths[route.path] ?? {}
+    paths[route.path] = item
     item[route.method.toLowerCase()] = operation(route)
   }
   const errorSchema = schemaOf(ErrorBody, 'output')

@@ -15,7 +15,7 @@ export const UploadUrlInput = z.strictObject({
   name: C.Artifact.shape.name
     .min(1)
     .max(255)
-    .refine((n) => !/[/\\\u0000]/.test(n) && n !== '.' && n !== '..', 'a name, not a path'),
+    .refine((n) => !/[/\\]/.test(n) && !n.includes('\0') && n !== '.' && n !== '..', 'a name, not a path'),
   contentType: z.string().min(1).max(255).optional(),
   /** Announced size in bytes; the upload is refused beyond it (and beyond the store's limit). */
   size: z.number().int().min(0).optional(),

@@ -118,7 +118,9 @@ export function httpBackend(options: HttpBackendOptions): Backend {
     }
   }
   // After missed changes (a reset or a reconnect gap), wake workers: they re-claim what is queued.
-  const wakeAll = () => LANE_LIST.forEach((lane) => dispatch({ type: 'queued', lane }))
+  const wakeAll = () => {
+    for (const lane of LANE_LIST) dispatch({ type: 'queued', lane })
+  }
 
   function startPolling(abort: AbortController): Promise<void> {
     const seen = new Map<string, string>()
@@ -137,7 +139,7 @@ export function httpBackend(options: HttpBackendOptions): Backend {
           dispatch({ type: 'cancel', runId: r.id, workerId: r.workerId })
         }
       }
-      if (!first) queuedLanes.forEach((lane) => dispatch({ type: 'queued', lane }))
+      if (!first) for (const lane of queuedLanes) dispatch({ type: 'queued', lane })
       first = false
     }
     const loop = async () => {

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * The `ops-control-room` CLI. Each subcommand is a CliCommand in a file of its own; to add one,
+ * import it and list it in COMMANDS (the `dev` command lives in ./dev/).
+ */
+import { realpathSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import type { CliCommand } from './cliCommand'
+import { serveCommand } from './commands/serve'
+
+/** Every subcommand, in help order. */
+export const COMMANDS: CliCommand[] = [serveCommand]
+
+const help = () =>
+  [
+    'usage: ops-control-room <command> [options]',
+    '',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    '',
+    'ops-control-room <command> --help for its options.',
+  ].join('\n')
+
+/** Runs the CLI with `argv` (without node and the script); resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help())
+    return name ? 0 : 1
+  }
+  const command = COMMANDS.find((c) => c.name === name)
+  if (!command) {
+    console.error(`unknown command ${name}\n\n${help()}`)
+    return 2
+  }
+  try {
+    return (await command.run(rest)) ?? 0
+  } catch (err) {
+    console.error(`ops-control-room ${name}: ${(err as Error).message ?? err}`)
+    return 1
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  main(process.argv.slice(2)).then((code) => process.exit(code))
+}

@@ -1,0 +1,54 @@
+import { type CliCommand, parseFlags } from '../cliCommand'
+import { createServer } from '../createServer'
+
+const usage = `ops-control-room serve [options]
+
+Serves the executor API, the live change stream and signed artifact URLs on Node.
+
+  --database-url <url>    PostgreSQL URL                         (env DATABASE_URL)
+  --jwt-secret <secret>   HS256 secret tokens are signed with      (env OPS_JWT_SECRET)
+  --artifacts-dir <dir>   where artifact content is kept          (env OPS_ARTIFACTS_DIR, default ./.ops-data/artifacts)
+  --port <n>              TCP port                                (env PORT, default 8787)
+  --host <host>           interface                               (env HOST, default 127.0.0.1)
+  --public-url <url>      URL clients reach the server at         (env OPS_PUBLIC_URL)
+  --migrate               apply the migrations first`
+
+/** `ops-control-room serve`: the self-hosted server until SIGINT/SIGTERM. */
+export const serveCommand: CliCommand = {
+  name: 'serve',
+  summary: 'serve the executor API, live changes and artifacts on Node',
+  usage,
+  async run(argv) {
+    const flags = parseFlags(argv)
+    if (flags.help) {
+      console.log(usage)
+      return 0
+    }
+    const str = (flag: string, env: string) =>
+      typeof flags[flag] === 'string' ? (flags[flag] as string) : process.env[env]
+    const databaseUrl = str('database-url', 'DATABASE_URL')
+    const jwtSecret = str('jwt-secret', 'OPS_JWT_SECRET')
+    if (!databaseUrl || !jwtSecret) {
+      console.error('serve needs --database-url (or DATABASE_URL) and --jwt-secret (or OPS_JWT_SECRET)\n')
+      console.error(usage)
+      return 2
+    }
+    const server = await createServer({
+      databaseUrl,
+      jwtSecret,
+      artifactsDir: str('artifacts-dir', 'OPS_ARTIFACTS_DIR') ?? './.ops-data/artifacts',
+      port: Number(str('port', 'PORT') ?? 8787),
+      host: str('host', 'HOST') ?? '127.0.0.1',
+      publicUrl: str('public-url', 'OPS_PUBLIC_URL'),
+      migrate: flags.migrate === true,
+    })
+    console.log(`ops-control-room: executor API on ${server.url}`)
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve()
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+    await server.close()
+    return 0
+  },
+}

@@ -1,0 +1,18 @@
+/**
+ * `@ops-control-room/server`: the self-hosted Ops Control Room control plane on Node: the executor
+ * API, a live SSE change stream fed by LISTEN/NOTIFY, signed-URL artifact stores, retention, and the
+ * `ops-control-room` CLI.
+ */
+
+export { supabaseStorageStore } from '@ops-control-room/core'
+export type { CliCommand } from './cliCommand'
+export { parseFlags } from './cliCommand'
+export type { OpsServer, ServerOptions } from './createServer'
+export { createServer } from './createServer'
+export type { FilesystemArtifactStore, FilesystemArtifactStoreOptions } from './filesystemArtifactStore'
+export { CONTENT_PREFIX, createFilesystemArtifactStore } from './filesystemArtifactStore'
+export { toWebRequest, writeWebResponse } from './nodeAdapter'
+export type { SignedGrant } from './signedUrl'
+export { signGrant, verifyGrant } from './signedUrl'
+export type { ArtifactSweeperOptions } from './sweeper'
+export { startArtifactSweeper } from './sweeper'

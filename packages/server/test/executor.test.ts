@@ -1,0 +1,210 @@
+import { ErrorBody, ValidationError } from '@ops-control-room/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestServer, type TestServer, tokenFor } from './helpers'
+
+let t: TestServer
+beforeAll(async () => {
+  t = await startTestServer({ bodyLimit: 64 * 1024 })
+})
+afterAll(() => t.teardown())
+
+const errorOf = async (response: Response) => ErrorBody.parse(await response.json()).error
+
+describe('executor API', () => {
+  it('serves the same routes at the root and under the Supabase prefixes', async () => {
+    const user = t.client('authenticated')
+    const session = await user.sessions.create({ name: 'prefixes' })
+    for (const prefix of ['', '/functions/v1/ops-executor', '/ops-executor']) {
+      const response = await t.request(`${prefix}/sessions/${session.id}`, { role: 'anon' })
+      expect(response.status).toBe(200)
+      expect((await response.json()).id).toBe(session.id)
+    }
+    const health = await t.request('/functions/v1/ops-executor/health', { role: null })
+    expect(await health.json()).toMatchObject({ ok: true, database: 'up' })
+  })
+
+  it('round-trips the client over HTTP: sessions, runs, templates, events, cancel', async () => {
+    const user = t.client('authenticated')
+    const service = t.client('service_role')
+    const session = await user.sessions.create({ name: 'http client', metadata: { pr: 7 } })
+    expect(session.createdBy).toBe('00000000-0000-4000-8000-000000000001')
+    const runs = await user.runs.enqueue({
+      sessionId: session.id,
+      runs: [
+        { kind: 'shell', lane: 'B', params: { command: 'make' } },
+        { kind: 'shell', lane: 'B', priority: 5 },
+      ],
+    })
+    expect(runs.map((r) => r.status)).toEqual(['queued', 'queued'])
+    expect(await user.runs.list({ sessionId: session.id, status: ['queued', 'running'] })).toHaveLength(2)
+    expect((await user.runs.get(runs[0]!.id)).params).toEqual({ command: 'make' })
+
+    await service.templates.create({
+      name: 'deploy',
+      kind: 'deploy',
+      lane: 'C',
+      defaultParams: { env: 'staging' },
+      paramsSchema: { type: 'object', required: ['service'], properties: { service: { type: 'string' } } },
+    })
+    const fromTemplate = await user.templates.enqueue({
+      sessionId: session.id,
+      name: 'deploy',
+      params: { service: 'api' },
+    })
+    expect(fromTemplate).toMatchObject({
+      kind: 'deploy',
+      lane: 'C',
+      params: { env: 'staging', service: 'api' },
+    })
+    await expect(user.templates.enqueue({ sessionId: session.id, name: 'deploy' })).rejects.toBeInstanceOf(
+      ValidationError,
+    )
+    expect((await user.templates.get({ name: 'deploy' })).version).toBe(1)
+
+    const [claimed] = await service.worker.claim({ workerId: 'w1', lanes: { B: 1 } })
+    expect(claimed?.id).toBe(runs[1]!.id)
+    await service.worker.appendEvents({ events: [{ runId: claimed!.id, message: 'hello' }] })
+    const events = await user.events.list({ runId: claimed!.id })
+    expect(events.map((e) => e.type)).toEqual(['run:enqueued', 'run:claimed', 'log'])
+    const cancelled = await user.runs.cancel(claimed!.id, 'stop')
+    expect(cancelled.cancelRequestedAt).not.toBeNull()
+    expect(await service.worker.heartbeat({ workerId: 'w1', runIds: [claimed!.id] })).toEqual({
+      cancel: [claimed!.id],
+      lost: [],
+    })
+    const [acked] = await service.worker.ackCancel({ workerId: 'w1', runIds: [claimed!.id] })
+    expect(acked?.status).toBe('cancelled')
+    await expect(user.runs.get('00000000-0000-4000-8000-00000000dead')).rejects.toMatchObject({
+      code: 'not_found',
+    })
+  })
+
+  it('answers 401 without a token, with a forged one and with an expired one', async () => {
+    const cases = [
+      { token: undefined, reason: undefined },
+      {
+        token: await tokenFor('service_role', { secret: 'another-secret-of-enough-length-xxxxxxxx' }),
+        reason: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+      },
+      {
+        token: await tokenFor('service_role', { expiresIn: Math.floor(Date.now() / 1000) - 60 }),
+        reason: 'ERR_JWT_EXPIRED',
+      },
+      { token: 'not.a.jwt', reason: undefined },
+      { token: `${(await tokenFor('service_role')).slice(0, -3)}abc`, reason: undefined },
+    ]
+    for (const c of cases) {
+      const before = await t.fingerprint()
+      const response = await t.request('/sessions', {
+        method: 'POST',
+        role: null,
+        token: c.token,
+        body: JSON.stringify({ name: 'nope' }),
+      })
+      expect(response.status).toBe(401)
+      const error = await errorOf(response)
+      expect(error.code).toBe('unauthorized')
+      if (c.reason) expect(error.details).toEqual({ reason: c.reason })
+      expect(await t.fingerprint()).toBe(before)
+    }
+    // An unsigned token (alg none) is never accepted.
+    const payload = btoa(
+      JSON.stringify({ role: 'service_role', exp: Math.floor(Date.now() / 1000) + 60 }),
+    ).replace(/=+$/, '')
+    const unsigned = `${btoa(JSON.stringify({ alg: 'none', typ: 'JWT' })).replace(/=+$/, '')}.${payload}.`
+    expect((await t.request('/workers', { role: null, token: unsigned })).status).toBe(401)
+  })
+
+  it('answers 403 for a role the API does not know', async () => {
+    const response = await t.request('/sessions', { role: null, token: await tokenFor('postgres') })
+    expect(response.status).toBe(403)
+    expect((await errorOf(response)).code).toBe('forbidden')
+  })
+
+  it('answers 400 with the zod issues, for malformed JSON and for non-JSON', async () => {
+    const bad = await t.request('/runs', {
+      method: 'POST',
+      body: JSON.stringify({ sessionId: 'nope', runs: [{ kind: 'Bad Kind' }] }),
+    })
+    expect(bad.status).toBe(400)
+    const error = await errorOf(bad)
+    expect(error.code).toBe('validation')
+    expect((error.details as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual([
+      'sessionId',
+      'runs[0].kind',
+    ])
+    const malformed = await t.request('/sessions', { method: 'POST', body: '{"name": "x",' })
+    expect(malformed.status).toBe(400)
+    expect((await errorOf(malformed)).message).toMatch(/not valid JSON/)
+    const text = await t.request('/sessions', {
+      method: 'POST',
+      body: 'name=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+    expect(text.status).toBe(400)
+    const secret = await t.request('/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'x', extra: 1 }),
+    })
+    expect(secret.status).toBe(400)
+  })
+
+  it('refuses bodies over the limit with 413, whether Content-Length says so or not', async () => {
+    const before = await t.fingerprint()
+    const big = JSON.stringify({ name: 'x', description: 'y'.repeat(100 * 1024) })
+    const declared = await t.request('/sessions', { method: 'POST', body: big })
+    expect(declared.status).toBe(413)
+    expect((await errorOf(declared)).code).toBe('payload_too_large')
+    // Chunked: no Content-Length, the handler counts.
+    const chunks = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 20; i++) controller.enqueue(new TextEncoder().encode('x'.repeat(8 * 1024)))
+        controller.close()
+      },
+    })
+    const streamed = await t.request('/sessions', {
+      method: 'POST',
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit)
+    expect(streamed.status).toBe(413)
+    expect(await t.fingerprint()).toBe(before)
+  })
+
+  it('answers 404 for unknown routes and 405 for wrong methods, in the one error shape', async () => {
+    const missing = await t.request('/nope')
+    expect(missing.status).toBe(404)
+    expect((await errorOf(missing)).code).toBe('not_found')
+    const wrong = await t.request('/runs/cancel')
+    expect(wrong.status).toBe(405)
+    expect(wrong.headers.get('allow')).toBe('POST')
+    expect((await errorOf(wrong)).code).toBe('validation')
+  })
+
+  it('maps database conflicts to 409 and writes nothing on a failed request', async () => {
+    const user = t.client('authenticated')
+    const session = await user.sessions.create({ name: 'atomic' })
+    await user.runs.enqueue({ sessionId: session.id, runs: [{ kind: 'a', idempotencyKey: 'k1' }] })
+    const before = await t.fingerprint()
+    // The second run's template does not exist: the whole enqueue fails, the first run is not kept.
+    const response = await t.request('/runs', {
+      method: 'POST',
+      role: 'authenticated',
+      body: JSON.stringify({
+        sessionId: session.id,
+        runs: [{ kind: 'a' }, { template: { name: 'missing' } }],
+      }),
+    })
+    expect(response.status).toBe(404)
+    expect(await t.fingerprint()).toBe(before)
+    const nul = await t.request('/sessions', { method: 'POST', body: JSON.stringify({ name: 'a\u0000b' }) })
+    expect(nul.status).toBe(400)
+    expect(await t.fingerprint()).toBe(before)
+  })
+
+  it('answers CORS preflights', async () => {
+    const response = await t.request('/runs', { method: 'OPTIONS', role: null })
+    expect(response.status).toBe(204)
+    expect(response.headers.get('access-control-allow-headers')).toMatch(/authorization/)
+  })
+})
