@@ -7,9 +7,10 @@ import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import type { CliCommand } from './cliCommand'
 import { serveCommand } from './commands/serve'
+import { devCommand } from './dev/devCommand'
 
 /** Every subcommand, in help order. */
-export const COMMANDS: CliCommand[] = [serveCommand]
+export const COMMANDS: CliCommand[] = [devCommand, serveCommand]
 
 const help = () =>
   [

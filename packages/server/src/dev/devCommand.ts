@@ -1,0 +1,64 @@
+import { type CliCommand, parseFlags } from '../cliCommand'
+import { createProgress } from './progress'
+import { startDevControlRoom } from './startDevControlRoom'
+
+const usage = `ops-control-room dev [options]
+
+Starts the whole control room locally: an embedded PostgreSQL, the migrations, the server, an
+in-process worker (shell, sleep, demo handlers), and the Runboard web app. Ctrl-C stops it.
+
+  --port <n>            port of the Runboard and API            (env PORT, default 8787; 0 = any free)
+  --host <host>         interface                               (default 127.0.0.1)
+  --data-dir <dir>      project folder for data                 (default ./.ops-data)
+  --ephemeral           a throwaway database, removed on exit
+  --database-url <url>  use this PostgreSQL instead             (env DATABASE_URL)
+  --app-dir <dir>       the built Runboard app                  (default examples/runboard/dist)
+  --no-worker           do not start the in-process worker
+  --concurrency <n>     worker runs at once per lane            (default 2)
+
+Dev-mode auth: the browser app receives a service_role token from /ops-config.json. This is for a
+local machine only: do not expose a dev control room to a network.`
+
+/** `ops-control-room dev`: the local control room until Ctrl-C. */
+export const devCommand: CliCommand = {
+  name: 'dev',
+  summary: 'run the whole control room locally (embedded PostgreSQL, server, worker, Runboard)',
+  usage,
+  async run(argv) {
+    const flags = parseFlags(argv)
+    if (flags.help) {
+      console.log(usage)
+      return 0
+    }
+    const str = (flag: string, env?: string) =>
+      typeof flags[flag] === 'string' ? (flags[flag] as string) : env ? process.env[env] : undefined
+    const progress = createProgress()
+    const room = await startDevControlRoom({
+      port: Number(str('port', 'PORT') ?? 8787),
+      host: str('host'),
+      dataDir: str('data-dir'),
+      ephemeral: flags.ephemeral === true,
+      databaseUrl: str('database-url', 'DATABASE_URL'),
+      appDir: str('app-dir'),
+      worker: flags['no-worker'] !== true,
+      concurrency: str('concurrency') ? Number(str('concurrency')) : undefined,
+      progress,
+    })
+    console.log(`\n  Ops Control Room is running: ${room.url}\n  Press Ctrl-C to stop.\n`)
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve)
+      process.once('SIGTERM', resolve)
+    })
+    // A second Ctrl-C while stopping forces the exit.
+    const force = () => {
+      progress.fail('stopping forcefully')
+      process.exit(130)
+    }
+    process.once('SIGINT', force)
+    const done = progress.step('stopping (worker, server, PostgreSQL)')
+    await room.close()
+    done()
+    process.off('SIGINT', force)
+    return 0
+  },
+}

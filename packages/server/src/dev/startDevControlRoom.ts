@@ -1,0 +1,189 @@
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type ArtifactStore, createOpsClient, type OpsClient } from '@ops-control-room/core'
+import { migrate, postgresBackend } from '@ops-control-room/core/postgres'
+import { createWorker, type Worker } from '@ops-control-room/worker'
+import { createServer, type OpsServer } from '../createServer'
+import { type DevDatabase, startDevDatabase } from './devDatabase'
+import { seedDevTemplates } from './devTemplates'
+import { loadOrCreateSecret, signDevToken } from './devToken'
+import { exampleHandlers } from './exampleHandlers'
+import { createProgress, type Progress } from './progress'
+import { type RunboardServer, startRunboardServer } from './serveRunboard'
+
+export interface DevControlRoomOptions {
+  /** Port of the one URL (app + API). Default 8787; 0 picks a free one. */
+  port?: number
+  /** Default 127.0.0.1. */
+  host?: string
+  /** Project folder for PostgreSQL data, artifacts and the dev JWT secret. Default ./.ops-data */
+  dataDir?: string
+  /** A throwaway database and artifact folder, removed on stop. */
+  ephemeral?: boolean
+  /** Use this PostgreSQL instead of the embedded one (env DATABASE_URL). */
+  databaseUrl?: string
+  /** The built Runboard app. Default: examples/runboard/dist of this repository, if built. */
+  appDir?: string
+  /** Start the in-process worker with the example handlers. Default true. */
+  worker?: boolean
+  /** Per-lane concurrency of the in-process worker. Default 2. */
+  concurrency?: number
+  /** Where progress lines go. Default stdout; pass a no-op Progress to silence. */
+  progress?: Progress
+}
+
+/** A running dev control room. */
+export interface DevControlRoom {
+  /** Open this in a browser: the Runboard, and the executor API on the same origin. */
+  readonly url: string
+  /** A service_role token for the API (what the browser app gets). */
+  readonly token: string
+  readonly databaseUrl: string
+  readonly server: OpsServer
+  readonly worker: Worker | undefined
+  /** A client over the database, for scripts and tests. */
+  readonly client: OpsClient
+  /** Stops the worker (gracefully), the server, and the embedded PostgreSQL. */
+  close(): Promise<void>
+}
+
+/** Where the Runboard app is built to, looked up from the source and the dist layout. */
+export function defaultAppDir(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const candidates = [
+    resolve(here, '../../../../examples/runboard/dist'), // packages/server/src/dev
+    resolve(here, '../../../examples/runboard/dist'), // packages/server/dist
+    resolve(process.cwd(), 'examples/runboard/dist'),
+  ]
+  return candidates.find((c) => existsSync(join(c, 'index.html')))
+}
+
+/**
+ * Starts the whole control room on one machine: an embedded PostgreSQL (or DATABASE_URL), the
+ * migrations, the server, an in-process worker with the example handlers (`shell`, `sleep`,
+ * `demo`), the dev templates, and the Runboard app on the same origin as the API.
+ *
+ * Dev-mode auth: the browser app is handed a service_role token at `/ops-config.json`. That is
+ * for a local machine only; never expose a dev control room to a network.
+ *
+ * @example
+ * const room = await startDevControlRoom({ port: 0, ephemeral: true })
+ * console.log(room.url)
+ * await room.close()
+ */
+export async function startDevControlRoom(options: DevControlRoomOptions = {}): Promise<DevControlRoom> {
+  const progress = options.progress ?? createProgress()
+  const host = options.host ?? '127.0.0.1'
+  const dataDir = resolve(options.dataDir ?? '.ops-data')
+  const cleanup: (() => Promise<void>)[] = []
+  let closing = false
+  const closeAll = async () => {
+    closing = true
+    for (const fn of cleanup.splice(0).reverse()) {
+      try {
+        await fn()
+      } catch (err) {
+        progress.fail(`while stopping: ${(err as Error).message}`)
+      }
+    }
+  }
+
+  try {
+    const db: DevDatabase = await startDevDatabase({
+      databaseUrl: options.databaseUrl,
+      dataDir,
+      ephemeral: options.ephemeral,
+      progress,
+    })
+    cleanup.push(() => db.stop())
+
+    const doneMigrate = progress.step('applying migrations')
+    const migrated = await migrate({
+      databaseUrl: db.url,
+      onApply: (m) => progress.info(`applied ${m.version} ${m.name}`),
+    })
+    doneMigrate(
+      migrated.applied.length
+        ? `${migrated.applied.length} applied`
+        : `up to date (${migrated.skipped} already applied)`,
+    )
+
+    const appDir = options.appDir ?? defaultAppDir()
+    const front: RunboardServer = await startRunboardServer({ port: options.port ?? 8787, host, appDir })
+    cleanup.push(() => front.close())
+
+    const doneServer = progress.step('starting the server')
+    const jwtSecret =
+      process.env.OPS_JWT_SECRET ??
+      (await loadOrCreateSecret(options.ephemeral ? undefined : join(dataDir, 'dev-jwt-secret')))
+    const artifactsDir = options.ephemeral
+      ? join(dirname(db.dataDir ?? dataDir), 'artifacts')
+      : join(dataDir, 'artifacts')
+    const server = await createServer({
+      databaseUrl: db.url,
+      jwtSecret,
+      artifactsDir,
+      port: 0,
+      host: '127.0.0.1',
+      publicUrl: front.url,
+      onError: (err, context) => progress.fail(`${context}: ${(err as Error)?.message ?? err}`),
+    })
+    cleanup.push(() => server.close())
+    front.setApi((req, res) => server.http.emit('request', req, res))
+    const token = signDevToken(jwtSecret, {
+      role: 'service_role',
+      sub: 'ops-dev',
+      expiresInSeconds: 30 * 24 * 3600,
+    })
+    front.setConfig({ apiUrl: front.url, token, mode: 'dev' })
+    doneServer(`executor API and live stream on ${front.url}`)
+
+    const client = createOpsClient({
+      backend: postgresBackend({ databaseUrl: db.url, applicationName: 'ops-control-room dev' }),
+    })
+    cleanup.push(() => client.close())
+    const seeded = await seedDevTemplates(client)
+    if (seeded.length) progress.info(`created templates: ${seeded.join(', ')}`)
+
+    let worker: Worker | undefined
+    if (options.worker !== false) {
+      const doneWorker = progress.step('starting the in-process worker')
+      worker = createWorker({
+        client,
+        workerId: `dev-${process.pid}`,
+        handlers: [...exampleHandlers],
+        concurrency: options.concurrency ?? 2,
+        // The server's filesystem store: the worker writes content, the server signs downloads.
+        artifactStore: server.artifactStore as unknown as ArtifactStore,
+        heartbeatIntervalMs: 2000,
+        shutdownTimeoutMs: 5000,
+        version: 'dev',
+      })
+      // While stopping, PostgreSQL may already be gone (Ctrl-C reaches it too): nothing to report.
+      worker.on('error', (err) => closing || progress.fail(`worker: ${err.message}`))
+      await worker.start()
+      const w = worker
+      cleanup.push(() => w.stop())
+      doneWorker(`${exampleHandlers.map((h) => h.kind).join(', ')} on lanes A–D`)
+    }
+
+    if (!appDir) {
+      progress.fail(
+        'the Runboard app is not built (examples/runboard/dist): `pnpm start` at the root builds it',
+      )
+    }
+    return {
+      url: front.url,
+      token,
+      databaseUrl: db.url,
+      server,
+      worker,
+      client,
+      close: closeAll,
+    }
+  } catch (err) {
+    await closeAll()
+    throw err
+  }
+}
