@@ -1,4 +1,4 @@
-import type { Artifact, OpsClient } from '@ops-control-room/core'
+import type { Artifact, ArtifactStore, OpsClient } from '@ops-control-room/core'
 import { type ChangeHub, type ChangeHubOptions, createChangeHub } from './changeHub'
 import { createQueryStore, type QueryStore, type QueryStoreOptions } from './queryStore'
 
@@ -15,7 +15,13 @@ export interface OpsStoreOptions extends ChangeHubOptions {
   coalesceMs?: number
   /** How often to re-read data that has no change notifications (workers). Default 5 s. */
   pollMs?: number
-  /** Where to download a file artifact from. Default: the backend's own resolver, if it has one. */
+  /**
+   * Where file artifacts are downloaded from: a store that signs download URLs, such as
+   * `httpArtifactStore({ url, token })` for the executor API. Without one (and without
+   * `artifactUrl`), file artifacts show no content or download link; text and links still work.
+   */
+  artifactStore?: Pick<ArtifactStore, 'downloadUrl'>
+  /** Resolves a file artifact's download URL yourself (overrides `artifactStore`). */
   artifactUrl?: ArtifactUrlResolver
 }
 
@@ -23,7 +29,9 @@ export interface OpsStoreOptions extends ChangeHubOptions {
 export interface OpsStore {
   readonly client: OpsClient
   readonly hub: ChangeHub
-  readonly options: Readonly<Required<Omit<OpsStoreOptions, 'artifactUrl' | 'lingerMs' | 'retryMs'>>>
+  readonly options: Readonly<
+    Required<Omit<OpsStoreOptions, 'artifactUrl' | 'artifactStore' | 'lingerMs' | 'retryMs'>>
+  >
   /** The store for a key, created by `init` the first time. */
   query<T>(key: QueryKey, init: () => QueryStoreOptions<T>): QueryStore<T>
   /** Marks every cached query whose key starts with `entity` stale (read again if watched). */
@@ -39,21 +47,14 @@ interface Entry {
   gc?: ReturnType<typeof setTimeout>
 }
 
-/**
- * A backend may offer `artifactUrl(artifact)` (the http backend's signed download links); the
- * React layer uses it through this structural check so that it depends on the core contract only.
- */
-const backendArtifactUrl: ArtifactUrlResolver = async (artifact, client) => {
-  if (artifact.kind === 'link') return artifact.url
-  const backend = client.backend as unknown as {
-    artifactUrl?: (a: Artifact) => Promise<string | null> | string | null
-    artifactDownloadUrl?: (id: string) => Promise<string | null> | string | null
+/** Links are their own URL; files get a signed URL from the store, when there is one. */
+const storeArtifactUrl =
+  (store: Pick<ArtifactStore, 'downloadUrl'> | undefined): ArtifactUrlResolver =>
+  async (artifact) => {
+    if (artifact.kind === 'link') return artifact.url
+    if (artifact.kind !== 'file' || !artifact.storagePath || !store?.downloadUrl) return null
+    return store.downloadUrl(artifact.storagePath, { fileName: artifact.name })
   }
-  if (typeof backend.artifactUrl === 'function') return (await backend.artifactUrl(artifact)) ?? null
-  if (typeof backend.artifactDownloadUrl === 'function')
-    return (await backend.artifactDownloadUrl(artifact.id)) ?? null
-  return artifact.url
-}
 
 /** Creates the state behind an `OpsProvider` (framework-agnostic; usable without React). */
 export function createOpsStore(client: OpsClient, options: OpsStoreOptions = {}): OpsStore {
@@ -63,7 +64,7 @@ export function createOpsStore(client: OpsClient, options: OpsStoreOptions = {})
     coalesceMs: options.coalesceMs ?? 20,
     pollMs: options.pollMs ?? 5000,
   }
-  const resolver = options.artifactUrl ?? backendArtifactUrl
+  const resolver = options.artifactUrl ?? storeArtifactUrl(options.artifactStore)
   const cache = new Map<string, Entry>()
 
   return {
