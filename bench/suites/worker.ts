@@ -52,7 +52,7 @@ async function child() {
   const worker = createWorker({
     client,
     workerId: env.WORKER_ID,
-    lanes: (env.BENCH_LANES?.split(',') as typeof LANES[number][] | undefined) ?? ['A'],
+    lanes: (env.BENCH_LANES?.split(',') as (typeof LANES)[number][] | undefined) ?? ['A'],
     concurrency: Number(env.BENCH_CONCURRENCY ?? 10),
     handlers: [noop, wait],
     ...(env.BENCH_SWEEP === '0' ? { sweepIntervalMs: false as const } : {}),
@@ -114,7 +114,9 @@ async function stopWorkers(procs: Proc[]) {
 }
 
 const pct = (sorted: number[], p: number) =>
-  sorted.length === 0 ? Number.NaN : (sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number)
+  sorted.length === 0
+    ? Number.NaN
+    : (sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number)
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d
 
 async function parent() {
@@ -141,7 +143,10 @@ async function parent() {
     for (let i = 0; i < runs; i += 10_000) {
       await client.runs.enqueue({
         sessionId: session.id,
-        runs: Array.from({ length: Math.min(10_000, runs - i) }, () => ({ kind: 'noop', lane: 'A' as const })),
+        runs: Array.from({ length: Math.min(10_000, runs - i) }, () => ({
+          kind: 'noop',
+          lane: 'A' as const,
+        })),
       })
     }
     await sql`vacuum analyze ops.runs`
@@ -164,7 +169,15 @@ async function parent() {
       select count(*)::int as n from ops.run_events e join ops.runs r on r.id = e.run_id where r.session_id = ${session.id}`
     const seconds = Number(t?.seconds)
     const perSecond = Math.round(runs / seconds)
-    results[name] = { runs, processes, concurrency, succeeded: t?.ok, seconds: round(seconds, 3), runsPerSecond: perSecond, events: ev?.n }
+    results[name] = {
+      runs,
+      processes,
+      concurrency,
+      succeeded: t?.ok,
+      seconds: round(seconds, 3),
+      runsPerSecond: perSecond,
+      events: ev?.n,
+    }
     rows.push([`drain ${name}`, `${perSecond} runs/s (${runs} runs in ${round(seconds)} s, ${ev?.n} events)`])
     console.log(`drain ${name}: ${perSecond} runs/s`)
     await sql`delete from ops.sessions where id = ${session.id}`
@@ -173,7 +186,12 @@ async function parent() {
 
   async function latencies() {
     if (only && !only.includes('latency')) return
-    const proc = await spawnWorker({ DATABASE_URL: url, WORKER_ID: 'latency', BENCH_REPORT: '1', BENCH_CONCURRENCY: '10' })
+    const proc = await spawnWorker({
+      DATABASE_URL: url,
+      WORKER_ID: 'latency',
+      BENCH_REPORT: '1',
+      BENCH_CONCURRENCY: '10',
+    })
     const started = new Map<string, number>()
     const aborted = new Map<string, number>()
     proc.lines((o) => {
@@ -215,13 +233,21 @@ async function parent() {
     await stopWorkers([proc])
     pickup.sort((a, b) => a - b)
     cancel.sort((a, b) => a - b)
-    results.pickupMs = { samples: pickup.length, p50: round(pct(pickup, 50)), p95: round(pct(pickup, 95)), p99: round(pct(pickup, 99)) }
+    results.pickupMs = {
+      samples: pickup.length,
+      p50: round(pct(pickup, 50)),
+      p95: round(pct(pickup, 95)),
+      p99: round(pct(pickup, 99)),
+    }
     results.cancelMs = { samples: cancel.length, p50: round(pct(cancel, 50)), p95: round(pct(cancel, 95)) }
     rows.push([
       'pickup latency (enqueue → handler start)',
       `p50 ${round(pct(pickup, 50))} ms · p95 ${round(pct(pickup, 95))} ms · p99 ${round(pct(pickup, 99))} ms`,
     ])
-    rows.push(['cancel latency (request → handler abort)', `p50 ${round(pct(cancel, 50))} ms · p95 ${round(pct(cancel, 95))} ms`])
+    rows.push([
+      'cancel latency (request → handler abort)',
+      `p50 ${round(pct(cancel, 50))} ms · p95 ${round(pct(cancel, 95))} ms`,
+    ])
   }
 
   async function recovery() {
@@ -229,7 +255,10 @@ async function parent() {
     // Default settings: 5 s heartbeats, 30 s heartbeat timeout, 4 s ±25 % sweeps.
     const victim = await spawnWorker({ DATABASE_URL: url, WORKER_ID: 'victim', BENCH_SWEEP: '0' })
     const session = await client.sessions.create({ name: 'recovery' })
-    const [run] = await client.runs.enqueue({ sessionId: session.id, runs: [{ kind: 'wait', lane: 'A', maxAttempts: 2 }] })
+    const [run] = await client.runs.enqueue({
+      sessionId: session.id,
+      runs: [{ kind: 'wait', lane: 'A', maxAttempts: 2 }],
+    })
     for (;;) {
       if ((await client.runs.get(run?.id as string)).status === 'running') break
       await new Promise((r) => setTimeout(r, 20))

@@ -23,7 +23,12 @@ afterAll(() => ctx.teardown())
 
 const workers: Worker[] = []
 async function startWorker(options: Omit<WorkerOptions, 'client'> & { client?: OpsClient }): Promise<Worker> {
-  const worker = createWorker({ client: ctx.client, heartbeatIntervalMs: 500, pollIntervalMs: 200, ...options })
+  const worker = createWorker({
+    client: ctx.client,
+    heartbeatIntervalMs: 500,
+    pollIntervalMs: 200,
+    ...options,
+  })
   workers.push(worker)
   await worker.start()
   return worker
@@ -45,8 +50,7 @@ const settled = (id: string, status?: Run['status']) =>
     return done ? run : undefined
   })
 
-const eventTypes = async (runId: string) =>
-  (await ctx.client.events.list({ runId })).map((e) => e.type)
+const eventTypes = async (runId: string) => (await ctx.client.events.list({ runId })).map((e) => e.type)
 
 describe('worker behaviour', () => {
   it('fails invalid params with error type validation and the zod issues, without calling the handler', async () => {
@@ -104,9 +108,11 @@ describe('worker behaviour', () => {
     expect(done.result).toEqual({ attempt: 2 })
     const types = await eventTypes(run.id)
     expect(types.filter((t) => t === 'run:retry_scheduled')).toHaveLength(1)
-    const retry = (await ctx.client.events.list({ runId: run.id })).find((e) => e.type === 'run:retry_scheduled')
+    const retry = (await ctx.client.events.list({ runId: run.id })).find(
+      (e) => e.type === 'run:retry_scheduled',
+    )
     expect(retry?.data).toMatchObject({ error: { type: 'Error', message: 'transient' } })
-    expect((retry?.data as { error: { stack?: string } }).error.stack).toContain('transient')
+    expect((retry?.data as { error?: { stack?: string } } | undefined)?.error?.stack).toContain('transient')
 
     const permanent = await enqueue('flaky', { maxAttempts: 3, params: { permanent: true } })
     const failed = await settled(permanent.id, 'failed')
@@ -327,7 +333,9 @@ describe('worker behaviour', () => {
       ])
       const file = artifacts[2]
       expect(file).toMatchObject({ size: 3, sha256: (done.result as { sha256: string }).sha256 })
-      const bytes = new Uint8Array(await new Response(await store.get(file?.storagePath as string)).arrayBuffer())
+      const bytes = new Uint8Array(
+        await new Response(await store.get(file?.storagePath as string)).arrayBuffer(),
+      )
       expect([...bytes]).toEqual([1, 2, 3])
 
       const h = await fetch(`${health.url}/health`)

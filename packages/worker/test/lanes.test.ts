@@ -1,4 +1,4 @@
-import { type Lane, LANES } from '@ops-control-room/core'
+import { LANES, type Lane } from '@ops-control-room/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createWorker, defineHandler } from '../src/index'

@@ -11,7 +11,8 @@ beforeAll(async () => {
   ctx = await setupDatabase()
 })
 afterAll(async () => {
-  for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
+  for (const p of processes)
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
   await Promise.all(processes.map((p) => p.exited))
   await ctx.teardown()
 })
@@ -46,7 +47,12 @@ describe('with real worker processes', () => {
     await sql`create table exactly_once (run_id uuid primary key, worker_id text not null)`
     const workers = await Promise.all(
       Array.from({ length: 4 }, (_, i) =>
-        startWorkerProcess({ ...baseEnv(), WORKER_ID: `drain-${i}`, OPS_CONCURRENCY: '5', OPS_POLL_INTERVAL_MS: '500' }),
+        startWorkerProcess({
+          ...baseEnv(),
+          WORKER_ID: `drain-${i}`,
+          OPS_CONCURRENCY: '5',
+          OPS_POLL_INTERVAL_MS: '500',
+        }),
       ),
     )
     processes.push(...workers)
@@ -54,7 +60,10 @@ describe('with real worker processes', () => {
     for (let i = 0; i < 2; i++) {
       await client.runs.enqueue({
         sessionId: session.id,
-        runs: Array.from({ length: 1000 }, (_, n) => ({ kind: 'record', lane: (['A', 'B', 'C', 'D'] as const)[n % 4] })),
+        runs: Array.from({ length: 1000 }, (_, n) => ({
+          kind: 'record',
+          lane: (['A', 'B', 'C', 'D'] as const)[n % 4],
+        })),
       })
     }
     await waitFor(
@@ -110,7 +119,8 @@ describe('with real worker processes', () => {
       ],
     })) as [Run, Run]
     await waitFor('the victim to hold both runs', async () => {
-      const rows = await sql`select 1 from ops.runs where session_id = ${session.id} and status = 'running' and worker_id = 'victim'`
+      const rows =
+        await sql`select 1 from ops.runs where session_id = ${session.id} and status = 'running' and worker_id = 'victim'`
       return rows.length === 2
     })
     victim.child.kill('SIGKILL')
@@ -118,7 +128,11 @@ describe('with real worker processes', () => {
     await victim.exited
 
     // A survivor in the fleet sweeps; on the second attempt the run succeeds there.
-    const hang = defineHandler({ kind: 'hang', input: z.object({}).passthrough(), run: (c) => ({ attempt: c.run.attempt }) })
+    const hang = defineHandler({
+      kind: 'hang',
+      input: z.object({}).passthrough(),
+      run: (c) => ({ attempt: c.run.attempt }),
+    })
     const survivor = createWorker({
       client,
       workerId: 'survivor',
@@ -157,7 +171,9 @@ describe('with real worker processes', () => {
         expect(recoveredAt - lastBeat).toBeLessThanOrEqual(heartbeatTimeoutSeconds * 1000 + sweepMaxMs + 1000)
         // Measured from the kill: the last heartbeat was at most one interval before it.
         expect(recoveredAt - killedAt).toBeLessThanOrEqual(heartbeatTimeoutSeconds * 1000 + sweepMaxMs + 1000)
-        expect(recoveredAt - killedAt).toBeGreaterThanOrEqual(heartbeatTimeoutSeconds * 1000 - heartbeatIntervalMs - 250)
+        expect(recoveredAt - killedAt).toBeGreaterThanOrEqual(
+          heartbeatTimeoutSeconds * 1000 - heartbeatIntervalMs - 250,
+        )
       }
     } finally {
       await survivor.stop()
@@ -179,19 +195,23 @@ describe('with real worker processes', () => {
             lane: 'B',
             params: {
               command: 'sh',
-              args: ['-c', "trap '' TERM; sleep 300 & sleep 300 & echo \"pgid $$\"; wait"],
+              args: ['-c', 'trap \'\' TERM; sleep 300 & sleep 300 & echo "pgid $$"; wait'],
               killGraceMs: 300,
             },
           },
         ],
       })) as [Run]
       const pgid = await waitFor('the shell to print its pid', async () => {
-        const [row] = await sql`select message from ops.run_events where run_id = ${run.id} and type = 'shell:stdout'`
+        const [row] =
+          await sql`select message from ops.run_events where run_id = ${run.id} and type = 'shell:stdout'`
         return row ? Number(String(row.message).split(' ')[1]) : undefined
       })
       expect(liveMembersOfGroup(pgid)).toHaveLength(3)
       await client.runs.cancel(run.id)
-      await waitFor('the run to end cancelled', async () => (await client.runs.get(run.id)).status === 'cancelled')
+      await waitFor(
+        'the run to end cancelled',
+        async () => (await client.runs.get(run.id)).status === 'cancelled',
+      )
       expect(liveMembersOfGroup(pgid)).toEqual([])
       const types = (await client.events.list({ runId: run.id })).map((e) => `${e.type} ${e.message}`)
       expect(types).toContain(`shell:kill sending SIGTERM to process group ${pgid}`)
@@ -210,7 +230,15 @@ describe('with real worker processes', () => {
       const [ok, bad, literal] = (await client.runs.enqueue({
         sessionId: session.id,
         runs: [
-          { kind: 'shell', lane: 'C', params: { command: 'sh', args: ['-c', 'echo one; echo two >&2; echo "$GREETING"'], env: { GREETING: 'hi' } } },
+          {
+            kind: 'shell',
+            lane: 'C',
+            params: {
+              command: 'sh',
+              args: ['-c', 'echo one; echo two >&2; echo "$GREETING"'],
+              env: { GREETING: 'hi' },
+            },
+          },
           { kind: 'shell', lane: 'C', params: { command: 'sh', args: ['-c', 'echo broken >&2; exit 3'] } },
           // Without shell: true, `$HOME; exit 1` is one literal argument, never interpreted.
           { kind: 'shell', lane: 'C', params: { command: 'echo', args: ['$HOME; exit 1'] } },
@@ -221,7 +249,10 @@ describe('with real worker processes', () => {
           const r = await client.runs.get(id)
           return ['succeeded', 'failed'].includes(r.status) ? r : undefined
         })
-      expect(await done(ok.id)).toMatchObject({ status: 'succeeded', result: { exitCode: 0, stdoutLines: 2, stderrLines: 1 } })
+      expect(await done(ok.id)).toMatchObject({
+        status: 'succeeded',
+        result: { exitCode: 0, stdoutLines: 2, stderrLines: 1 },
+      })
       const okEvents = (await client.events.list({ runId: ok.id })).filter((e) => e.type.startsWith('shell:'))
       expect(okEvents.map((e) => [e.type, e.message])).toEqual(
         expect.arrayContaining([
@@ -236,7 +267,9 @@ describe('with real worker processes', () => {
       })
       const lit = await done(literal.id)
       expect(lit.status).toBe('succeeded')
-      const [line] = (await client.events.list({ runId: literal.id })).filter((e) => e.type === 'shell:stdout')
+      const [line] = (await client.events.list({ runId: literal.id })).filter(
+        (e) => e.type === 'shell:stdout',
+      )
       expect(line?.message).toBe('$HOME; exit 1')
     } finally {
       await worker.stop()

@@ -63,7 +63,12 @@ async function roundTrip(store: ArtifactStore, size: number) {
   const input = randomBody(size)
   let stored: Awaited<ReturnType<ArtifactStore['put']>> | undefined
   const putGrowth = await peakGrowth(async () => {
-    stored = await store.put({ runId: RUN_ID, name: `blob-${size}.bin`, contentType: 'application/octet-stream', body: input.body })
+    stored = await store.put({
+      runId: RUN_ID,
+      name: `blob-${size}.bin`,
+      contentType: 'application/octet-stream',
+      body: input.body,
+    })
   })
   expect(stored?.size).toBe(size)
   expect(stored?.sha256).toBe(input.sha256())
@@ -104,7 +109,12 @@ describe.each([
     const store = makeStore()
     const empty = await store.put({ runId: RUN_ID, name: 'empty', contentType: 'text/plain', body: '' })
     expect(empty).toMatchObject({ size: 0, sha256: createHash('sha256').digest('hex') })
-    const text = await store.put({ runId: RUN_ID, name: 'hello.txt', contentType: 'text/plain', body: 'héllo' })
+    const text = await store.put({
+      runId: RUN_ID,
+      name: 'hello.txt',
+      contentType: 'text/plain',
+      body: 'héllo',
+    })
     expect(await new Response(await store.get(text.storagePath)).text()).toBe('héllo')
     await store.delete([empty.storagePath, text.storagePath])
   })
@@ -113,7 +123,9 @@ describe.each([
 describe('filesystem artifact store safety', () => {
   it('refuses names that are paths and storage paths outside its root, and leaves no partial files', async () => {
     const store = filesystemArtifactStore({ root })
-    await expect(store.put({ runId: RUN_ID, name: '../evil', contentType: 'text/plain', body: 'x' })).rejects.toMatchObject({
+    await expect(
+      store.put({ runId: RUN_ID, name: '../evil', contentType: 'text/plain', body: 'x' }),
+    ).rejects.toMatchObject({
       code: 'validation',
     })
     await expect(store.get('../../etc/passwd')).rejects.toMatchObject({ code: 'validation' })
@@ -121,9 +133,9 @@ describe('filesystem artifact store safety', () => {
       yield new Uint8Array([1, 2, 3])
       throw new Error('source broke')
     }
-    await expect(store.put({ runId: RUN_ID, name: 'broken.bin', contentType: 'x/y', body: failing() })).rejects.toThrow(
-      'source broke',
-    )
+    await expect(
+      store.put({ runId: RUN_ID, name: 'broken.bin', contentType: 'x/y', body: failing() }),
+    ).rejects.toThrow('source broke')
     const files = await readdir(join(root, RUN_ID)).catch(() => [] as string[])
     expect(files.filter((f) => f.includes('broken'))).toEqual([])
   })
