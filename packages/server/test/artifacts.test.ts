@@ -33,6 +33,18 @@ function* repeat(chunk: Uint8Array, times: number) {
   for (let i = 0; i < times; i++) yield chunk
 }
 
+/** A web stream over `repeat` (ReadableStream.from is not in every lib typing yet). */
+function streamOf(chunk: Uint8Array, times: number): ReadableStream<Uint8Array> {
+  const it = repeat(chunk, times)
+  return new ReadableStream({
+    pull(controller) {
+      const next = it.next()
+      if (next.done) controller.close()
+      else controller.enqueue(next.value)
+    },
+  })
+}
+
 describe('signed artifact URLs', () => {
   it('uploads, confirms with size and sha256, and downloads', async () => {
     const { url, storagePath } = await uploadUrl({ contentType: 'text/plain' })
@@ -155,7 +167,7 @@ describe('signed artifact URLs', () => {
     const big = new Uint8Array(64 * 1024)
     const declared = await put(url, new Blob([big]))
     expect(declared.status).toBe(413)
-    const stream = ReadableStream.from(repeat(big, 4))
+    const stream = streamOf(big, 4)
     const chunked = await fetch(url, { method: 'PUT', body: stream, duplex: 'half' } as RequestInit)
     expect(chunked.status).toBe(413)
     expect(
@@ -180,7 +192,7 @@ describe('signed artifact URLs', () => {
         runId,
         name: 'hundred.bin',
         contentType: 'application/octet-stream',
-        body: ReadableStream.from(repeat(chunk, SIZE / chunk.byteLength)),
+        body: streamOf(chunk, SIZE / chunk.byteLength),
       })
       expect(stored.size).toBe(SIZE)
       const expected = createHash('sha256')
