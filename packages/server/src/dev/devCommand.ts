@@ -49,12 +49,15 @@ export const devCommand: CliCommand = {
       process.once('SIGINT', resolve)
       process.once('SIGTERM', resolve)
     })
-    // A second Ctrl-C while stopping forces the exit.
+    // A second Ctrl-C while stopping forces the exit. Wrappers (tsx, npm exec) relay the terminal's
+    // SIGINT once more right away, so only a press a moment later counts.
+    const stoppingAt = Date.now()
     const force = () => {
+      if (Date.now() - stoppingAt < 1000) return
       progress.fail('stopping forcefully')
       process.exit(130)
     }
-    process.once('SIGINT', force)
+    process.on('SIGINT', force)
     const done = progress.step('stopping (worker, server, PostgreSQL)')
     await room.close()
     done()

@@ -1,0 +1,32 @@
+import { createOpsClient, httpArtifactStore, httpBackend } from '@ops-control-room/core'
+import { OpsProvider } from '@ops-control-room/react'
+import { StrictMode } from 'react'
+import { createRoot } from 'react-dom/client'
+import '@ops-control-room/react/styles.css'
+import './app.css'
+import { App } from './App'
+import { loadConfig } from './config'
+
+const root = createRoot(document.getElementById('root') as HTMLElement)
+
+loadConfig().then(
+  (config) => {
+    const client = createOpsClient({ backend: httpBackend({ url: config.apiUrl, token: config.token }) })
+    const artifactStore = httpArtifactStore({ url: config.apiUrl, token: config.token })
+    root.render(
+      <StrictMode>
+        <OpsProvider client={client} artifactStore={artifactStore}>
+          <App devMode={config.mode === 'dev'} />
+        </OpsProvider>
+      </StrictMode>,
+    )
+  },
+  (err: unknown) => {
+    root.render(
+      <main className="app-error" role="alert">
+        <h1>Runboard</h1>
+        <p>{err instanceof Error ? err.message : String(err)}</p>
+      </main>,
+    )
+  },
+)
