@@ -34,10 +34,24 @@ export function createTokenVerifier(
         ? options.jwks
         : createRemoteJWKSet(new URL(String(options.jwks)))
 
+  // Workers send the same token on every request: remember verified ones until they expire, so the
+  // signature is checked once per token, not once per heartbeat. Bounded; expiry is re-checked.
+  const verified = new Map<string, Caller>()
+  const remember = (token: string, caller: Caller) => {
+    if (verified.size >= 1000) verified.delete(verified.keys().next().value as string)
+    verified.set(token, caller)
+  }
+
   return async (authorization) => {
     const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null
     if (!match) throw new UnauthorizedError('send a JWT as "Authorization: Bearer <token>"')
     const token = match[1] as string
+    const known = verified.get(token)
+    if (known) {
+      const exp = known.claims.exp
+      if (exp === undefined || exp + 5 > Date.now() / 1000) return known
+      verified.delete(token)
+    }
     let payload: JWTPayload | undefined
     let failure: unknown
     const verifyOptions = {
@@ -72,6 +86,8 @@ export function createTokenVerifier(
     if (payload.sub !== undefined && typeof payload.sub !== 'string') {
       throw new UnauthorizedError('the token has a non-string sub')
     }
-    return { role: role as ApiRole, claims: payload as Caller['claims'] }
+    const caller = { role: role as ApiRole, claims: payload as Caller['claims'] }
+    remember(token, caller)
+    return caller
   }
 }
