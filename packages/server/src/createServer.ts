@@ -41,6 +41,8 @@ export interface ServerOptions {
   sweepIntervalMs?: number
   /** SSE heartbeat interval. Default 15 s. */
   heartbeatMs?: number
+  /** Serve the live change stream at /changes. Default true (clients poll without it). */
+  liveChanges?: boolean
   /** Logs unexpected errors. Default console.error. */
   onError?: (error: OpsError | unknown, context: string) => void
 }
@@ -109,7 +111,7 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
     artifactStore,
     bodyLimit: options.bodyLimit,
     maxUploadBytes: options.maxUploadBytes,
-    changes: { heartbeatMs: options.heartbeatMs },
+    changes: options.liveChanges === false ? false : { heartbeatMs: options.heartbeatMs },
     onError: (error, request) => onError(error, `${request.method} ${request.url}`),
   })
 

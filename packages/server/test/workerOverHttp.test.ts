@@ -213,3 +213,25 @@ describe('the live change stream', () => {
     }
   })
 })
+
+describe('polling, where there is no change stream', () => {
+  it('httpBackend falls back to polling when /changes is missing, and still sees run changes', async () => {
+    const t3 = await startTestServer({ liveChanges: false })
+    try {
+      const backend = httpBackend({ url: t3.server.url, token: t3.tokens.authenticated, pollIntervalMs: 100 })
+      const user = createOpsClient({ backend })
+      const session = await user.sessions.create({ name: 'poll' })
+      const seen: Change[] = []
+      const stop = await user.runs.watch({ sessionId: session.id }, (c) => seen.push(c))
+      const [run] = await user.runs.enqueue({ sessionId: session.id, runs: [{ kind: 'p' }] })
+      await user.runs.cancel(run!.id)
+      await waitFor(async () =>
+        seen.some((c) => c.type === 'run' && c.id === run!.id && c.status === 'cancelled'),
+      )
+      await stop()
+      await user.close()
+    } finally {
+      await t3.teardown()
+    }
+  })
+})
