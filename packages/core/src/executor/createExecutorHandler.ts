@@ -284,22 +284,38 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
     recoverStuckRuns: ({ backend, input }) => backend.recoverStuckRuns(input as never),
   }
 
-  /** Runs `fn` in one transaction as the caller's role, with the JWT claims visible to SQL. */
+  /**
+   * Runs `fn` in one transaction as the caller's role, with the JWT claims visible to SQL. BEGIN and
+   * the role setup are pipelined with the operation's first query on one reserved connection (one
+   * round trip instead of three); if either fails, the transaction is aborted and so is the query.
+   */
   async function asCaller<T>(caller: Caller, readOnly: boolean, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    let conn: postgres.ReservedSql | undefined
     try {
-      const run = async (tx: Tx) => {
-        // Not awaited: postgres.js pipelines it with the operation's first query on this connection,
-        // saving a round trip; if it fails, the transaction is aborted and that query fails too.
-        const setup =
-          tx`select set_config('role', ${caller.role}, true), set_config('request.jwt.claims', ${JSON.stringify(caller.claims)}, true)`.execute()
-        setup.catch(() => {})
-        const result = await fn(tx)
+      conn = await sql.reserve()
+      const begin = conn.unsafe(readOnly ? 'begin read only' : 'begin').execute()
+      const setup =
+        conn`select set_config('role', ${caller.role}, true), set_config('request.jwt.claims', ${JSON.stringify(caller.claims)}, true)`.execute()
+      begin.catch(() => {})
+      setup.catch(() => {})
+      let result: T
+      try {
+        result = await fn(conn as unknown as Tx)
+        await begin
         await setup
-        return result
+      } catch (err) {
+        await conn.unsafe('rollback').catch(() => {})
+        // A failed setup explains the failure better than the aborted query after it.
+        await begin
+        await setup
+        throw err
       }
-      return (await (readOnly ? sql.begin('read only', run) : sql.begin(run))) as T
+      await conn.unsafe('commit')
+      return result
     } catch (err) {
       throw toOpsError(err)
+    } finally {
+      conn?.release()
     }
   }
 

@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { createTestDatabase, freePort, type TestDatabase } from '@ops-control-room/testing'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { JWT_SECRET, tokenFor } from './helpers'
+
+let db: TestDatabase
+beforeAll(async () => {
+  db = await createTestDatabase()
+})
+afterAll(() => db.drop())
+
+describe('migrations of the executor', () => {
+  it('publish ops.runs to supabase_realtime with full replica identity, and keep purge to service_role', async () => {
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    try {
+      const [pub] =
+        await sql`select count(*)::int as n from pg_publication_tables where pubname = 'supabase_realtime' and schemaname = 'ops' and tablename = 'runs'`
+      expect(pub?.n).toBe(1)
+      const [ident] = await sql`select relreplident from pg_class where oid = 'ops.runs'::regclass`
+      expect(ident?.relreplident).toBe('f')
+      const grants = await sql`
+        select r.rolname, has_function_privilege(r.rolname, 'ops.purge_expired_artifacts(integer)', 'execute') as ok
+        from pg_roles r where r.rolname in ('anon', 'authenticated', 'service_role') order by r.rolname`
+      expect(grants.map((g) => [g.rolname, g.ok])).toEqual([
+        ['anon', false],
+        ['authenticated', false],
+        ['service_role', true],
+      ])
+    } finally {
+      await sql.end()
+    }
+  })
+})
+
+describe('ops-control-room serve', () => {
+  it('serves until SIGTERM, then exits cleanly', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ops-cli-'))
+    const port = await freePort()
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        resolve(__dirname, '../src/cli.ts'),
+        'serve',
+        '--port',
+        String(port),
+        '--artifacts-dir',
+        dir,
+      ],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: db.url,
+          OPS_JWT_SECRET: JWT_SECRET,
+          TSX_TSCONFIG_PATH: resolve(__dirname, '../../../tsconfig.base.json'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+    })
+    child.stderr.on('data', (d) => {
+      out += d
+    })
+    try {
+      const until = Date.now() + 30_000
+      while (!out.includes('executor API on')) {
+        if (child.exitCode !== null || Date.now() > until) throw new Error(`serve did not start:\n${out}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const response = await fetch(`http://127.0.0.1:${port}/workers`, {
+        headers: { authorization: `Bearer ${await tokenFor('authenticated')}` },
+      })
+      expect(response.status).toBe(200)
+    } finally {
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('explains what it needs when the database URL or secret is missing', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve(__dirname, '../src/cli.ts'), 'serve'], {
+      env: { ...process.env, DATABASE_URL: '', OPS_JWT_SECRET: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let err = ''
+    child.stderr.on('data', (d) => {
+      err += d
+    })
+    const code = await new Promise((r) => child.once('exit', r))
+    expect(code).toBe(2)
+    expect(err).toMatch(/--database-url/)
+  })
+})
