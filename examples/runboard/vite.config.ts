@@ -16,7 +16,20 @@ export default defineConfig({
     dedupe: ['react', 'react-dom'],
   },
   esbuild: { jsx: 'automatic' },
-  build: { outDir: 'dist', emptyOutDir: true, sourcemap: true, target: 'es2022' },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    sourcemap: true,
+    target: 'es2022',
+    rollupOptions: {
+      // The package marks its client components with 'use client' for Next.js; a Vite app has no
+      // server components, so the directive is rightly dropped: no need to warn for each file.
+      onwarn(warning, warn) {
+        if (warning.code === 'MODULE_LEVEL_DIRECTIVE' || warning.code === 'SOURCEMAP_ERROR') return
+        warn(warning)
+      },
+    },
+  },
   server: {
     // `pnpm --filter @ops-control-room/example-runboard dev` next to a running `ops-control-room dev`.
     proxy: { '^/(?!src/|@|node_modules/).+': { target: 'http://127.0.0.1:8787', changeOrigin: false } },

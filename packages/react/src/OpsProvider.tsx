@@ -1,6 +1,6 @@
 'use client'
 import type { OpsClient } from '@ops-control-room/core'
-import { createContext, type ReactNode, useContext, useEffect, useState } from 'react'
+import { createContext, type ReactNode, useContext, useState } from 'react'
 import { createOpsStore, type OpsStore, type OpsStoreOptions } from './store/opsStore'
 
 const OpsContext = createContext<OpsStore | null>(null)
@@ -29,12 +29,13 @@ export function OpsProvider({ client, children, ...options }: OpsProviderProps) 
       'OpsProvider needs a client: <OpsProvider client={createOpsClient({ backend: httpBackend({ url, token }) })}>',
     )
   }
-  // One store per client; options are read when it is created.
+  // One store per client; options are read when it is created. No dispose on unmount: the store
+  // closes its change stream itself once no component watches (after a short linger), which keeps
+  // StrictMode's unmount-and-remount from tearing down a store that is still in use.
   const [store, setStore] = useState(() => createOpsStore(client, options))
   if (store.client !== client) {
     setStore(createOpsStore(client, options))
   }
-  useEffect(() => () => store.dispose(), [store])
   return <OpsContext.Provider value={store}>{children}</OpsContext.Provider>
 }
 

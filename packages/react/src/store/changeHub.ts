@@ -68,7 +68,11 @@ export function createChangeHub(client: OpsClient, options: ChangeHubOptions = {
   const open = () => {
     const mine = ++generation
     setStatus('connecting')
-    client.subscribe(dispatch).then(
+    // A listener of this generation's own: a backend keeps listeners in a Set, so reusing one
+    // function across a close and a re-open (React StrictMode does exactly that) would let the stale
+    // subscription's late unsubscribe remove the live one's listener too.
+    const listener = (change: Change) => dispatch(change)
+    client.subscribe(listener).then(
       (unsub) => {
         if (mine !== generation) {
           void unsub()

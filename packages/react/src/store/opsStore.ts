@@ -98,6 +98,8 @@ export function createOpsStore(client: OpsClient, options: OpsStoreOptions = {})
                 created.gc = setTimeout(() => {
                   if (inner.size === 0 && cache.get(id) === created) cache.delete(id)
                 }, resolved.gcMs)
+                // In Node (tests, SSR), a cache timer must not keep the process alive.
+                ;(created.gc as { unref?: () => void }).unref?.()
               }
             }
           },
