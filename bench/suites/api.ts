@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -173,8 +173,11 @@ async function main() {
     await rm(artifactsDir, { recursive: true, force: true })
     await pg.stop()
   }
+  // Latency on a shared machine says as much about its load as about the API: print both.
+  const machine = { cpus: cpus().length, loadavg1m: Math.round(loadavg()[0]! * 100) / 100 }
   console.table(rows)
-  console.log(`BENCH_JSON ${JSON.stringify({ suite: 'api', rows })}`)
+  console.log(`machine: ${machine.cpus} CPUs, load average ${machine.loadavg1m} at the end`)
+  console.log(`BENCH_JSON ${JSON.stringify({ suite: 'api', machine, rows })}`)
 }
 
 await main()

@@ -121,7 +121,7 @@ export {
 } from './rows'
 export { findSecret, valueLooksSecret } from './secrets'
 export type { SupabaseBackendOptions, SupabaseClientLike } from './supabase/supabaseBackend'
-export { supabaseBackend } from './supabase/supabaseBackend'
+export { changesFromRealtime, supabaseBackend } from './supabase/supabaseBackend'
 export type { SupabaseStorageLike } from './supabase/supabaseStorageStore'
 export { supabaseStorageStore } from './supabase/supabaseStorageStore'
 export type { InputIssue } from './validate'

@@ -31,6 +31,38 @@ interface RealtimeChannelLike {
   subscribe(callback?: (status: string, err?: Error) => void): RealtimeChannelLike
 }
 
+type RealtimeRunPayload = { new: Record<string, unknown>; old: Record<string, unknown>; eventType: string }
+
+/**
+ * Turns one Realtime postgres_changes message of ops.runs into changes. Heartbeats update every
+ * running run every few seconds: an UPDATE that changed none of status, progress or the cancel
+ * request yields nothing (the old row is there in full: the migration sets REPLICA IDENTITY FULL).
+ */
+export function changesFromRealtime(payload: RealtimeRunPayload): C.Change[] {
+  const row = payload.new ?? {}
+  const old = payload.old ?? {}
+  if (!row.id || payload.eventType === 'DELETE') return []
+  const changed =
+    payload.eventType === 'INSERT' ||
+    ['status', 'progress', 'progress_message', 'cancel_requested_at'].some((k) => row[k] !== old[k])
+  if (!changed) return []
+  const lane = row.lane as C.Lane
+  const out: C.Change[] = [
+    {
+      type: 'run',
+      id: String(row.id),
+      sessionId: String(row.session_id),
+      status: row.status as C.RunStatus,
+      lane,
+    },
+  ]
+  if (row.status === 'queued' && old.status !== 'queued') out.push({ type: 'queued', lane })
+  if (row.status === 'running' && row.cancel_requested_at && !old.cancel_requested_at) {
+    out.push({ type: 'cancel', runId: String(row.id), workerId: (row.worker_id as string | null) ?? null })
+  }
+  return out
+}
+
 export interface SupabaseBackendOptions {
   /** The Edge Function's name. Default 'ops-executor'. */
   functionName?: string
@@ -103,25 +135,7 @@ export function supabaseBackend(client: SupabaseClientLike, options: SupabaseBac
       const ch = client
         .channel(`ops-runs-${crypto.randomUUID()}`)
         .on('postgres_changes', { event: '*', schema: 'ops', table: 'runs' }, (payload) => {
-          const row = payload.new ?? {}
-          const old = payload.old ?? {}
-          if (!row.id) return
-          const lane = row.lane as C.Lane
-          dispatch({
-            type: 'run',
-            id: String(row.id),
-            sessionId: String(row.session_id),
-            status: row.status as C.RunStatus,
-            lane,
-          })
-          if (row.status === 'queued' && old.status !== 'queued') dispatch({ type: 'queued', lane })
-          if (row.status === 'running' && row.cancel_requested_at && !old.cancel_requested_at) {
-            dispatch({
-              type: 'cancel',
-              runId: String(row.id),
-              workerId: (row.worker_id as string | null) ?? null,
-            })
-          }
+          for (const change of changesFromRealtime(payload)) dispatch(change)
         })
       ch.subscribe((status, err) => {
         if (status === 'SUBSCRIBED') {
