@@ -25,7 +25,8 @@ export default defineConfig({
       // The package marks its client components with 'use client' for Next.js; a Vite app has no
       // server components, so the directive is rightly dropped: no need to warn for each file.
       onwarn(warning, warn) {
-        if (warning.code === 'MODULE_LEVEL_DIRECTIVE' || warning.code === 'SOURCEMAP_ERROR') return
+        if (['MODULE_LEVEL_DIRECTIVE', 'SOURCEMAP_ERROR', 'INVALID_ANNOTATION'].includes(warning.code ?? ''))
+          return
         warn(warning)
       },
     },
