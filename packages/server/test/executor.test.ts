@@ -202,6 +202,28 @@ describe('executor API', () => {
     expect(await t.fingerprint()).toBe(before)
   })
 
+  it('answers 4xx, not 5xx, to pathologically deep JSON', async () => {
+    const user = t.client('authenticated')
+    const session = await user.sessions.create({ name: 'deep' })
+    let before = await t.fingerprint()
+    const statuses: number[] = []
+    for (const depth of [1_000, 10_000]) {
+      const params = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`
+      const response = await t.request('/runs', {
+        method: 'POST',
+        role: 'authenticated',
+        body: `{"sessionId":"${session.id}","runs":[{"kind":"k","params":${params}}]}`,
+      })
+      expect(response.status, await response.clone().text()).toBeLessThan(500)
+      statuses.push(response.status)
+      if (response.status >= 400) expect(await t.fingerprint()).toBe(before)
+      else before = await t.fingerprint()
+      await response.body?.cancel()
+    }
+    // Both reach the handler's parser (under the 64 KiB limit of this server), neither is a 413.
+    expect(statuses).not.toContain(413)
+  })
+
   it('answers CORS preflights', async () => {
     const response = await t.request('/runs', { method: 'OPTIONS', role: null })
     expect(response.status).toBe(204)
