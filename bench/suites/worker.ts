@@ -250,6 +250,33 @@ async function parent() {
     ])
   }
 
+  // Calibration: a bare FOR UPDATE SKIP LOCKED queue (no history, no notifications) on the same
+  // database at the same moment, so figures from a busy machine can be read against the references.
+  async function calibration() {
+    if (only && !only.includes('calibration')) return
+    const n = 20_000
+    await sql`create table if not exists bench_jobs (id bigint generated always as identity primary key, locked_by text, payload jsonb not null default '{}')`
+    await sql`insert into bench_jobs (payload) select '{}'::jsonb from generate_series(1, ${n})`
+    await sql`vacuum analyze bench_jobs`
+    const conn = postgres(url, { max: 1, onnotice: () => {} })
+    const t0 = now()
+    let done = 0
+    for (;;) {
+      const jobs = await conn`
+        update bench_jobs set locked_by = 'bare' where id in (
+          select id from bench_jobs where locked_by is null order by id limit 10 for update skip locked)
+        returning id`
+      if (jobs.length === 0) break
+      await conn`delete from bench_jobs where id = any(${conn.array(jobs.map((j) => j.id as string))}::bigint[])`
+      done += jobs.length
+    }
+    const seconds = (now() - t0) / 1000
+    await conn.end()
+    const perSecond = Math.round(done / seconds)
+    results.bareSkipLockedPerSecond = perSecond
+    rows.push(['calibration: bare SKIP LOCKED loop, 10 at a time, 1 connection', `${perSecond} jobs/s`])
+  }
+
   async function recovery() {
     if (only && !only.includes('recovery')) return
     // Default settings: 5 s heartbeats, 30 s heartbeat timeout, 4 s ±25 % sweeps.
@@ -281,6 +308,7 @@ async function parent() {
   }
 
   try {
+    await calibration()
     await latencies()
     await drain('c10-20k', 20_000, 1, 10)
     await drain('c100-20k', 20_000, 1, 100)
