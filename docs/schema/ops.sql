@@ -271,6 +271,8 @@ CREATE OR REPLACE FUNCTION ops.claim_runs(p_worker_id text, p_lanes ops.lane_typ
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  v_ids uuid[];
 begin
   if p_worker_id is null or p_worker_id = '' then
     raise exception 'worker id is required' using errcode = 'OPVAL';
@@ -282,28 +284,30 @@ begin
     raise exception 'each lane limit must be between 0 and 1000' using errcode = 'OPVAL';
   end if;
 
+  -- Lock the candidates first (SKIP LOCKED: two claimers never get one run)…
+  select pg_catalog.array_agg(c.id) into v_ids
+  from unnest(p_lanes, p_limits) lanes(lane, lim)
+  cross join lateral (
+    select r.id from ops.runs r
+    where r.status = 'queued' and r.lane = lanes.lane and r.run_at <= pg_catalog.now()
+      and (p_kinds is null or r.kind = any (p_kinds))
+    order by r.priority desc, r.run_at, r.seq
+    limit lanes.lim
+    for update skip locked
+  ) c
+  where lanes.lim > 0;
+
+  if v_ids is null then
+    return;
+  end if;
+
+  -- …then change exactly those rows, found by primary key.
   return query
-  with lanes as (
-    select l.lane, l.lim from unnest(p_lanes, p_limits) l(lane, lim) where l.lim > 0
-  ),
-  candidates as (
-    select c.id
-    from lanes
-    cross join lateral (
-      select r.id from ops.runs r
-      where r.status = 'queued' and r.lane = lanes.lane and r.run_at <= pg_catalog.now()
-        and (p_kinds is null or r.kind = any (p_kinds))
-      order by r.priority desc, r.run_at, r.seq
-      limit lanes.lim
-      for update skip locked
-    ) c
-  ),
-  claimed as (
+  with claimed as (
     update ops.runs r
     set status = 'running', worker_id = p_worker_id, attempt = r.attempt + 1, claimed_at = pg_catalog.now(),
       heartbeat_at = pg_catalog.now(), started_at = coalesce(r.started_at, pg_catalog.now()), updated_at = pg_catalog.now()
-    from candidates c
-    where r.id = c.id
+    where r.id = any (v_ids)
     returning r.*
   ),
   ev as (
@@ -324,10 +328,13 @@ CREATE OR REPLACE FUNCTION ops.complete_runs(p_worker_id text, p_results jsonb)
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  v_ids uuid[];
 begin
   if p_results is null or pg_catalog.jsonb_typeof(p_results) <> 'array' then
     raise exception 'results must be an array' using errcode = 'OPVAL';
   end if;
+  select pg_catalog.array_agg((e ->> 'id')::uuid) into v_ids from pg_catalog.jsonb_array_elements(p_results) e;
   return query
   with input as (
     select (e ->> 'id')::uuid as id, e -> 'result' as result from pg_catalog.jsonb_array_elements(p_results) e
@@ -336,7 +343,7 @@ begin
     update ops.runs r
     set status = 'succeeded', result = i.result, error = null, finished_at = pg_catalog.now(), updated_at = pg_catalog.now()
     from input i
-    where r.id = i.id and r.status = 'running' and r.worker_id = p_worker_id
+    where r.id = any (v_ids) and r.id = i.id and r.status = 'running' and r.worker_id = p_worker_id
     returning r.*
   ),
   ev as (
