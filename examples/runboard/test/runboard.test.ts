@@ -143,6 +143,10 @@ describe('the Runboard in a real browser', () => {
     await details.getByRole('button', { name: 'output.log' }).click()
     await expect.poll(() => details.locator('.ocr-artifact__text').textContent()).toContain('step 4/4')
     await shot('run-details')
+    await details.getByRole('button', { name: 'report.md' }).click()
+    const viewer = await screenshotPath('artifact-report')
+    await details.locator('figure.ocr-artifact').screenshot({ path: viewer })
+    console.log(`screenshot: ${viewer}`)
 
     const [download] = await Promise.all([
       page.waitForEvent('download'),
