@@ -87,7 +87,7 @@ describe('RunDetails', () => {
           name: 'report.md',
           kind: 'text',
           contentType: 'text/markdown',
-          text: '# Report\n\n<script>window.pwned = true</script>\n\n[click](javascript:alert(1)) **bold**',
+          text: '# Report\n\n<script>window.pwned = true</script>\n\n[click](javascript:alert(1)) **bold**\n\n| step | ms |\n| --- | --: |\n| 1 | 40 |\n',
         },
       ],
     })
@@ -123,6 +123,8 @@ describe('RunDetails', () => {
     })
     await waitFor(() => expect(within(viewer).getByRole('heading', { name: 'Report' })).toBeTruthy())
     expect(within(viewer).getByText('bold').tagName).toBe('STRONG')
+    expect(within(viewer).getByRole('columnheader', { name: 'ms' })).toBeTruthy()
+    expect(within(viewer).getByRole('cell', { name: '40' })).toBeTruthy()
     expect(viewer.querySelector('script')).toBeNull()
     expect((globalThis as { pwned?: boolean }).pwned).toBeUndefined()
     expect(within(viewer).getByText(/<script>/)).toBeTruthy()
