@@ -29,13 +29,16 @@ export function useRuns(options: UseRunsOptions = {}): QueryResult<Run[]> {
     return ops.query<Run[]>(['runs', 'list', sessionId, statusKey, lane, kind, limit], () => ({
       fetch: () => ops.client.runs.list(input),
       isAffectedBy: (change, data) =>
-        change.type === 'run' &&
-        (sessionId === undefined || change.sessionId === sessionId) &&
-        (lane === undefined || change.lane === lane) &&
-        // A status filter: the run enters or leaves the list, or is in it.
-        (status === undefined ||
-          [status].flat().includes(change.status) ||
-          (data ?? []).some((r) => r.id === change.id)),
+        // A `queued` wake-up also comes after a backend resumed its stream with changes missed
+        // (the http backend's reset): re-reading then keeps the board from going stale.
+        (change.type === 'queued' && (lane === undefined || change.lane === lane)) ||
+        (change.type === 'run' &&
+          (sessionId === undefined || change.sessionId === sessionId) &&
+          (lane === undefined || change.lane === lane) &&
+          // A status filter: the run enters or leaves the list, or is in it.
+          (status === undefined ||
+            [status].flat().includes(change.status) ||
+            (data ?? []).some((r) => r.id === change.id))),
     }))
   }, [ops, sessionId, statusKey, lane, kind, limit])
   return useQueryStore(store)
