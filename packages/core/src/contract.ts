@@ -182,8 +182,8 @@ export const CreateSessionInput = z.strictObject({
 
 export const ListSessionsInput = z.strictObject({
   limit: z.number().int().min(1).max(1000).default(50),
-  /** Sessions created strictly before this timestamp (for paging back in time). */
-  before: timestamp.optional(),
+  /** Sessions created strictly before this timestamp (ISO 8601; for paging back in time). */
+  before: z.iso.datetime({ offset: true }).optional(),
 })
 
 /** One run to enqueue. With a template, `kind` may be omitted and the template supplies defaults. */
