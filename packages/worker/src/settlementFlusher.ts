@@ -25,6 +25,11 @@ export interface SettlementFlusherOptions {
   onFlushed(): void
   /** Attempts per batch before its runs are left to the stuck-run sweeper. Default 5. */
   maxAttempts?: number
+  /**
+   * Batches written at once. Default 2: while one batch commits (an fsync) the next is already on
+   * its way, which keeps a busy worker's settlements from queueing behind a single connection.
+   */
+  maxConcurrentBatches?: number
 }
 
 /** Settles runs in batches; each call resolves with the run as stored, or null if it was not ours. */
@@ -59,15 +64,16 @@ const CHUNK = 5000
  * Batches run settlements across runs: while one batch is being written, the next accumulates, so an
  * idle worker settles a run in one round trip and a busy one settles hundreds per round trip (the SQL
  * functions are set-based). Completions, failures, cancel acknowledgements and releases of one batch
- * are written concurrently on the pool.
+ * are written concurrently on the pool, and up to `maxConcurrentBatches` batches are in flight.
  */
 export function createSettlementFlusher(options: SettlementFlusherOptions): SettlementFlusher {
   const maxAttempts = options.maxAttempts ?? 5
+  const maxWriters = options.maxConcurrentBatches ?? 2
   let queue: Item[] = []
   const inFlight = new Map<string, Item>()
   // Items whose write failed, waiting for their retry: still running in the database.
   const waiting = new Set<Item>()
-  let running: Promise<void> | undefined
+  let writers = 0
   let scheduled = false
   const drainWaiters: (() => void)[] = []
 
@@ -79,27 +85,34 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
   }
 
   function kick() {
-    if (running || scheduled) return
+    if (scheduled || writers >= maxWriters || queue.length === 0) return
     scheduled = true
     // setImmediate: let every handler that finished in this turn join the batch.
     setImmediate(() => {
       scheduled = false
-      if (!running) running = loop()
+      void writeNext()
     })
   }
 
-  async function loop() {
-    while (queue.length > 0) {
-      const batch = queue
-      queue = []
-      for (const item of batch) inFlight.set(item.id, item)
+  function idle() {
+    return writers === 0 && !scheduled && queue.length === 0 && inFlight.size === 0 && waiting.size === 0
+  }
+
+  async function writeNext() {
+    if (writers >= maxWriters || queue.length === 0) return
+    writers++
+    const batch = queue
+    queue = []
+    for (const item of batch) inFlight.set(item.id, item)
+    try {
       await writeBatch(batch)
+    } finally {
       for (const item of batch) if (inFlight.get(item.id) === item) inFlight.delete(item.id)
-      options.onFlushed()
+      writers--
     }
-    running = undefined
-    if (queue.length > 0) kick()
-    else if (waiting.size === 0) for (const w of drainWaiters.splice(0)) w()
+    options.onFlushed()
+    kick()
+    if (idle()) for (const w of drainWaiters.splice(0)) w()
   }
 
   async function writeBatch(batch: Item[]) {
@@ -171,8 +184,7 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
     },
     pending: () => queue.length + inFlight.size + waiting.size,
     drain() {
-      if (!running && !scheduled && queue.length === 0 && inFlight.size === 0 && waiting.size === 0)
-        return Promise.resolve()
+      if (idle()) return Promise.resolve()
       return new Promise((resolve) => drainWaiters.push(resolve))
     },
   }
