@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
 import { ValidationError } from '../errors'
+import { pgArray } from './pgArray'
 import { toOpsError } from './pgErrors'
 
 export interface MigrateOptions {
@@ -105,7 +106,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       await sql.unsafe('begin')
       try {
         await sql.unsafe(text)
-        await sql`insert into supabase_migrations.schema_migrations (version, statements, name) values (${file.version}, ${sql.array([text])}, ${file.name})`
+        await sql`insert into supabase_migrations.schema_migrations (version, statements, name) values (${file.version}, ${pgArray([text])}::text[], ${file.name})`
         await sql.unsafe('commit')
       } catch (err) {
         await sql.unsafe('rollback').catch(() => {})

@@ -11,6 +11,7 @@ import {
   toTemplate,
   toWorker,
 } from '../rows'
+import { pgArray } from './pgArray'
 import { toOpsError } from './pgErrors'
 
 /** A postgres.js client or transaction: anything that runs tagged-template queries. */
@@ -57,6 +58,9 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
       transform: { undefined: null },
     })
 
+  // Arrays travel as array literals cast in SQL (`${pgArray(ids)}::uuid[]`): the driver's own array
+  // serialisation depends on type information it loads lazily per connection, and fails on the very
+  // first query of a fresh client.
   // Typed as jsonb explicitly, so the driver serialises exactly once whether or not it prepares.
   const json = (value: unknown) => sql.json((value ?? null) as postgres.JSONValue)
 
@@ -163,7 +167,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
         const rows = await sql`
           select * from ops.runs
           where (${input.sessionId ?? null}::uuid is null or session_id = ${input.sessionId ?? null}::uuid)
-            and (${statuses === null}::boolean or status::text = any(${sql.array(statuses ?? [])}::text[]))
+            and (${statuses === null}::boolean or status::text = any(${pgArray(statuses ?? [])}::text[]))
             and (${input.lane ?? null}::text is null or lane::text = ${input.lane ?? null}::text)
             and (${input.kind ?? null}::text is null or kind = ${input.kind ?? null}::text)
             and (${input.afterSeq ?? null}::bigint is null or seq > ${input.afterSeq ?? null}::bigint)
@@ -175,7 +179,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
     cancelRuns: (input) =>
       q(async () =>
         runs(
-          await sql`select * from ops.request_cancel(${sql.array(input.ids)}::uuid[], ${input.reason ?? null})`,
+          await sql`select * from ops.request_cancel(${pgArray(input.ids)}::uuid[], ${input.reason ?? null})`,
         ),
       ),
 
@@ -184,7 +188,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
         const rows = await sql`
           select * from ops.run_events
           where run_id = ${input.runId} and id > ${input.afterId ?? 0}
-            and (${input.levels === undefined}::boolean or level::text = any(${sql.array(input.levels ?? [])}::text[]))
+            and (${input.levels === undefined}::boolean or level::text = any(${pgArray(input.levels ?? [])}::text[]))
           order by id
           limit ${input.limit}`
         return rows.map(toRunEvent)
@@ -255,16 +259,16 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
         const rows = await sql`
           select * from ops.claim_runs(
             ${input.workerId},
-            ${sql.array(lanes.map(([l]) => l))}::ops.lane_type[],
-            ${sql.array(lanes.map(([, n]) => n as number))}::int[],
-            ${input.kinds ? sql.array(input.kinds) : null}::text[])`
+            ${pgArray(lanes.map(([l]) => l))}::ops.lane_type[],
+            ${pgArray(lanes.map(([, n]) => n as number))}::int[],
+            ${input.kinds ? pgArray(input.kinds) : null}::text[])`
         return runs(rows)
       }),
 
     heartbeat: (input) =>
       q(async () => {
         const rows = await sql`
-          select * from ops.heartbeat(${input.workerId}, ${sql.array(input.runIds)}::uuid[], ${input.info ? json(input.info) : null}::jsonb)`
+          select * from ops.heartbeat(${input.workerId}, ${pgArray(input.runIds)}::uuid[], ${input.info ? json(input.info) : null}::jsonb)`
         const result: C.HeartbeatResult = { cancel: [], lost: [] }
         for (const r of rows) (r.action === 'cancel' ? result.cancel : result.lost).push(String(r.run_id))
         return result
@@ -289,14 +293,14 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
     ackCancel: (input) =>
       q(async () =>
         runs(
-          await sql`select * from ops.ack_cancel(${input.workerId}, ${sql.array(input.runIds)}::uuid[], ${input.note ?? null})`,
+          await sql`select * from ops.ack_cancel(${input.workerId}, ${pgArray(input.runIds)}::uuid[], ${input.note ?? null})`,
         ),
       ),
 
     releaseRuns: (input) =>
       q(async () =>
         runs(
-          await sql`select * from ops.release_runs(${input.workerId}, ${sql.array(input.runIds)}::uuid[], ${input.reason ?? 'worker stopping'})`,
+          await sql`select * from ops.release_runs(${input.workerId}, ${pgArray(input.runIds)}::uuid[], ${input.reason ?? 'worker stopping'})`,
         ),
       ),
 
