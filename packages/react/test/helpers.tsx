@@ -14,10 +14,6 @@ export async function setupDatabase(): Promise<{
   const db = await createTestDatabase()
   const client = createOpsClient({ backend: postgresBackend({ databaseUrl: db.url, max: 4 }) })
   const worker = createOpsClient({ backend: postgresBackend({ databaseUrl: db.url, max: 2 }) })
-  // postgres.js resolves sql.array() types from a map filled when a connection first connects: an
-  // array-taking call (claim, heartbeat) as a fresh client's very first query fails with
-  // "malformed array literal". Reported to core; warm both clients until it is fixed there.
-  await Promise.all([client.sessions.list({ limit: 1 }), worker.sessions.list({ limit: 1 })])
   return {
     db,
     client,
