@@ -4,19 +4,23 @@
  * `InternalError` with the original as `cause`.
  */
 
+/** The stable error codes, one per kind of failure a caller can expect. */
+export const OPS_ERROR_CODES = [
+  'validation',
+  'secret_in_params',
+  'not_found',
+  'conflict',
+  'unauthorized',
+  'forbidden',
+  'cancelled',
+  'timeout',
+  'payload_too_large',
+  'unavailable',
+  'internal',
+] as const
+
 /** The stable error codes. */
-export type OpsErrorCode =
-  | 'validation'
-  | 'secret_in_params'
-  | 'not_found'
-  | 'conflict'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'cancelled'
-  | 'timeout'
-  | 'payload_too_large'
-  | 'unavailable'
-  | 'internal'
+export type OpsErrorCode = (typeof OPS_ERROR_CODES)[number]
 
 /** A JSON-safe description of an error, as the executor API sends it. */
 export interface OpsErrorJSON {
@@ -133,6 +137,8 @@ export class InternalError extends OpsError {
   }
 }
 
+const ERROR_CODES: ReadonlySet<string> = new Set(OPS_ERROR_CODES)
+
 /** Whether `value` is an OpsError (also across realms and bundle copies, by shape). */
 export function isOpsError(value: unknown): value is OpsError {
   if (value instanceof OpsError) return true
@@ -142,23 +148,9 @@ export function isOpsError(value: unknown): value is OpsError {
     typeof (value as { code?: unknown }).code === 'string' &&
     typeof (value as { message?: unknown }).message === 'string' &&
     typeof (value as { toJSON?: unknown }).toJSON === 'function' &&
-    ERROR_CODES.has((value as { code: string }).code as OpsErrorCode)
+    ERROR_CODES.has((value as { code: string }).code)
   )
 }
-
-const ERROR_CODES = new Set<OpsErrorCode>([
-  'validation',
-  'secret_in_params',
-  'not_found',
-  'conflict',
-  'unauthorized',
-  'forbidden',
-  'cancelled',
-  'timeout',
-  'payload_too_large',
-  'unavailable',
-  'internal',
-])
 
 /** Rebuilds a typed error from its JSON form (as received from the executor API). */
 export function errorFromJSON(json: OpsErrorJSON, cause?: unknown): OpsError {

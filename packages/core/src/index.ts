@@ -67,6 +67,7 @@ export {
   InternalError,
   isOpsError,
   NotFoundError,
+  OPS_ERROR_CODES,
   OpsError,
   PayloadTooLargeError,
   SecretInParamsError,

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import * as C from '../contract'
+import { OPS_ERROR_CODES } from '../errors'
 
 /** The JWT roles the executor accepts (Supabase's API roles). */
 export const API_ROLES = ['anon', 'authenticated', 'service_role'] as const
@@ -67,19 +68,7 @@ export const IdParam = z.strictObject({ id: C.Run.shape.id })
 /** The one error shape of every non-2xx answer. */
 export const ErrorBody = z.object({
   error: z.object({
-    code: z.enum([
-      'validation',
-      'secret_in_params',
-      'not_found',
-      'conflict',
-      'unauthorized',
-      'forbidden',
-      'cancelled',
-      'timeout',
-      'payload_too_large',
-      'unavailable',
-      'internal',
-    ]),
+    code: z.enum(OPS_ERROR_CODES),
     message: z.string(),
     details: z.unknown().optional(),
   }),
