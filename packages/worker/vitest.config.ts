@@ -9,5 +9,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // The artifact store tests measure live memory; they collect garbage before each sample.
+    execArgv: ['--expose-gc'],
   },
 })
