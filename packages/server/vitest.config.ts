@@ -9,5 +9,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // The 100 MB streaming test measures live memory; it collects garbage while it samples.
+    execArgv: ['--expose-gc'],
   },
 })
