@@ -1,5 +1,6 @@
 import postgres from 'postgres'
-import type { Backend, Parsed, Unsubscribe } from '../backend'
+import type { Backend, Parsed } from '../backend'
+import { createChangeFanout } from '../changeFanout'
 import type * as C from '../contract'
 import {
   changesFromNotification,
@@ -73,24 +74,13 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
   }
   const runs = (rows: readonly Row[]) => rows.map(toRun)
 
-  // LISTEN/NOTIFY: one listener set, listening on every channel while it is non-empty.
-  const listeners = new Set<(change: C.Change) => void>()
-  let listening: Promise<{ unlisten: () => Promise<void> }[]> | undefined
   let closed = false
 
-  function dispatch(channel: string, payload: string) {
-    for (const change of changesFromNotification(channel, payload)) {
-      for (const l of listeners) {
-        try {
-          l(change)
-        } catch {
-          // A listener's failure must not starve the others.
-        }
-      }
+  // LISTEN/NOTIFY on every channel, on one connection that exists only while someone subscribes.
+  async function startListening(emit: (change: C.Change) => void) {
+    const dispatch = (channel: string, payload: string) => {
+      for (const change of changesFromNotification(channel, payload)) emit(change)
     }
-  }
-
-  async function startListening() {
     const root = sql as postgres.Sql
     if (typeof root.listen !== 'function') {
       throw new TypeError('subscribe needs a postgres.js client, not a transaction')
@@ -112,6 +102,13 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
       ),
     )
   }
+
+  const changes = createChangeFanout({
+    open: (emit) => q(() => startListening(emit)),
+    close: async (handles: { unlisten: () => Promise<void> }[]) => {
+      await Promise.all(handles.map((h) => h.unlisten().catch(() => {})))
+    },
+  })
 
   const backend: Backend = {
     kind: 'postgres',
@@ -350,32 +347,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
     async subscribe(listener) {
       if (closed) throw new TypeError('this backend is closed')
-      listeners.add(listener)
-      if (!listening) {
-        listening = q(startListening)
-        listening.catch(() => {
-          listening = undefined
-        })
-      }
-      try {
-        await listening
-      } catch (err) {
-        listeners.delete(listener)
-        throw err
-      }
-      let done = false
-      const unsubscribe: Unsubscribe = async () => {
-        if (done) return
-        done = true
-        listeners.delete(listener)
-        if (listeners.size === 0 && listening) {
-          const current = listening
-          listening = undefined
-          const handles = await current.catch(() => [])
-          await Promise.all(handles.map((h) => h.unlisten().catch(() => {})))
-        }
-      }
-      return unsubscribe
+      return await changes.subscribe(listener)
     },
 
     async tryWithLock(key, fn) {
@@ -404,13 +376,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
     async close() {
       if (closed) return
       closed = true
-      listeners.clear()
-      const current = listening
-      listening = undefined
-      if (current) {
-        const handles = await current.catch(() => [])
-        await Promise.all(handles.map((h) => h.unlisten().catch(() => {})))
-      }
+      await changes.closeAll()
       if (owned) await (sql as postgres.Sql).end({ timeout: 5 })
     },
   }

@@ -1,4 +1,5 @@
-import type { Backend, Unsubscribe } from '../backend'
+import type { Backend } from '../backend'
+import { createChangeFanout } from '../changeFanout'
 import type * as C from '../contract'
 import { errorFromJSON, type OpsErrorJSON, UnavailableError } from '../errors'
 import { createRemoteOperations, type ExecutorCall, toQueryString } from '../http/remoteOperations'
@@ -113,20 +114,7 @@ export function supabaseBackend(client: SupabaseClientLike, options: SupabaseBac
     return data
   }
 
-  const listeners = new Set<(change: C.Change) => void>()
-  let channel: Promise<RealtimeChannelLike> | undefined
-
-  function dispatch(change: C.Change) {
-    for (const l of listeners) {
-      try {
-        l(change)
-      } catch {
-        // isolate listeners
-      }
-    }
-  }
-
-  function join(): Promise<RealtimeChannelLike> {
+  function join(dispatch: (change: C.Change) => void): Promise<RealtimeChannelLike> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new UnavailableError('Supabase Realtime did not confirm the subscription in time')),
@@ -149,47 +137,25 @@ export function supabaseBackend(client: SupabaseClientLike, options: SupabaseBac
     })
   }
 
+  const changes = createChangeFanout({
+    open: join,
+    close: async (ch: RealtimeChannelLike) => {
+      await client.removeChannel(ch)
+    },
+  })
+
   return {
     kind: 'supabase',
     ...createRemoteOperations(call),
 
-    async subscribe(listener) {
-      listeners.add(listener)
-      if (!channel) {
-        channel = join()
-        channel.catch(() => {
-          channel = undefined
-        })
-      }
-      try {
-        await channel
-      } catch (err) {
-        listeners.delete(listener)
-        throw err
-      }
-      let done = false
-      const unsubscribe: Unsubscribe = async () => {
-        if (done) return
-        done = true
-        listeners.delete(listener)
-        if (listeners.size === 0 && channel) {
-          const ch = await channel.catch(() => undefined)
-          channel = undefined
-          if (ch) await client.removeChannel(ch)
-        }
-      }
-      return unsubscribe
-    },
+    subscribe: (listener) => changes.subscribe(listener),
 
     async ping() {
       await call('GET', '/health')
     },
 
     async close() {
-      listeners.clear()
-      const ch = await channel?.catch(() => undefined)
-      channel = undefined
-      if (ch) await client.removeChannel(ch)
+      await changes.closeAll()
     },
   }
 }
