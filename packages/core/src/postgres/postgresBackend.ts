@@ -159,17 +159,24 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
     listRuns: (input) =>
       q(async () => {
+        // Only the filters given, and a plain `order by seq`: catch-all predicates such as
+        // `($1 is null or session_id = $1)` defeat the indexes once a prepared statement goes generic,
+        // and the Runboard re-reads this on every change.
         const statuses =
-          input.status === undefined ? null : Array.isArray(input.status) ? input.status : [input.status]
-        const rows = await sql`
-          select * from ops.runs
-          where (${input.sessionId ?? null}::uuid is null or session_id = ${input.sessionId ?? null}::uuid)
-            and (${statuses === null}::boolean or status::text = any(${pgArray(statuses ?? [])}::text[]))
-            and (${input.lane ?? null}::text is null or lane::text = ${input.lane ?? null}::text)
-            and (${input.kind ?? null}::text is null or kind = ${input.kind ?? null}::text)
-            and (${input.afterSeq ?? null}::bigint is null or seq > ${input.afterSeq ?? null}::bigint)
-          order by case when ${input.afterSeq === undefined}::boolean then -seq else seq end
-          limit ${input.limit}`
+          input.status === undefined ? undefined : Array.isArray(input.status) ? input.status : [input.status]
+        const conditions = [
+          input.sessionId === undefined ? undefined : sql`session_id = ${input.sessionId}`,
+          statuses === undefined ? undefined : sql`status = any(${pgArray(statuses)}::ops.run_status[])`,
+          input.lane === undefined ? undefined : sql`lane = ${input.lane}::ops.lane_type`,
+          input.kind === undefined ? undefined : sql`kind = ${input.kind}`,
+          input.afterSeq === undefined ? undefined : sql`seq > ${input.afterSeq}`,
+        ].filter((c) => c !== undefined)
+        const where =
+          conditions.length === 0 ? sql`true` : conditions.reduce((all, c) => sql`${all} and ${c}`)
+        const rows =
+          input.afterSeq === undefined
+            ? await sql`select * from ops.runs where ${where} order by seq desc limit ${input.limit}`
+            : await sql`select * from ops.runs where ${where} order by seq limit ${input.limit}`
         return runs(rows)
       }),
 
