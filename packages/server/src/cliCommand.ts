@@ -26,3 +26,14 @@ export function parseFlags(argv: string[]): Record<string, string | true> {
   }
   return flags
 }
+
+/** A string flag's value, else the environment variable's (when one is named), else undefined. */
+export function flagOrEnv(
+  flags: Record<string, string | true>,
+  flag: string,
+  env?: string,
+): string | undefined {
+  const value = flags[flag]
+  if (typeof value === 'string') return value
+  return env === undefined ? undefined : process.env[env]
+}

@@ -1,4 +1,4 @@
-import { type CliCommand, parseFlags } from '../cliCommand'
+import { type CliCommand, flagOrEnv, parseFlags } from '../cliCommand'
 import { createServer } from '../createServer'
 
 const usage = `ops-control-room serve [options]
@@ -24,8 +24,7 @@ export const serveCommand: CliCommand = {
       console.log(usage)
       return 0
     }
-    const str = (flag: string, env: string) =>
-      typeof flags[flag] === 'string' ? (flags[flag] as string) : process.env[env]
+    const str = (flag: string, env: string) => flagOrEnv(flags, flag, env)
     const databaseUrl = str('database-url', 'DATABASE_URL')
     const jwtSecret = str('jwt-secret', 'OPS_JWT_SECRET')
     if (!databaseUrl || !jwtSecret) {

@@ -1,4 +1,4 @@
-import { type CliCommand, parseFlags } from '../cliCommand'
+import { type CliCommand, flagOrEnv, parseFlags } from '../cliCommand'
 import { createProgress } from './progress'
 import { startDevControlRoom } from './startDevControlRoom'
 
@@ -30,8 +30,7 @@ export const devCommand: CliCommand = {
       console.log(usage)
       return 0
     }
-    const str = (flag: string, env?: string) =>
-      typeof flags[flag] === 'string' ? (flags[flag] as string) : env ? process.env[env] : undefined
+    const str = (flag: string, env?: string) => flagOrEnv(flags, flag, env)
     const progress = createProgress()
     const room = await startDevControlRoom({
       port: Number(str('port', 'PORT') ?? 8787),
