@@ -67,7 +67,7 @@ table ops.run_events (row level security)
   constraint run_events_message_length CHECK ((char_length(message) <= 16384))
   constraint run_events_pkey PRIMARY KEY (id)
   constraint run_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES ops.runs(id) ON DELETE CASCADE
-  constraint run_events_type_format CHECK ((type ~ '^[a-z0-9][a-z0-9_.:-]{0,99}$'::text))
+  constraint run_events_type_format CHECK (((char_length(type) <= 100) AND (type ~ '^[a-z0-9][a-z0-9_.:-]*$'::text)))
   index CREATE INDEX idx_events_run ON ops.run_events USING btree (run_id, id)
   index CREATE UNIQUE INDEX run_events_pkey ON ops.run_events USING btree (id)
   policy run_events_read for SELECT to authenticated using (true)
@@ -143,7 +143,7 @@ table ops.runs (row level security)
   constraint runs_error_shape CHECK (((error IS NULL) OR ((jsonb_typeof(error) = 'object'::text) AND (error ? 'type'::text) AND (error ? 'message'::text))))
   constraint runs_failed_has_error CHECK (((status <> 'failed'::ops.run_status) OR (error IS NOT NULL)))
   constraint runs_idempotency_key_length CHECK (((idempotency_key IS NULL) OR ((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 200))))
-  constraint runs_kind_format CHECK ((kind ~ '^[a-z0-9][a-z0-9_.:-]{0,99}$'::text))
+  constraint runs_kind_format CHECK (((char_length(kind) <= 100) AND (kind ~ '^[a-z0-9][a-z0-9_.:-]*$'::text)))
   constraint runs_max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
   constraint runs_params_object CHECK ((jsonb_typeof(params) = 'object'::text))
   constraint runs_params_size CHECK ((pg_column_size(params) <= 262144))
@@ -158,7 +158,7 @@ table ops.runs (row level security)
   constraint runs_template_pair CHECK (((template_name IS NULL) = (template_version IS NULL)))
   constraint runs_terminal_has_finished_at CHECK (((status = ANY (ARRAY['succeeded'::ops.run_status, 'failed'::ops.run_status, 'cancelled'::ops.run_status])) = (finished_at IS NOT NULL)))
   constraint runs_timeout_range CHECK (((timeout_seconds IS NULL) OR ((timeout_seconds >= 1) AND (timeout_seconds <= 604800))))
-  index CREATE INDEX idx_runs_heartbeat ON ops.runs USING btree (heartbeat_at) WHERE (status = 'running'::ops.run_status)
+  index CREATE INDEX idx_runs_heartbeat ON ops.runs USING btree (heartbeat_at) WHERE ((status = 'running'::ops.run_status) AND (heartbeat_at IS NOT NULL))
   index CREATE UNIQUE INDEX idx_runs_idempotency_key ON ops.runs USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL)
   index CREATE INDEX idx_runs_seq ON ops.runs USING btree (seq)
   index CREATE INDEX idx_runs_session ON ops.runs USING btree (session_id, seq)
@@ -273,6 +273,7 @@ CREATE OR REPLACE FUNCTION ops.claim_runs(p_worker_id text, p_lanes ops.lane_typ
 AS $function$
 declare
   v_ids uuid[];
+  v_runs ops.runs[];
 begin
   if p_worker_id is null or p_worker_id = '' then
     raise exception 'worker id is required' using errcode = 'OPVAL';
@@ -284,7 +285,6 @@ begin
     raise exception 'each lane limit must be between 0 and 1000' using errcode = 'OPVAL';
   end if;
 
-  -- Lock the candidates first (SKIP LOCKED: two claimers never get one run)…
   select pg_catalog.array_agg(c.id) into v_ids
   from unnest(p_lanes, p_limits) lanes(lane, lim)
   cross join lateral (
@@ -301,23 +301,24 @@ begin
     return;
   end if;
 
-  -- …then change exactly those rows, found by primary key.
-  return query
+  perform pg_catalog.set_config('ops.notified', 'on', true);
   with claimed as (
     update ops.runs r
     set status = 'running', worker_id = p_worker_id, attempt = r.attempt + 1, claimed_at = pg_catalog.now(),
       heartbeat_at = pg_catalog.now(), started_at = coalesce(r.started_at, pg_catalog.now()), updated_at = pg_catalog.now()
     where r.id = any (v_ids)
-    returning r.*
+    returning r
   ),
   ev as (
     insert into ops.run_events (run_id, level, type, message, data)
-    select claimed.id, 'info', 'run:claimed', 'claimed by ' || p_worker_id,
-      pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'attempt', claimed.attempt)
+    select (claimed.r).id, 'info', 'run:claimed', 'claimed by ' || p_worker_id,
+      pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'attempt', (claimed.r).attempt)
     from claimed
   )
-  select * from claimed
-  order by claimed.priority desc, claimed.run_at, claimed.seq;
+  select pg_catalog.array_agg(claimed.r order by (claimed.r).priority desc, (claimed.r).run_at, (claimed.r).seq) into v_runs from claimed;
+  perform pg_catalog.set_config('ops.notified', 'off', true);
+  perform ops.notify_transitions(v_runs);
+  return query select * from unnest(v_runs);
 end;
 $function$
 
@@ -330,12 +331,13 @@ CREATE OR REPLACE FUNCTION ops.complete_runs(p_worker_id text, p_results jsonb)
 AS $function$
 declare
   v_ids uuid[];
+  v_runs ops.runs[];
 begin
   if p_results is null or pg_catalog.jsonb_typeof(p_results) <> 'array' then
     raise exception 'results must be an array' using errcode = 'OPVAL';
   end if;
   select pg_catalog.array_agg((e ->> 'id')::uuid) into v_ids from pg_catalog.jsonb_array_elements(p_results) e;
-  return query
+  perform pg_catalog.set_config('ops.notified', 'on', true);
   with input as (
     select (e ->> 'id')::uuid as id, e -> 'result' as result from pg_catalog.jsonb_array_elements(p_results) e
   ),
@@ -344,16 +346,19 @@ begin
     set status = 'succeeded', result = i.result, error = null, finished_at = pg_catalog.now(), updated_at = pg_catalog.now()
     from input i
     where r.id = any (v_ids) and r.id = i.id and r.status = 'running' and r.worker_id = p_worker_id
-    returning r.*
+    returning r
   ),
   ev as (
     insert into ops.run_events (run_id, level, type, message, data)
-    select done.id, 'info', 'run:succeeded', 'succeeded',
-      pg_catalog.jsonb_build_object('attempt', done.attempt,
-        'duration_ms', (extract(epoch from done.finished_at - done.claimed_at) * 1000)::bigint)
+    select (done.r).id, 'info', 'run:succeeded', 'succeeded',
+      pg_catalog.jsonb_build_object('attempt', (done.r).attempt,
+        'duration_ms', (extract(epoch from (done.r).finished_at - (done.r).claimed_at) * 1000)::bigint)
     from done
   )
-  select * from done;
+  select pg_catalog.array_agg(done.r) into v_runs from done;
+  perform pg_catalog.set_config('ops.notified', 'off', true);
+  perform ops.notify_transitions(v_runs);
+  return query select * from unnest(v_runs);
 end;
 $function$
 
@@ -744,6 +749,9 @@ AS $function$
 declare
   v_text text;
 begin
+  if pg_catalog.current_setting('ops.notified', true) = 'on' then
+    return null;
+  end if;
   for v_text in
     select pg_catalog.json_build_object('run_ids', pg_catalog.json_agg(x.run_id))::text
     from (select d.run_id, (pg_catalog.row_number() over () - 1) / 150 as grp from (select distinct n.run_id from new_rows n) d) x
@@ -788,6 +796,9 @@ AS $function$
 declare
   v_text text;
 begin
+  if pg_catalog.current_setting('ops.notified', true) = 'on' then
+    return null;
+  end if;
   for v_text in
     select distinct n.lane::text from new_rows n join old_rows o on o.id = n.id
     where n.status = 'queued' and o.status <> 'queued'
@@ -816,6 +827,33 @@ begin
     perform pg_catalog.pg_notify('ops_run_changes', v_text);
   end loop;
   return null;
+end;
+$function$
+
+-- execute: (owner only)
+CREATE OR REPLACE FUNCTION ops.notify_transitions(p_runs ops.runs[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+declare
+  v_text text;
+begin
+  for v_text in
+    select '{"runs":[' || pg_catalog.string_agg('{"id":"' || x.id || '","session_id":"' || x.session_id
+      || '","status":"' || x.status || '","lane":"' || x.lane || '"}', ',') || ']}'
+    from (select r.id, r.session_id, r.status, r.lane, (r.ordinality - 1) / 50 as grp from unnest(p_runs) with ordinality r) x
+    group by x.grp
+  loop
+    perform pg_catalog.pg_notify('ops_run_changes', v_text);
+  end loop;
+  for v_text in
+    select '{"run_ids":[' || pg_catalog.string_agg('"' || x.id || '"', ',') || ']}'
+    from (select r.id, (r.ordinality - 1) / 150 as grp from unnest(p_runs) with ordinality r) x
+    group by x.grp
+  loop
+    perform pg_catalog.pg_notify('ops_run_events', v_text);
+  end loop;
 end;
 $function$
 

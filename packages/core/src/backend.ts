@@ -7,6 +7,28 @@ export type Parsed<S extends z.ZodType> = z.output<S>
 /** Stops a subscription. Safe to call more than once. */
 export type Unsubscribe = () => Promise<void>
 
+/** The kinds of live change: `queued` (a lane got work), `cancel`, `run` (status/progress), `events`. */
+export type ChangeType = C.Change['type']
+
+/** What a subscription wants delivered. */
+export interface SubscribeOptions {
+  /** Only these kinds of change; all of them when omitted. */
+  types?: readonly ChangeType[]
+}
+
+/** Wraps a listener so that it only hears the change types asked for. */
+export function filterChanges(
+  listener: (change: C.Change) => void,
+  options?: SubscribeOptions,
+): (change: C.Change) => void {
+  const types = options?.types
+  if (!types) return listener
+  const wanted = new Set<string>(types)
+  return (change) => {
+    if (wanted.has(change.type)) listener(change)
+  }
+}
+
 /**
  * How a client reaches an Ops Control Room deployment. Three implementations: `postgresBackend`
  * (a direct connection), `httpBackend` (the executor API) and `supabaseBackend` (supabase-js).
@@ -50,9 +72,11 @@ export interface Backend {
 
   /**
    * Live changes. The listener gets small notifications (`Change`); it should read what it needs.
-   * Resolves once listening, so nothing that happens after it resolves is missed.
+   * Resolves once listening, so nothing that happens after it resolves is missed. With `types`, only
+   * those kinds of change are delivered, and a backend that can (PostgreSQL) does not even receive
+   * the others: a worker asks for `queued` and `cancel` and pays nothing for the Runboard's traffic.
    */
-  subscribe(listener: (change: C.Change) => void): Promise<Unsubscribe>
+  subscribe(listener: (change: C.Change) => void, options?: SubscribeOptions): Promise<Unsubscribe>
 
   /** Runs `fn` while holding a cluster-wide lock named `key`, or returns undefined if another holds it. */
   tryWithLock?<T>(key: string, fn: () => Promise<T>): Promise<T | undefined>

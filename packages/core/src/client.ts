@@ -1,5 +1,5 @@
 import { Validator } from '@cfworker/json-schema'
-import type { Backend, Unsubscribe } from './backend'
+import type { Backend, SubscribeOptions, Unsubscribe } from './backend'
 import * as C from './contract'
 import { NotFoundError, ValidationError } from './errors'
 import { parseInput } from './validate'
@@ -77,8 +77,8 @@ export interface OpsClient {
     appendEvents(input: C.AppendEventsInput): Promise<number>
     createArtifacts(input: C.CreateArtifactsInput): Promise<C.Artifact[]>
   }
-  /** All live changes, unfiltered. */
-  subscribe(listener: (change: C.Change) => void): Promise<Unsubscribe>
+  /** Live changes: all of them, or only the `types` asked for (see `SubscribeOptions`). */
+  subscribe(listener: (change: C.Change) => void, options?: SubscribeOptions): Promise<Unsubscribe>
   close(): Promise<void>
 }
 
@@ -155,18 +155,24 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
       cancelMany: async (input) => backend.cancelRuns(parseInput(C.CancelRunsInput, input, 'cancel request')),
       watch: async (filter, listener) => {
         const sessionId = filter.sessionId === undefined ? undefined : id(filter.sessionId, 'session id')
-        return backend.subscribe((change) => {
-          if (change.type === 'run' && (sessionId === undefined || change.sessionId === sessionId))
-            listener(change)
-        })
+        return backend.subscribe(
+          (change) => {
+            if (change.type === 'run' && (sessionId === undefined || change.sessionId === sessionId))
+              listener(change)
+          },
+          { types: ['run'] },
+        )
       },
     },
     events: {
       list: async (input) => backend.listEvents(parseInput(C.ListEventsInput, input, 'event query')),
       watch: async (listener) =>
-        backend.subscribe((change) => {
-          if (change.type === 'events') listener(change.runIds)
-        }),
+        backend.subscribe(
+          (change) => {
+            if (change.type === 'events') listener(change.runIds)
+          },
+          { types: ['events'] },
+        ),
     },
     artifacts: {
       list: async (input) => backend.listArtifacts(parseInput(C.ListArtifactsInput, input, 'artifact query')),
@@ -241,7 +247,7 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
       createArtifacts: async (input) =>
         backend.createArtifacts(parseInput(C.CreateArtifactsInput, input, 'artifacts')),
     },
-    subscribe: (listener) => backend.subscribe(listener),
+    subscribe: (listener, options) => backend.subscribe(listener, options),
     close: () => backend.close(),
   }
 }

@@ -6,7 +6,8 @@
 
 export type { ArtifactBody, ArtifactPutInput, ArtifactStore, StoredArtifact } from './artifactStore'
 export { toByteStream } from './artifactStore'
-export type { Backend, Parsed, Unsubscribe } from './backend'
+export type { Backend, ChangeType, Parsed, SubscribeOptions, Unsubscribe } from './backend'
+export { filterChanges } from './backend'
 export type { OpsClient, OpsClientOptions, WatchRunsFilter } from './client'
 export { createOpsClient, validateTemplateParams } from './client'
 export {

@@ -53,6 +53,29 @@ describe('client reads and live changes', () => {
     }
   })
 
+  it('delivers only the change types asked for', async () => {
+    const { client } = ctx
+    const got: Change[] = []
+    const all: Change[] = []
+    const stopAll = await client.subscribe((c) => all.push(c))
+    const stop = await client.subscribe((c) => got.push(c), { types: ['queued', 'cancel'] })
+    try {
+      const s = await client.sessions.create({ name: 'typed' })
+      const [run] = await client.runs.enqueue({ sessionId: s.id, runs: [{ kind: 'typed', lane: 'D' }] })
+      await client.worker.claim({ workerId: 'w-typed', lanes: { D: 1 }, kinds: ['typed'] })
+      await client.runs.cancel(run?.id as string)
+      await expect.poll(() => got.filter((c) => c.type === 'cancel').length, { timeout: 5000 }).toBe(1)
+      await expect.poll(() => all.filter((c) => c.type === 'cancel').length, { timeout: 5000 }).toBe(1)
+      // The unfiltered listener heard status and event changes; the filtered one only its two types.
+      expect(all.some((c) => c.type === 'run')).toBe(true)
+      expect(all.some((c) => c.type === 'events')).toBe(true)
+      expect(new Set(got.map((c) => c.type))).toEqual(new Set(['queued', 'cancel']))
+    } finally {
+      await stop()
+      await stopAll()
+    }
+  })
+
   it('lists runs by session, status, lane and kind, and pages sessions', async () => {
     const { client } = ctx
     const s = await client.sessions.create({ name: 'filters', metadata: { pr: 12 } })

@@ -163,12 +163,16 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       throw err instanceof Error ? err : new UnavailableError(String(err))
     }
     try {
-      this.unsubscribe = await this.client.subscribe((change) => {
-        if (change.type === 'queued') this.loop?.wakeLane(change.lane)
-        else if (change.type === 'cancel' && (change.workerId === null || change.workerId === this.id)) {
-          this.active.get(change.runId)?.abort('cancel')
-        }
-      })
+      // Only wake-ups and cancels: status and event traffic (the Runboard's) never reaches a worker.
+      this.unsubscribe = await this.client.subscribe(
+        (change) => {
+          if (change.type === 'queued') this.loop?.wakeLane(change.lane)
+          else if (change.type === 'cancel' && (change.workerId === null || change.workerId === this.id)) {
+            this.active.get(change.runId)?.abort('cancel')
+          }
+        },
+        { types: ['queued', 'cancel'] },
+      )
     } catch (err) {
       // Without LISTEN, the poll and the heartbeat still deliver work and cancels, only later.
       this.emit('error', err instanceof Error ? err : new Error(String(err)))

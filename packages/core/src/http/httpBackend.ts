@@ -1,4 +1,4 @@
-import type { Backend, Unsubscribe } from '../backend'
+import { type Backend, filterChanges, type Unsubscribe } from '../backend'
 import type * as C from '../contract'
 import { errorFromJSON, isOpsError, type OpsError, type OpsErrorJSON, UnavailableError } from '../errors'
 import { createRemoteOperations, type ExecutorCall, toQueryString } from './remoteOperations'
@@ -242,8 +242,9 @@ export function httpBackend(options: HttpBackendOptions): Backend {
     kind: 'http',
     ...operations,
 
-    async subscribe(listener) {
+    async subscribe(wanted, options) {
       if (closed) throw new TypeError('this backend is closed')
+      const listener = filterChanges(wanted, options)
       listeners.add(listener)
       if (!live) live = startLive()
       const current = live

@@ -1,10 +1,11 @@
 import postgres from 'postgres'
-import type { Backend, Parsed } from '../backend'
+import type { Backend, ChangeType, Parsed, Unsubscribe } from '../backend'
 import { createChangeFanout } from '../changeFanout'
 import type * as C from '../contract'
+import { LANES } from '../contract'
 import {
   changesFromNotification,
-  NOTIFY_CHANNELS,
+  type NOTIFY_CHANNELS,
   toArtifact,
   toRun,
   toRunEvent,
@@ -76,39 +77,37 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
   let closed = false
 
-  // LISTEN/NOTIFY on every channel, on one connection that exists only while someone subscribes.
-  async function startListening(emit: (change: C.Change) => void) {
-    const dispatch = (channel: string, payload: string) => {
-      for (const change of changesFromNotification(channel, payload)) emit(change)
-    }
-    const root = sql as postgres.Sql
-    if (typeof root.listen !== 'function') {
-      throw new TypeError('subscribe needs a postgres.js client, not a transaction')
-    }
-    let first = true
-    return await Promise.all(
-      NOTIFY_CHANNELS.map((channel) =>
-        root.listen(
-          channel,
-          (payload) => dispatch(channel, payload),
-          () => {
+  // LISTEN/NOTIFY on one connection that exists only while someone subscribes. Each channel has its
+  // own fan-out, so a channel is listened to only while somebody wants its kind of change.
+  function listenTo(channel: (typeof NOTIFY_CHANNELS)[number]) {
+    return createChangeFanout({
+      open: (emit) =>
+        q(async () => {
+          const root = sql as postgres.Sql
+          if (typeof root.listen !== 'function') {
+            throw new TypeError('subscribe needs a postgres.js client, not a transaction')
+          }
+          const dispatch = (payload: string) => {
+            for (const change of changesFromNotification(channel, payload)) emit(change)
+          }
+          let first = true
+          return await root.listen(channel, dispatch, () => {
             // After a reconnect, notifications sent meanwhile are lost: wake everyone up once.
-            if (!first && channel === 'ops_runs_queued') {
-              for (const lane of ['A', 'B', 'C', 'D'] as const) dispatch('ops_runs_queued', lane)
-            }
-            if (channel === 'ops_runs_queued') first = false
-          },
-        ),
-      ),
-    )
+            if (!first && channel === 'ops_runs_queued') for (const lane of LANES) dispatch(lane)
+            first = false
+          })
+        }),
+      close: async (handle: { unlisten: () => Promise<void> }) => {
+        await handle.unlisten().catch(() => {})
+      },
+    })
   }
-
-  const changes = createChangeFanout({
-    open: (emit) => q(() => startListening(emit)),
-    close: async (handles: { unlisten: () => Promise<void> }[]) => {
-      await Promise.all(handles.map((h) => h.unlisten().catch(() => {})))
-    },
-  })
+  const channels = {
+    queued: listenTo('ops_runs_queued'),
+    cancel: listenTo('ops_cancel'),
+    run: listenTo('ops_run_changes'),
+    events: listenTo('ops_run_events'),
+  } satisfies Record<ChangeType, unknown>
 
   const backend: Backend = {
     kind: 'postgres',
@@ -352,9 +351,20 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
         return (await sql`select * from ops.create_artifacts(${json(artifacts)}::jsonb)`).map(toArtifact)
       }),
 
-    async subscribe(listener) {
+    async subscribe(listener, options) {
       if (closed) throw new TypeError('this backend is closed')
-      return await changes.subscribe(listener)
+      const types = [...new Set(options?.types ?? (Object.keys(channels) as ChangeType[]))]
+      const opened = await Promise.allSettled(types.map((t) => channels[t].subscribe(listener)))
+      const unsubscribes = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
+      const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected')
+      const unsubscribe: Unsubscribe = async () => {
+        await Promise.all(unsubscribes.map((u) => u()))
+      }
+      if (failed) {
+        await unsubscribe()
+        throw failed.reason
+      }
+      return unsubscribe
     },
 
     async tryWithLock(key, fn) {
@@ -383,7 +393,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
     async close() {
       if (closed) return
       closed = true
-      await changes.closeAll()
+      await Promise.all(Object.values(channels).map((c) => c.closeAll()))
       if (owned) await (sql as postgres.Sql).end({ timeout: 5 })
     },
   }

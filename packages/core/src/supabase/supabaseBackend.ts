@@ -1,4 +1,4 @@
-import type { Backend } from '../backend'
+import { type Backend, filterChanges } from '../backend'
 import { createChangeFanout } from '../changeFanout'
 import type * as C from '../contract'
 import { errorFromJSON, type OpsErrorJSON, UnavailableError } from '../errors'
@@ -148,7 +148,7 @@ export function supabaseBackend(client: SupabaseClientLike, options: SupabaseBac
     kind: 'supabase',
     ...createRemoteOperations(call),
 
-    subscribe: (listener) => changes.subscribe(listener),
+    subscribe: (listener, options) => changes.subscribe(filterChanges(listener, options)),
 
     async ping() {
       await call('GET', '/health')
