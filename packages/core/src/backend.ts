@@ -1,5 +1,6 @@
 import type { z } from 'zod'
 import type * as C from './contract'
+import { ValidationError } from './errors'
 
 /** Parsed (validated, defaults applied) inputs, as a backend receives them. */
 export type Parsed<S extends z.ZodType> = z.output<S>
@@ -16,14 +17,27 @@ export interface SubscribeOptions {
   types?: readonly ChangeType[]
 }
 
+const CHANGE_TYPES: readonly ChangeType[] = ['queued', 'cancel', 'run', 'events']
+
+/** The change types a subscription asks for (all when `types` is omitted); unknown ones are refused. */
+export function changeTypes(options?: SubscribeOptions): ChangeType[] {
+  const types = options?.types
+  if (types === undefined) return [...CHANGE_TYPES]
+  if (!Array.isArray(types) || types.length === 0 || types.some((t) => !CHANGE_TYPES.includes(t))) {
+    throw new ValidationError(`subscribe types must be a non-empty list of ${CHANGE_TYPES.join(', ')}`, {
+      details: { types },
+    })
+  }
+  return [...new Set(types)]
+}
+
 /** Wraps a listener so that it only hears the change types asked for. */
 export function filterChanges(
   listener: (change: C.Change) => void,
   options?: SubscribeOptions,
 ): (change: C.Change) => void {
-  const types = options?.types
-  if (!types) return listener
-  const wanted = new Set<string>(types)
+  if (options?.types === undefined) return listener
+  const wanted = new Set<string>(changeTypes(options))
   return (change) => {
     if (wanted.has(change.type)) listener(change)
   }

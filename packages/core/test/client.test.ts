@@ -74,6 +74,10 @@ describe('client reads and live changes', () => {
       await stop()
       await stopAll()
     }
+    await expect(client.subscribe(() => {}, { types: ['nope' as 'run'] })).rejects.toMatchObject({
+      code: 'validation',
+    })
+    await expect(client.subscribe(() => {}, { types: [] })).rejects.toMatchObject({ code: 'validation' })
   })
 
   it('lists runs by session, status, lane and kind, and pages sessions', async () => {

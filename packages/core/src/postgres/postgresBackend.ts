@@ -1,5 +1,5 @@
 import postgres from 'postgres'
-import type { Backend, ChangeType, Parsed, Unsubscribe } from '../backend'
+import { type Backend, type ChangeType, changeTypes, type Parsed, type Unsubscribe } from '../backend'
 import { createChangeFanout } from '../changeFanout'
 import type * as C from '../contract'
 import { LANES } from '../contract'
@@ -353,7 +353,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
     async subscribe(listener, options) {
       if (closed) throw new TypeError('this backend is closed')
-      const types = [...new Set(options?.types ?? (Object.keys(channels) as ChangeType[]))]
+      const types = changeTypes(options)
       const opened = await Promise.allSettled(types.map((t) => channels[t].subscribe(listener)))
       const unsubscribes = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
       const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected')
