@@ -139,25 +139,9 @@ table ops.runs (row level security)
   column created_by uuid
   column created_at timestamp with time zone not null default now()
   column updated_at timestamp with time zone not null default now()
-  constraint runs_attempt_range CHECK (((attempt >= 0) AND (attempt <= max_attempts)))
-  constraint runs_error_shape CHECK (((error IS NULL) OR ((jsonb_typeof(error) = 'object'::text) AND (error ? 'type'::text) AND (error ? 'message'::text))))
-  constraint runs_failed_has_error CHECK (((status <> 'failed'::ops.run_status) OR (error IS NOT NULL)))
-  constraint runs_idempotency_key_length CHECK (((idempotency_key IS NULL) OR ((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 200))))
-  constraint runs_kind_format CHECK (((char_length(kind) <= 100) AND (kind ~ '^[a-z0-9][a-z0-9_.:-]*$'::text)))
-  constraint runs_max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100)))
-  constraint runs_params_object CHECK ((jsonb_typeof(params) = 'object'::text))
-  constraint runs_params_size CHECK ((pg_column_size(params) <= 262144))
+  constraint runs_invariants CHECK (ops.runs_invariants(kind, priority, params, attempt, max_attempts, timeout_seconds, idempotency_key, template_name, template_version, progress, progress_message, error, result, status, worker_id, heartbeat_at, claimed_at, finished_at))
   constraint runs_pkey PRIMARY KEY (id)
-  constraint runs_priority_range CHECK (((priority >= '-1000'::integer) AND (priority <= 1000)))
-  constraint runs_progress_message_length CHECK (((progress_message IS NULL) OR (char_length(progress_message) <= 500)))
-  constraint runs_progress_range CHECK (((progress IS NULL) OR ((progress >= (0)::double precision) AND (progress <= (1)::double precision))))
-  constraint runs_queued_has_no_owner CHECK (((status <> 'queued'::ops.run_status) OR (worker_id IS NULL)))
-  constraint runs_result_size CHECK (((result IS NULL) OR (pg_column_size(result) <= 1048576)))
-  constraint runs_running_has_owner CHECK (((status <> 'running'::ops.run_status) OR ((worker_id IS NOT NULL) AND (heartbeat_at IS NOT NULL) AND (claimed_at IS NOT NULL))))
   constraint runs_session_id_fkey FOREIGN KEY (session_id) REFERENCES ops.sessions(id) ON DELETE CASCADE
-  constraint runs_template_pair CHECK (((template_name IS NULL) = (template_version IS NULL)))
-  constraint runs_terminal_has_finished_at CHECK (((status = ANY (ARRAY['succeeded'::ops.run_status, 'failed'::ops.run_status, 'cancelled'::ops.run_status])) = (finished_at IS NOT NULL)))
-  constraint runs_timeout_range CHECK (((timeout_seconds IS NULL) OR ((timeout_seconds >= 1) AND (timeout_seconds <= 604800))))
   index CREATE INDEX idx_runs_heartbeat ON ops.runs USING btree (heartbeat_at) WHERE ((status = 'running'::ops.run_status) AND (heartbeat_at IS NOT NULL))
   index CREATE UNIQUE INDEX idx_runs_idempotency_key ON ops.runs USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL)
   index CREATE INDEX idx_runs_seq ON ops.runs USING btree (seq)
@@ -270,10 +254,8 @@ CREATE OR REPLACE FUNCTION ops.claim_runs(p_worker_id text, p_lanes ops.lane_typ
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO ''
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
-declare
-  v_ids uuid[];
-  v_runs ops.runs[];
 begin
   if p_worker_id is null or p_worker_id = '' then
     raise exception 'worker id is required' using errcode = 'OPVAL';
@@ -281,44 +263,57 @@ begin
   if p_lanes is null or p_limits is null or pg_catalog.cardinality(p_lanes) <> pg_catalog.cardinality(p_limits) then
     raise exception 'lanes and limits must be arrays of the same length' using errcode = 'OPVAL';
   end if;
-  if exists (select 1 from unnest(p_limits) l where l is null or l < 0 or l > 1000) then
+  if pg_catalog.array_position(p_limits, null) is not null or 0 > any (p_limits) or 1000 < any (p_limits) then
     raise exception 'each lane limit must be between 0 and 1000' using errcode = 'OPVAL';
   end if;
-
-  select pg_catalog.array_agg(c.id) into v_ids
-  from unnest(p_lanes, p_limits) lanes(lane, lim)
-  cross join lateral (
-    select r.id from ops.runs r
-    where r.status = 'queued' and r.lane = lanes.lane and r.run_at <= pg_catalog.now()
-      and (p_kinds is null or r.kind = any (p_kinds))
-    order by r.priority desc, r.run_at, r.seq
-    limit lanes.lim
-    for update skip locked
-  ) c
-  where lanes.lim > 0;
-
-  if v_ids is null then
-    return;
-  end if;
-
+  -- One statement: pick, update, write the events and notify from the same rows. The flag keeps the
+  -- generic NOTIFY triggers quiet for it (see 20261128004000); the next statement turns it off.
   perform pg_catalog.set_config('ops.notified', 'on', true);
-  with claimed as (
+  return query
+  with picked as (
+    select c.id
+    from unnest(p_lanes, p_limits) lanes(lane, lim)
+    cross join lateral (
+      select r.id from ops.runs r
+      where r.status = 'queued' and r.lane = lanes.lane and r.run_at <= pg_catalog.now()
+        and (p_kinds is null or r.kind = any (p_kinds))
+      order by r.priority desc, r.run_at, r.seq
+      limit lanes.lim
+      for update skip locked
+    ) c
+    where lanes.lim > 0
+  ),
+  claimed as (
     update ops.runs r
     set status = 'running', worker_id = p_worker_id, attempt = r.attempt + 1, claimed_at = pg_catalog.now(),
       heartbeat_at = pg_catalog.now(), started_at = coalesce(r.started_at, pg_catalog.now()), updated_at = pg_catalog.now()
-    where r.id = any (v_ids)
-    returning r
+    where r.id = any (array(select picked.id from picked))
+    returning r.*
   ),
   ev as (
     insert into ops.run_events (run_id, level, type, message, data)
-    select (claimed.r).id, 'info', 'run:claimed', 'claimed by ' || p_worker_id,
-      pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'attempt', (claimed.r).attempt)
+    select claimed.id, 'info', 'run:claimed', 'claimed by ' || p_worker_id,
+      pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'attempt', claimed.attempt)
     from claimed
+  ),
+  changes as (
+    select pg_catalog.pg_notify('ops_run_changes', '{"runs":[' || pg_catalog.string_agg('{"id":"' || x.id || '","session_id":"' || x.session_id
+      || '","status":"' || x.status || '","lane":"' || x.lane || '"}', ',') || ']}')
+    from (select c.id, c.session_id, c.status, c.lane, (pg_catalog.row_number() over () - 1) / 50 as grp from claimed c) x
+    group by x.grp
+  ),
+  evnotes as (
+    select pg_catalog.pg_notify('ops_run_events', '{"run_ids":[' || pg_catalog.string_agg('"' || x.id || '"', ',') || ']}')
+    from (select c.id, (pg_catalog.row_number() over () - 1) / 150 as grp from claimed c) x
+    group by x.grp
   )
-  select pg_catalog.array_agg(claimed.r order by (claimed.r).priority desc, (claimed.r).run_at, (claimed.r).seq) into v_runs from claimed;
+  -- A SELECT in WITH runs only when read: the one-time filter reads both notification queries once,
+  -- after the update has finished. Payloads are those of the triggers (50 runs, 150 run ids each);
+  -- ids, statuses and lanes never need JSON escaping, so they are built by concatenation.
+  select c.* from claimed c
+  where (select pg_catalog.count(*) from changes) >= 0 and (select pg_catalog.count(*) from evnotes) >= 0
+  order by c.priority desc, c.run_at, c.seq;
   perform pg_catalog.set_config('ops.notified', 'off', true);
-  perform ops.notify_transitions(v_runs);
-  return query select * from unnest(v_runs);
 end;
 $function$
 
@@ -328,16 +323,14 @@ CREATE OR REPLACE FUNCTION ops.complete_runs(p_worker_id text, p_results jsonb)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO ''
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
-declare
-  v_ids uuid[];
-  v_runs ops.runs[];
 begin
   if p_results is null or pg_catalog.jsonb_typeof(p_results) <> 'array' then
     raise exception 'results must be an array' using errcode = 'OPVAL';
   end if;
-  select pg_catalog.array_agg((e ->> 'id')::uuid) into v_ids from pg_catalog.jsonb_array_elements(p_results) e;
   perform pg_catalog.set_config('ops.notified', 'on', true);
+  return query
   with input as (
     select (e ->> 'id')::uuid as id, e -> 'result' as result from pg_catalog.jsonb_array_elements(p_results) e
   ),
@@ -345,20 +338,31 @@ begin
     update ops.runs r
     set status = 'succeeded', result = i.result, error = null, finished_at = pg_catalog.now(), updated_at = pg_catalog.now()
     from input i
-    where r.id = any (v_ids) and r.id = i.id and r.status = 'running' and r.worker_id = p_worker_id
-    returning r
+    where r.id = any (array(select input.id from input)) and r.id = i.id and r.status = 'running' and r.worker_id = p_worker_id
+    returning r.*
   ),
   ev as (
     insert into ops.run_events (run_id, level, type, message, data)
-    select (done.r).id, 'info', 'run:succeeded', 'succeeded',
-      pg_catalog.jsonb_build_object('attempt', (done.r).attempt,
-        'duration_ms', (extract(epoch from (done.r).finished_at - (done.r).claimed_at) * 1000)::bigint)
-    from done
+    select d.id, 'info', 'run:succeeded', 'succeeded',
+      pg_catalog.jsonb_build_object('attempt', d.attempt,
+        'duration_ms', (extract(epoch from d.finished_at - d.claimed_at) * 1000)::bigint)
+    from done d
+  ),
+  changes as (
+    select pg_catalog.pg_notify('ops_run_changes', '{"runs":[' || pg_catalog.string_agg('{"id":"' || x.id || '","session_id":"' || x.session_id
+      || '","status":"' || x.status || '","lane":"' || x.lane || '"}', ',') || ']}')
+    from (select c.id, c.session_id, c.status, c.lane, (pg_catalog.row_number() over () - 1) / 50 as grp from done c) x
+    group by x.grp
+  ),
+  evnotes as (
+    select pg_catalog.pg_notify('ops_run_events', '{"run_ids":[' || pg_catalog.string_agg('"' || x.id || '"', ',') || ']}')
+    from (select c.id, (pg_catalog.row_number() over () - 1) / 150 as grp from done c) x
+    group by x.grp
   )
-  select pg_catalog.array_agg(done.r) into v_runs from done;
+  -- Read once, after the update (see claim_runs).
+  select d.* from done d
+  where (select pg_catalog.count(*) from changes) >= 0 and (select pg_catalog.count(*) from evnotes) >= 0;
   perform pg_catalog.set_config('ops.notified', 'off', true);
-  perform ops.notify_transitions(v_runs);
-  return query select * from unnest(v_runs);
 end;
 $function$
 
@@ -830,33 +834,6 @@ begin
 end;
 $function$
 
--- execute: (owner only)
-CREATE OR REPLACE FUNCTION ops.notify_transitions(p_runs ops.runs[])
- RETURNS void
- LANGUAGE plpgsql
- SET search_path TO ''
-AS $function$
-declare
-  v_text text;
-begin
-  for v_text in
-    select '{"runs":[' || pg_catalog.string_agg('{"id":"' || x.id || '","session_id":"' || x.session_id
-      || '","status":"' || x.status || '","lane":"' || x.lane || '"}', ',') || ']}'
-    from (select r.id, r.session_id, r.status, r.lane, (r.ordinality - 1) / 50 as grp from unnest(p_runs) with ordinality r) x
-    group by x.grp
-  loop
-    perform pg_catalog.pg_notify('ops_run_changes', v_text);
-  end loop;
-  for v_text in
-    select '{"run_ids":[' || pg_catalog.string_agg('"' || x.id || '"', ',') || ']}'
-    from (select r.id, (r.ordinality - 1) / 150 as grp from unnest(p_runs) with ordinality r) x
-    group by x.grp
-  loop
-    perform pg_catalog.pg_notify('ops_run_events', v_text);
-  end loop;
-end;
-$function$
-
 -- execute: service_role
 CREATE OR REPLACE FUNCTION ops.purge_expired_artifacts(p_limit integer DEFAULT 1000)
  RETURNS TABLE(id uuid, run_id uuid, storage_path text)
@@ -1021,6 +998,86 @@ begin
   union all
   select r.* from ops.runs r join target t on t.id = r.id
   where t.id not in (select id from now_cancelled union all select id from flagged);
+end;
+$function$
+
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.runs_invariants(p_kind text, p_priority integer, p_params jsonb, p_attempt integer, p_max_attempts integer, p_timeout_seconds integer, p_idempotency_key text, p_template_name text, p_template_version integer, p_progress real, p_progress_message text, p_error jsonb, p_result jsonb, p_status ops.run_status, p_worker_id text, p_heartbeat_at timestamp with time zone, p_claimed_at timestamp with time zone, p_finished_at timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+begin
+  if not (pg_catalog.char_length(p_kind) <= 100 and p_kind ~ '^[a-z0-9][a-z0-9_.:-]*$') then
+    raise exception 'kind % must be 1 to 100 characters of a-z, 0-9, "_", ".", ":" or "-", starting with a letter or digit', pg_catalog.left(p_kind, 120)
+      using errcode = 'check_violation', constraint = 'runs_kind_format';
+  end if;
+  if not (p_priority between -1000 and 1000) then
+    raise exception 'priority % is outside -1000 to 1000', p_priority
+      using errcode = 'check_violation', constraint = 'runs_priority_range';
+  end if;
+  if not (pg_catalog.jsonb_typeof(p_params) = 'object') then
+    raise exception 'params must be a JSON object'
+      using errcode = 'check_violation', constraint = 'runs_params_object';
+  end if;
+  if not (pg_catalog.pg_column_size(p_params) <= 262144) then
+    raise exception 'params take % bytes; the limit is 262144', pg_catalog.pg_column_size(p_params)
+      using errcode = 'check_violation', constraint = 'runs_params_size';
+  end if;
+  if not (p_attempt >= 0 and p_attempt <= p_max_attempts) then
+    raise exception 'attempt % is outside 0 to max_attempts (%)', p_attempt, p_max_attempts
+      using errcode = 'check_violation', constraint = 'runs_attempt_range';
+  end if;
+  if not (p_max_attempts between 1 and 100) then
+    raise exception 'max_attempts % is outside 1 to 100', p_max_attempts
+      using errcode = 'check_violation', constraint = 'runs_max_attempts_range';
+  end if;
+  if not (p_timeout_seconds is null or p_timeout_seconds between 1 and 604800) then
+    raise exception 'timeout_seconds % is outside 1 to 604800', p_timeout_seconds
+      using errcode = 'check_violation', constraint = 'runs_timeout_range';
+  end if;
+  if not (p_idempotency_key is null or pg_catalog.char_length(p_idempotency_key) between 1 and 200) then
+    raise exception 'an idempotency key must be 1 to 200 characters'
+      using errcode = 'check_violation', constraint = 'runs_idempotency_key_length';
+  end if;
+  if not ((p_template_name is null) = (p_template_version is null)) then
+    raise exception 'template_name and template_version go together'
+      using errcode = 'check_violation', constraint = 'runs_template_pair';
+  end if;
+  if not (p_progress is null or (p_progress >= 0 and p_progress <= 1)) then
+    raise exception 'progress % is outside 0 to 1', p_progress
+      using errcode = 'check_violation', constraint = 'runs_progress_range';
+  end if;
+  if not (p_progress_message is null or pg_catalog.char_length(p_progress_message) <= 500) then
+    raise exception 'a progress message must be at most 500 characters'
+      using errcode = 'check_violation', constraint = 'runs_progress_message_length';
+  end if;
+  if not (p_error is null or (pg_catalog.jsonb_typeof(p_error) = 'object' and p_error ? 'type' and p_error ? 'message')) then
+    raise exception 'an error must be a JSON object with "type" and "message"'
+      using errcode = 'check_violation', constraint = 'runs_error_shape';
+  end if;
+  if not (p_result is null or pg_catalog.pg_column_size(p_result) <= 1048576) then
+    raise exception 'the result takes % bytes; the limit is 1048576', pg_catalog.pg_column_size(p_result)
+      using errcode = 'check_violation', constraint = 'runs_result_size';
+  end if;
+  -- A running run always belongs to a worker and has a heartbeat; a queued one belongs to nobody.
+  if not (p_status <> 'running' or (p_worker_id is not null and p_heartbeat_at is not null and p_claimed_at is not null)) then
+    raise exception 'a running run needs a worker, a heartbeat and a claim time'
+      using errcode = 'check_violation', constraint = 'runs_running_has_owner';
+  end if;
+  if not (p_status <> 'queued' or p_worker_id is null) then
+    raise exception 'a queued run belongs to no worker'
+      using errcode = 'check_violation', constraint = 'runs_queued_has_no_owner';
+  end if;
+  if not ((p_status in ('succeeded', 'failed', 'cancelled')) = (p_finished_at is not null)) then
+    raise exception 'finished_at is set exactly when a run is succeeded, failed or cancelled'
+      using errcode = 'check_violation', constraint = 'runs_terminal_has_finished_at';
+  end if;
+  if not (p_status <> 'failed' or p_error is not null) then
+    raise exception 'a failed run has an error'
+      using errcode = 'check_violation', constraint = 'runs_failed_has_error';
+  end if;
+  return true;
 end;
 $function$
 

@@ -121,4 +121,73 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
     )
     expect(sweep).toContain('idx_runs_heartbeat')
   })
+
+  it('plans claim_runs on the queue index and complete_runs on primary keys (migration 20261128005000)', async () => {
+    const { client, db } = ctx
+    const s = await client.sessions.create({ name: 'plans' })
+    await client.runs.enqueue({ sessionId: s.id, runs: [{ kind: 'planned', lane: 'C' }] })
+    const notices: string[] = []
+    const conn = postgres(db.url, { max: 1, onnotice: (n) => notices.push(String(n.message)) })
+    try {
+      // auto_explain prints the plans of the statements inside the functions, as they run.
+      await conn`load 'auto_explain'`
+      await conn`set auto_explain.log_min_duration = 0`
+      await conn`set auto_explain.log_nested_statements = on`
+      await conn`set auto_explain.log_level = notice`
+      await conn`set client_min_messages = notice`
+      await conn`set enable_seqscan = off`
+      const claimed = await conn`select id from ops.claim_runs('plan-w', '{C}', '{5}', '{planned}')`
+      expect(claimed).toHaveLength(1)
+      const claimPlans = notices.splice(0).join('\n')
+      expect(claimPlans).toContain('Index Scan using idx_runs_status_lane')
+      expect(claimPlans).not.toMatch(/Seq Scan on runs/)
+      const done = await conn`
+        select id from ops.complete_runs('plan-w', ${conn.json([{ id: claimed[0]?.id, result: null }])}::jsonb)`
+      expect(done).toHaveLength(1)
+      const completePlans = notices.splice(0).join('\n')
+      expect(completePlans).toContain('runs_pkey')
+      expect(completePlans).not.toMatch(/Seq Scan on runs/)
+    } finally {
+      await conn.end()
+    }
+  })
+
+  it('still enforces every rule of a run, and a broken one names its rule', async () => {
+    const { client, sql } = ctx
+    const s = await client.sessions.create({ name: 'invariants' })
+    const [run] = await client.runs.enqueue({ sessionId: s.id, runs: [{ kind: 'ruled', lane: 'D' }] })
+    const broken: [string, string][] = [
+      [`kind = 'Bad Kind'`, 'runs_kind_format'],
+      [`kind = repeat('k', 101)`, 'runs_kind_format'],
+      ['priority = 1001', 'runs_priority_range'],
+      [`params = '[]'`, 'runs_params_object'],
+      ['attempt = 2', 'runs_attempt_range'],
+      ['max_attempts = 101, attempt = 0', 'runs_max_attempts_range'],
+      ['timeout_seconds = 0', 'runs_timeout_range'],
+      [`idempotency_key = ''`, 'runs_idempotency_key_length'],
+      [`template_name = 'orphan'`, 'runs_template_pair'],
+      ['progress = 1.5', 'runs_progress_range'],
+      [`progress_message = repeat('m', 501)`, 'runs_progress_message_length'],
+      [`error = '{"type": "x"}'`, 'runs_error_shape'],
+      [`status = 'running'`, 'runs_running_has_owner'],
+      [`worker_id = 'w'`, 'runs_queued_has_no_owner'],
+      [`status = 'succeeded'`, 'runs_terminal_has_finished_at'],
+      [`status = 'failed', finished_at = now()`, 'runs_failed_has_error'],
+    ]
+    for (const [set, rule] of broken) {
+      const err = await sql.unsafe(`update ops.runs set ${set} where id = $1`, [run?.id as string]).then(
+        () => null,
+        (e: postgres.PostgresError) => e,
+      )
+      expect({ set, code: err?.code, constraint: err?.constraint_name }).toEqual({
+        set,
+        code: '23514',
+        constraint: rule,
+      })
+    }
+    // Nothing was written: the run is as enqueued, and valid changes still go through.
+    const [row] = await sql`select kind, status, priority from ops.runs where id = ${run?.id as string}`
+    expect(row).toEqual({ kind: 'ruled', status: 'queued', priority: 0 })
+    await sql`update ops.runs set priority = 5, progress = 0.5 where id = ${run?.id as string}`
+  })
 })
