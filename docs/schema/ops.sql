@@ -32,6 +32,7 @@ table ops.artifacts (row level security)
   column metadata jsonb not null default '{}'::jsonb
   column expires_at timestamp with time zone not null default (now() + '90 days'::interval)
   column created_at timestamp with time zone not null default now()
+  column attempt integer
   constraint artifacts_content_type_length CHECK (((char_length(content_type) >= 1) AND (char_length(content_type) <= 255)))
   constraint artifacts_kind_payload CHECK (
 CASE kind
@@ -63,6 +64,7 @@ table ops.run_events (row level security)
   column message text not null
   column data jsonb
   column created_at timestamp with time zone not null default now()
+  column attempt integer
   constraint run_events_data_size CHECK (((data IS NULL) OR (pg_column_size(data) <= 65536)))
   constraint run_events_message_length CHECK ((char_length(message) <= 16384))
   constraint run_events_pkey PRIMARY KEY (id)
@@ -139,6 +141,7 @@ table ops.runs (row level security)
   column created_by uuid
   column created_at timestamp with time zone not null default now()
   column updated_at timestamp with time zone not null default now()
+  column lease bigint
   constraint runs_invariants CHECK (ops.runs_invariants(kind, priority, params, attempt, max_attempts, timeout_seconds, idempotency_key, template_name, template_version, progress, progress_message, error, result, status, worker_id, heartbeat_at, claimed_at, finished_at))
   constraint runs_pkey PRIMARY KEY (id)
   constraint runs_session_id_fkey FOREIGN KEY (session_id) REFERENCES ops.sessions(id) ON DELETE CASCADE
@@ -199,26 +202,36 @@ table ops.workers (row level security)
   grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
 
 -- execute: service_role
-CREATE OR REPLACE FUNCTION ops.ack_cancel(p_worker_id text, p_run_ids uuid[], p_note text DEFAULT NULL::text)
+CREATE OR REPLACE FUNCTION ops.ack_cancel(p_worker_id text, p_run_ids uuid[], p_leases bigint[], p_note text DEFAULT NULL::text)
  RETURNS SETOF ops.runs
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
 begin
+  if pg_catalog.cardinality(coalesce(p_run_ids, '{}')) <> pg_catalog.cardinality(coalesce(p_leases, '{}')) then
+    raise exception 'run ids and leases must be arrays of the same length' using errcode = 'OPVAL';
+  end if;
   return query
-  with done as (
+  with locked as (
+    select r.id from ops.runs r
+    join unnest(p_run_ids, p_leases) u(id, lease) on u.id = r.id and u.lease = r.lease
+    where r.status = 'running' and r.cancel_requested_at is not null
+    order by r.id
+    for no key update of r
+  ),
+  done as (
     update ops.runs r
     set status = 'cancelled', finished_at = pg_catalog.now(), updated_at = pg_catalog.now()
-    where r.id = any (coalesce(p_run_ids, '{}')) and r.status = 'running' and r.worker_id = p_worker_id
-      and r.cancel_requested_at is not null
+    from locked l where r.id = l.id
     returning r.*
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data)
+    insert into ops.run_events (run_id, level, type, message, data, attempt)
     select done.id, 'info', 'run:cancelled', coalesce(p_note, 'cancelled by worker ' || p_worker_id),
       pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'attempt', done.attempt,
-        'latency_ms', (extract(epoch from done.finished_at - done.cancel_requested_at) * 1000)::bigint)
+        'latency_ms', (extract(epoch from done.finished_at - done.cancel_requested_at) * 1000)::bigint),
+      done.attempt
     from done
   )
   select * from done;
@@ -238,11 +251,24 @@ begin
   if p_events is null or pg_catalog.jsonb_typeof(p_events) <> 'array' then
     raise exception 'events must be an array' using errcode = 'OPVAL';
   end if;
-  insert into ops.run_events (run_id, level, type, message, data, created_at)
-  select (e ->> 'run_id')::uuid, coalesce((e ->> 'level')::ops.event_level, 'info'), coalesce(e ->> 'type', 'log'),
-    coalesce(e ->> 'message', ''), e -> 'data', coalesce((e ->> 'at')::timestamptz, pg_catalog.now())
-  from pg_catalog.jsonb_array_elements(p_events) with ordinality x(e, ord)
-  order by x.ord;
+  with input as (
+    select x.ord, (e ->> 'run_id')::uuid as run_id, (e ->> 'lease')::bigint as lease, e
+    from pg_catalog.jsonb_array_elements(p_events) with ordinality x(e, ord)
+  ),
+  held as (
+    select r.id, r.lease, r.attempt from ops.runs r
+    where r.id = any (array(select distinct input.run_id from input where input.lease is not null))
+      and r.status = 'running'
+    order by r.id
+    for share of r
+  )
+  insert into ops.run_events (run_id, level, type, message, data, created_at, attempt)
+  select i.run_id, coalesce((i.e ->> 'level')::ops.event_level, 'info'), coalesce(i.e ->> 'type', 'log'),
+    coalesce(i.e ->> 'message', ''), i.e -> 'data', coalesce((i.e ->> 'at')::timestamptz, pg_catalog.now()), h.attempt
+  from input i
+  left join held h on h.id = i.run_id and h.lease = i.lease
+  where i.lease is null or h.id is not null
+  order by i.ord;
   get diagnostics v_count = row_count;
   return v_count;
 end;
@@ -266,8 +292,6 @@ begin
   if pg_catalog.array_position(p_limits, null) is not null or 0 > any (p_limits) or 1000 < any (p_limits) then
     raise exception 'each lane limit must be between 0 and 1000' using errcode = 'OPVAL';
   end if;
-  -- One statement: pick, update, write the events and notify from the same rows. The flag keeps the
-  -- generic NOTIFY triggers quiet for it (see 20261128004000); the next statement turns it off.
   perform pg_catalog.set_config('ops.notified', 'on', true);
   return query
   with picked as (
@@ -286,14 +310,16 @@ begin
   claimed as (
     update ops.runs r
     set status = 'running', worker_id = p_worker_id, attempt = r.attempt + 1, claimed_at = pg_catalog.now(),
-      heartbeat_at = pg_catalog.now(), started_at = coalesce(r.started_at, pg_catalog.now()), updated_at = pg_catalog.now()
+      heartbeat_at = pg_catalog.now(), started_at = coalesce(r.started_at, pg_catalog.now()), updated_at = pg_catalog.now(),
+      lease = pg_catalog.nextval('ops.run_lease_seq'), progress = null, progress_message = null
     where r.id = any (array(select picked.id from picked))
     returning r.*
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data)
+    insert into ops.run_events (run_id, level, type, message, data, attempt)
     select claimed.id, 'info', 'run:claimed', 'claimed by ' || p_worker_id,
-      pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'attempt', claimed.attempt)
+      pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'attempt', claimed.attempt, 'lease', claimed.lease::text),
+      claimed.attempt
     from claimed
   ),
   changes as (
@@ -307,9 +333,6 @@ begin
     from (select c.id, (pg_catalog.row_number() over () - 1) / 150 as grp from claimed c) x
     group by x.grp
   )
-  -- A SELECT in WITH runs only when read: the one-time filter reads both notification queries once,
-  -- after the update has finished. Payloads are those of the triggers (50 runs, 150 run ids each);
-  -- ids, statuses and lanes never need JSON escaping, so they are built by concatenation.
   select c.* from claimed c
   where (select pg_catalog.count(*) from changes) >= 0 and (select pg_catalog.count(*) from evnotes) >= 0
   order by c.priority desc, c.run_at, c.seq;
@@ -332,20 +355,24 @@ begin
   perform pg_catalog.set_config('ops.notified', 'on', true);
   return query
   with input as (
-    select (e ->> 'id')::uuid as id, e -> 'result' as result from pg_catalog.jsonb_array_elements(p_results) e
+    select (e ->> 'id')::uuid as id, (e ->> 'lease')::bigint as lease, e -> 'result' as result
+    from pg_catalog.jsonb_array_elements(p_results) e
   ),
   done as (
+    -- A primary-key scan of `id = any(array)` visits (and locks) the rows in id order: btree sorts
+    -- the array's keys. The plan is pinned by test/hotPath.test.ts.
     update ops.runs r
     set status = 'succeeded', result = i.result, error = null, finished_at = pg_catalog.now(), updated_at = pg_catalog.now()
     from input i
-    where r.id = any (array(select input.id from input)) and r.id = i.id and r.status = 'running' and r.worker_id = p_worker_id
+    where r.id = any (array(select input.id from input)) and r.id = i.id and r.status = 'running' and r.lease = i.lease
     returning r.*
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data)
+    insert into ops.run_events (run_id, level, type, message, data, attempt)
     select d.id, 'info', 'run:succeeded', 'succeeded',
       pg_catalog.jsonb_build_object('attempt', d.attempt,
-        'duration_ms', (extract(epoch from d.finished_at - d.claimed_at) * 1000)::bigint)
+        'duration_ms', (extract(epoch from d.finished_at - d.claimed_at) * 1000)::bigint),
+      d.attempt
     from done d
   ),
   changes as (
@@ -359,7 +386,6 @@ begin
     from (select c.id, (pg_catalog.row_number() over () - 1) / 150 as grp from done c) x
     group by x.grp
   )
-  -- Read once, after the update (see claim_runs).
   select d.* from done d
   where (select pg_catalog.count(*) from changes) >= 0 and (select pg_catalog.count(*) from evnotes) >= 0;
   perform pg_catalog.set_config('ops.notified', 'off', true);
@@ -373,26 +399,45 @@ CREATE OR REPLACE FUNCTION ops.create_artifacts(p_artifacts jsonb)
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  v_lost text;
 begin
   if p_artifacts is null or pg_catalog.jsonb_typeof(p_artifacts) <> 'array' then
     raise exception 'artifacts must be an array' using errcode = 'OPVAL';
   end if;
+  -- An artifact that names a lease is recorded only while that lease is current; hold it still.
+  perform 1 from ops.runs r
+  where r.id = any (array(select distinct (a ->> 'run_id')::uuid from pg_catalog.jsonb_array_elements(p_artifacts) a
+    where a ->> 'lease' is not null))
+  order by r.id
+  for share of r;
+  select a ->> 'run_id' into v_lost
+  from pg_catalog.jsonb_array_elements(p_artifacts) a
+  where a ->> 'lease' is not null and not exists (
+    select 1 from ops.runs r where r.id = (a ->> 'run_id')::uuid and r.status = 'running' and r.lease = (a ->> 'lease')::bigint)
+  limit 1;
+  if v_lost is not null then
+    raise exception 'run % is no longer held by this lease (recovered, settled or claimed again)', v_lost
+      using errcode = 'OPLST', detail = v_lost;
+  end if;
   return query
   with ins as (
-    insert into ops.artifacts (run_id, name, kind, content_type, size, sha256, storage_path, url, text_content, metadata, expires_at)
+    insert into ops.artifacts (run_id, name, kind, content_type, size, sha256, storage_path, url, text_content, metadata, expires_at, attempt)
     select (a ->> 'run_id')::uuid, a ->> 'name', (a ->> 'kind')::ops.artifact_kind,
       coalesce(a ->> 'content_type', case a ->> 'kind' when 'text' then 'text/plain; charset=utf-8' when 'link' then 'text/uri-list' else 'application/octet-stream' end),
       coalesce((a ->> 'size')::bigint, case when a ->> 'kind' = 'text' then pg_catalog.octet_length(a ->> 'text') end),
       a ->> 'sha256', a ->> 'storage_path', a ->> 'url', a ->> 'text', coalesce(a -> 'metadata', '{}'::jsonb),
-      coalesce((a ->> 'expires_at')::timestamptz, pg_catalog.now() + interval '90 days')
+      coalesce((a ->> 'expires_at')::timestamptz, pg_catalog.now() + interval '90 days'),
+      (select r.attempt from ops.runs r where r.id = (a ->> 'run_id')::uuid)
     from pg_catalog.jsonb_array_elements(p_artifacts) with ordinality x(a, ord)
     order by x.ord
     returning *
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data)
+    insert into ops.run_events (run_id, level, type, message, data, attempt)
     select ins.run_id, 'info', 'artifact:created', 'artifact ' || ins.name || ' (' || ins.kind || ')',
-      pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('artifact_id', ins.id, 'name', ins.name, 'kind', ins.kind, 'size', ins.size))
+      pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('artifact_id', ins.id, 'name', ins.name, 'kind', ins.kind, 'size', ins.size)),
+      ins.attempt
     from ins
   )
   select * from ins;
@@ -582,14 +627,19 @@ begin
   end if;
 
   return query
-  with input as (
-    select r.id, e -> 'error' as error,
-      (coalesce((e ->> 'retry')::boolean, true) and r.attempt < r.max_attempts and r.cancel_requested_at is null) as retry,
-      coalesce((e ->> 'retry_delay_ms')::bigint, (least(pg_catalog.power(2, greatest(r.attempt - 1, 0)), 3600) * 1000)::bigint) as delay_ms
+  with raw as (
+    select (e ->> 'id')::uuid as id, (e ->> 'lease')::bigint as lease, e
     from pg_catalog.jsonb_array_elements(p_failures) e
-    join ops.runs r on r.id = (e ->> 'id')::uuid
-    where r.status = 'running' and r.worker_id = p_worker_id
-    for update of r
+  ),
+  input as (
+    select r.id, raw.e -> 'error' as error,
+      (coalesce((raw.e ->> 'retry')::boolean, true) and r.attempt < r.max_attempts and r.cancel_requested_at is null) as retry,
+      coalesce((raw.e ->> 'retry_delay_ms')::bigint, (least(pg_catalog.power(2, greatest(r.attempt - 1, 0)), 3600) * 1000)::bigint) as delay_ms
+    from raw
+    join ops.runs r on r.id = raw.id and r.lease = raw.lease
+    where r.status = 'running'
+    order by r.id
+    for no key update of r
   ),
   upd as (
     update ops.runs r
@@ -604,20 +654,21 @@ begin
     returning r.*, i.retry as retried, i.delay_ms
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data)
+    insert into ops.run_events (run_id, level, type, message, data, attempt)
     select upd.id,
       case when upd.retried then 'warn'::ops.event_level else 'error'::ops.event_level end,
       case when upd.retried then 'run:retry_scheduled' else 'run:failed' end,
       pg_catalog.left(upd.error ->> 'type' || ': ' || (upd.error ->> 'message'), 16000),
-      pg_catalog.jsonb_build_object('attempt', upd.attempt, 'error', upd.error)
-        || case when upd.retried then pg_catalog.jsonb_build_object('retry_in_ms', upd.delay_ms) else '{}'::jsonb end
+      pg_catalog.jsonb_build_object('attempt', upd.attempt, 'error', upd.error, 'lease', upd.lease::text)
+        || case when upd.retried then pg_catalog.jsonb_build_object('retry_in_ms', upd.delay_ms) else '{}'::jsonb end,
+      upd.attempt
     from upd
   )
   select upd.id, upd.seq, upd.session_id, upd.kind, upd.lane, upd.priority, upd.params, upd.status, upd.attempt,
     upd.max_attempts, upd.timeout_seconds, upd.run_at, upd.idempotency_key, upd.template_name, upd.template_version,
     upd.worker_id, upd.claimed_at, upd.heartbeat_at, upd.started_at, upd.finished_at, upd.cancel_requested_at,
     upd.cancel_reason, upd.progress, upd.progress_message, upd.result, upd.error, upd.created_by, upd.created_at,
-    upd.updated_at
+    upd.updated_at, upd.lease
   from upd;
 end;
 $function$
@@ -699,8 +750,8 @@ end;
 $function$
 
 -- execute: service_role
-CREATE OR REPLACE FUNCTION ops.heartbeat(p_worker_id text, p_run_ids uuid[], p_info jsonb DEFAULT NULL::jsonb)
- RETURNS TABLE(run_id uuid, action text)
+CREATE OR REPLACE FUNCTION ops.heartbeat(p_worker_id text, p_run_ids uuid[], p_leases bigint[], p_info jsonb DEFAULT NULL::jsonb)
+ RETURNS TABLE(run_id uuid, lease bigint, action text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO ''
@@ -708,6 +759,9 @@ AS $function$
 begin
   if p_worker_id is null or p_worker_id = '' then
     raise exception 'worker id is required' using errcode = 'OPVAL';
+  end if;
+  if pg_catalog.cardinality(coalesce(p_run_ids, '{}')) <> pg_catalog.cardinality(coalesce(p_leases, '{}')) then
+    raise exception 'run ids and leases must be arrays of the same length' using errcode = 'OPVAL';
   end if;
   insert into ops.workers as w (id, host, pid, lanes, kinds, concurrency, version, metadata)
   values (
@@ -732,15 +786,26 @@ begin
     metadata = case when p_info ? 'metadata' then excluded.metadata else w.metadata end;
 
   return query
-  with beat as (
+  with input as (
+    select u.id, u.lease from unnest(coalesce(p_run_ids, '{}'), coalesce(p_leases, '{}')) u(id, lease)
+  ),
+  locked as (
+    -- In id order, like every other writer of several runs: no deadlock with a settlement.
+    select r.id, r.cancel_requested_at
+    from ops.runs r join input i on i.id = r.id and i.lease = r.lease
+    where r.status = 'running'
+    order by r.id
+    for no key update of r
+  ),
+  beat as (
     update ops.runs r set heartbeat_at = pg_catalog.now()
-    where r.id = any (coalesce(p_run_ids, '{}')) and r.status = 'running' and r.worker_id = p_worker_id
-    returning r.id, r.cancel_requested_at
+    from locked l where r.id = l.id
+    returning r.id, r.lease, l.cancel_requested_at
   )
-  select b.id, 'cancel'::text from beat b where b.cancel_requested_at is not null
+  select b.id, b.lease, 'cancel'::text from beat b where b.cancel_requested_at is not null
   union all
-  select u.id, 'lost'::text from unnest(coalesce(p_run_ids, '{}')) u(id)
-  where not exists (select 1 from beat b where b.id = u.id);
+  select i.id, i.lease, 'lost'::text from input i
+  where not exists (select 1 from beat b where b.id = i.id and b.lease = i.lease);
 end;
 $function$
 
@@ -810,7 +875,7 @@ begin
     perform pg_catalog.pg_notify('ops_runs_queued', v_text);
   end loop;
   for v_text in
-    select pg_catalog.json_build_object('id', n.id, 'worker_id', n.worker_id)::text
+    select pg_catalog.json_build_object('id', n.id, 'worker_id', n.worker_id, 'lease', n.lease::text)::text
     from new_rows n join old_rows o on o.id = n.id
     where n.status = 'running' and n.cancel_requested_at is not null and o.cancel_requested_at is null
   loop
@@ -874,7 +939,7 @@ begin
   end if;
   return query
   with stuck as (
-    select r.id, r.worker_id as old_worker, r.heartbeat_at as old_heartbeat,
+    select r.id, r.worker_id as old_worker, r.heartbeat_at as old_heartbeat, r.lease as old_lease,
       case
         when r.cancel_requested_at is not null then 'cancelled'::ops.run_status
         when r.attempt < r.max_attempts then 'queued'::ops.run_status
@@ -887,11 +952,12 @@ begin
     for update skip locked
   ),
   upd as (
+    -- A recovered run keeps its run_at, so it goes back to its old place in the queue (priority, age).
     update ops.runs r
     set status = s.next_status,
       worker_id = case when s.next_status = 'queued' then null else r.worker_id end,
-      run_at = case when s.next_status = 'queued' then pg_catalog.now() else r.run_at end,
       finished_at = case when s.next_status = 'queued' then null else pg_catalog.now() end,
+      progress = null, progress_message = null,
       error = case when s.next_status = 'cancelled' then r.error else pg_catalog.jsonb_build_object(
         'type', 'heartbeat_timeout',
         'message', 'worker ' || s.old_worker || ' sent no heartbeat for ' || p_timeout_seconds || ' s',
@@ -900,52 +966,71 @@ begin
       updated_at = pg_catalog.now()
     from stuck s
     where r.id = s.id
-    returning r.*, s.old_worker, s.old_heartbeat
+    returning r.*, s.old_worker, s.old_heartbeat, s.old_lease
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data)
+    insert into ops.run_events (run_id, level, type, message, data, attempt)
     select upd.id, case when upd.status = 'failed' then 'error'::ops.event_level else 'warn'::ops.event_level end,
       'run:recovered',
       'recovered from worker ' || upd.old_worker || ' (no heartbeat since ' || upd.old_heartbeat || '): ' || upd.status,
       pg_catalog.jsonb_build_object('worker_id', upd.old_worker, 'heartbeat_at', upd.old_heartbeat, 'outcome', upd.status,
-        'attempt', upd.attempt)
+        'attempt', upd.attempt, 'lease', upd.old_lease::text),
+      upd.attempt
     from upd
+  ),
+  dead as (
+    -- The worker that went silent is marked stopped; a heartbeat of its own revives the row.
+    update ops.workers w set stopped_at = pg_catalog.now()
+    where w.id in (select distinct upd.old_worker from upd) and w.stopped_at is null
+      and w.last_seen_at < pg_catalog.now() - pg_catalog.make_interval(secs => p_timeout_seconds)
   )
   select upd.id, upd.seq, upd.session_id, upd.kind, upd.lane, upd.priority, upd.params, upd.status, upd.attempt,
     upd.max_attempts, upd.timeout_seconds, upd.run_at, upd.idempotency_key, upd.template_name, upd.template_version,
     upd.worker_id, upd.claimed_at, upd.heartbeat_at, upd.started_at, upd.finished_at, upd.cancel_requested_at,
     upd.cancel_reason, upd.progress, upd.progress_message, upd.result, upd.error, upd.created_by, upd.created_at,
-    upd.updated_at
+    upd.updated_at, upd.lease
   from upd;
 end;
 $function$
 
 -- execute: service_role
-CREATE OR REPLACE FUNCTION ops.release_runs(p_worker_id text, p_run_ids uuid[], p_reason text DEFAULT 'worker stopping'::text)
+CREATE OR REPLACE FUNCTION ops.release_runs(p_worker_id text, p_run_ids uuid[], p_leases bigint[], p_reason text DEFAULT 'worker stopping'::text)
  RETURNS SETOF ops.runs
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
 begin
+  if pg_catalog.cardinality(coalesce(p_run_ids, '{}')) <> pg_catalog.cardinality(coalesce(p_leases, '{}')) then
+    raise exception 'run ids and leases must be arrays of the same length' using errcode = 'OPVAL';
+  end if;
   return query
-  with rel as (
+  with locked as (
+    select r.id from ops.runs r
+    join unnest(p_run_ids, p_leases) u(id, lease) on u.id = r.id and u.lease = r.lease
+    where r.status = 'running'
+    order by r.id
+    for no key update of r
+  ),
+  rel as (
+    -- A released run gives its attempt back; its lease is spent all the same (the next claim draws a
+    -- new one), so `attempt` going down never reopens a stale writer's way in.
     update ops.runs r
     set status = case when r.cancel_requested_at is null then 'queued'::ops.run_status else 'cancelled'::ops.run_status end,
       worker_id = case when r.cancel_requested_at is null then null else r.worker_id end,
       attempt = case when r.cancel_requested_at is null then greatest(r.attempt - 1, 0) else r.attempt end,
       finished_at = case when r.cancel_requested_at is null then null else pg_catalog.now() end,
-      run_at = case when r.cancel_requested_at is null then pg_catalog.now() else r.run_at end,
       updated_at = pg_catalog.now()
-    where r.id = any (coalesce(p_run_ids, '{}')) and r.status = 'running' and r.worker_id = p_worker_id
+    from locked l where r.id = l.id
     returning r.*
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data)
+    insert into ops.run_events (run_id, level, type, message, data, attempt)
     select rel.id, 'info'::ops.event_level,
       case when rel.status = 'queued' then 'run:released' else 'run:cancelled' end,
       case when rel.status = 'queued' then 'handed back to the queue: ' || coalesce(p_reason, 'released') else 'cancelled while its worker stopped' end,
-      pg_catalog.jsonb_build_object('worker_id', p_worker_id)
+      pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'lease', rel.lease::text),
+      rel.attempt + case when rel.status = 'queued' then 1 else 0 end
     from rel
   )
   select * from rel;
@@ -967,7 +1052,9 @@ begin
   end if;
   return query
   with target as (
-    select r.id, r.status, r.cancel_requested_at from ops.runs r where r.id = any (coalesce(p_run_ids, '{}')) for update
+    select r.id, r.status, r.cancel_requested_at from ops.runs r where r.id = any (coalesce(p_run_ids, '{}'))
+    order by r.id
+    for no key update
   ),
   now_cancelled as (
     update ops.runs r
@@ -983,13 +1070,14 @@ begin
     returning r.*
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data)
+    insert into ops.run_events (run_id, level, type, message, data, attempt)
     select n.id, 'info'::ops.event_level, 'run:cancelled', coalesce('cancelled: ' || p_reason, 'cancelled before it started'),
-      pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('by', v_actor, 'reason', p_reason))
+      pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('by', v_actor, 'reason', p_reason)), null::integer
     from now_cancelled n
     union all
     select f.id, 'info', 'run:cancel_requested', coalesce('cancel requested: ' || p_reason, 'cancel requested'),
-      pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('by', v_actor, 'reason', p_reason, 'worker_id', f.worker_id))
+      pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('by', v_actor, 'reason', p_reason, 'worker_id', f.worker_id,
+        'lease', f.lease::text)), f.attempt
     from flagged f
   )
   select * from now_cancelled
@@ -1091,10 +1179,20 @@ AS $function$
 declare
   v_count integer;
 begin
+  with input as (
+    select (e ->> 'id')::uuid as id, (e ->> 'lease')::bigint as lease, (e ->> 'progress')::real as progress, e ->> 'message' as message
+    from pg_catalog.jsonb_array_elements(coalesce(p_updates, '[]'::jsonb)) e
+  ),
+  locked as (
+    select r.id, i.progress, i.message from ops.runs r join input i on i.id = r.id and i.lease = r.lease
+    where r.status = 'running'
+    order by r.id
+    for no key update of r
+  )
   update ops.runs r
-  set progress = (e ->> 'progress')::real, progress_message = e ->> 'message', updated_at = pg_catalog.now()
-  from pg_catalog.jsonb_array_elements(coalesce(p_updates, '[]'::jsonb)) e
-  where r.id = (e ->> 'id')::uuid and r.status = 'running' and r.worker_id = p_worker_id;
+  set progress = l.progress, progress_message = l.message, updated_at = pg_catalog.now()
+  from locked l
+  where r.id = l.id;
   get diagnostics v_count = row_count;
   return v_count;
 end;

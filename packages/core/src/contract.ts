@@ -90,6 +90,8 @@ export const Run = z.object({
   createdBy: z.string().nullable(),
   createdAt: timestamp,
   updatedAt: timestamp,
+  /** The lease of the current (or last) claim: unique per claim, never reused; worker writes carry it. */
+  lease: z.string().nullable(),
 })
 
 export const RunEvent = z.object({
@@ -99,6 +101,8 @@ export const RunEvent = z.object({
   type: z.string(),
   message: z.string(),
   data: z.unknown().nullable(),
+  /** The attempt of the run this event belongs to (null when it is tied to none, e.g. enqueued). */
+  attempt: z.number().int().nullable(),
   createdAt: timestamp,
 })
 
@@ -114,6 +118,8 @@ export const Artifact = z.object({
   url: z.string().nullable(),
   text: z.string().nullable(),
   metadata: jsonObject,
+  /** The attempt of the run that produced it. */
+  attempt: z.number().int().nullable(),
   expiresAt: timestamp,
   createdAt: timestamp,
 })
@@ -303,23 +309,29 @@ export const WorkerRegistration = z.strictObject({
   stopping: z.boolean().optional(),
 })
 
+/** A lease: a decimal integer issued by a claim (`Run.lease`). */
+export const Lease = z.string().regex(/^[0-9]{1,19}$/, 'a lease is the decimal number a claim issued')
+
+/** One execution a worker holds: the run and the lease its claim issued. */
+export const HeldRun = z.strictObject({ id: uuid, lease: Lease })
+
 export const HeartbeatInput = z.strictObject({
   workerId,
-  runIds: z.array(uuid).max(10_000),
+  runs: z.array(HeldRun).max(10_000),
   info: WorkerRegistration.optional(),
 })
 
 export const HeartbeatResult = z.object({
-  /** In-flight runs whose cancel was requested: abort them, then ack. */
-  cancel: z.array(uuid),
-  /** In-flight runs that are no longer this worker's (recovered or finished elsewhere): abort them. */
-  lost: z.array(uuid),
+  /** Held runs whose cancel was requested: abort them, then ack. */
+  cancel: z.array(HeldRun),
+  /** Held runs whose lease is no longer current (recovered, settled, or claimed again): abort them. */
+  lost: z.array(HeldRun),
 })
 
 export const CompleteRunsInput = z.strictObject({
   workerId,
   results: z
-    .array(z.strictObject({ id: uuid, result: z.unknown().optional() }))
+    .array(z.strictObject({ id: uuid, lease: Lease, result: z.unknown().optional() }))
     .min(1)
     .max(10_000),
 })
@@ -330,6 +342,7 @@ export const FailRunsInput = z.strictObject({
     .array(
       z.strictObject({
         id: uuid,
+        lease: Lease,
         error: ErrorInfo,
         /** false: fail now even if attempts remain. */
         retry: z.boolean().optional(),
@@ -343,13 +356,13 @@ export const FailRunsInput = z.strictObject({
 
 export const AckCancelInput = z.strictObject({
   workerId,
-  runIds: z.array(uuid).min(1).max(10_000),
+  runs: z.array(HeldRun).min(1).max(10_000),
   note: z.string().max(1000).optional(),
 })
 
 export const ReleaseRunsInput = z.strictObject({
   workerId,
-  runIds: z.array(uuid).min(1).max(10_000),
+  runs: z.array(HeldRun).min(1).max(10_000),
   reason: z.string().max(1000).optional(),
 })
 
@@ -364,6 +377,7 @@ export const UpdateProgressInput = z.strictObject({
     .array(
       z.strictObject({
         id: uuid,
+        lease: Lease,
         progress: z.number().min(0).max(1),
         message: z.string().max(500).optional(),
       }),
@@ -374,6 +388,8 @@ export const UpdateProgressInput = z.strictObject({
 
 export const NewEvent = z.strictObject({
   runId: uuid,
+  /** The writer's lease: the event is stored only while it is the run's current one. */
+  lease: Lease.optional(),
   level: EventLevel.default('info'),
   type: identifier.default('log'),
   message: z.string().max(16_384),
@@ -387,6 +403,8 @@ export const AppendEventsInput = z.strictObject({ events: z.array(NewEvent).min(
 export const NewArtifact = z
   .strictObject({
     runId: uuid,
+    /** The writer's lease: refused (`lease_lost`) unless it is the run's current one. */
+    lease: Lease.optional(),
     name: z
       .string()
       .min(1)
@@ -422,7 +440,12 @@ export const CreateArtifactsInput = z.strictObject({ artifacts: z.array(NewArtif
 export const Change = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run'), id: uuid, sessionId: uuid, status: RunStatus, lane: Lane }),
   z.object({ type: z.literal('queued'), lane: Lane }),
-  z.object({ type: z.literal('cancel'), runId: uuid, workerId: z.string().nullable() }),
+  z.object({
+    type: z.literal('cancel'),
+    runId: uuid,
+    workerId: z.string().nullable(),
+    lease: z.string().nullable().optional(),
+  }),
   z.object({ type: z.literal('events'), runIds: z.array(uuid) }),
 ])
 
@@ -451,6 +474,8 @@ export type ListTemplatesInput = z.input<typeof ListTemplatesInput>
 export type EnqueueFromTemplateInput = z.input<typeof EnqueueFromTemplateInput>
 export type ClaimRunsInput = z.input<typeof ClaimRunsInput>
 export type WorkerRegistration = z.input<typeof WorkerRegistration>
+export type Lease = z.infer<typeof Lease>
+export type HeldRun = z.infer<typeof HeldRun>
 export type HeartbeatInput = z.input<typeof HeartbeatInput>
 export type HeartbeatResult = z.infer<typeof HeartbeatResult>
 export type CompleteRunsInput = z.input<typeof CompleteRunsInput>

@@ -10,6 +10,7 @@ export const OPS_ERROR_CODES = [
   'secret_in_params',
   'not_found',
   'conflict',
+  'lease_lost',
   'unauthorized',
   'forbidden',
   'cancelled',
@@ -81,6 +82,17 @@ export class ConflictError extends OpsError {
   override readonly name = 'ConflictError'
   constructor(message: string, options: { cause?: unknown; details?: unknown } = {}) {
     super('conflict', message, options)
+  }
+}
+
+/**
+ * A worker-side write named a lease that is no longer the run's current one: the run was recovered,
+ * settled or claimed again. Nothing was written; the execution that holds the lease has lost its run.
+ */
+export class LeaseLostError extends OpsError {
+  override readonly name = 'LeaseLostError'
+  constructor(message: string, options: { cause?: unknown; details?: unknown } = {}) {
+    super('lease_lost', message, options)
   }
 }
 
@@ -168,6 +180,8 @@ export function errorFromJSON(json: OpsErrorJSON, cause?: unknown): OpsError {
       return new NotFoundError(json.message, options)
     case 'conflict':
       return new ConflictError(json.message, options)
+    case 'lease_lost':
+      return new LeaseLostError(json.message, options)
     case 'unauthorized':
       return new UnauthorizedError(json.message, options)
     case 'forbidden':

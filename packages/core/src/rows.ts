@@ -55,6 +55,7 @@ export function toRun(r: Row): C.Run {
     createdBy: str(r.created_by),
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
+    lease: r.lease === null || r.lease === undefined ? null : String(r.lease),
   }
 }
 
@@ -66,6 +67,7 @@ export function toRunEvent(r: Row): C.RunEvent {
     type: String(r.type),
     message: String(r.message),
     data: r.data ?? null,
+    attempt: num(r.attempt),
     createdAt: iso(r.created_at),
   }
 }
@@ -83,6 +85,7 @@ export function toArtifact(r: Row): C.Artifact {
     url: str(r.url),
     text: str(r.text_content),
     metadata: obj(r.metadata),
+    attempt: num(r.attempt),
     expiresAt: iso(r.expires_at),
     createdAt: iso(r.created_at),
   }
@@ -138,8 +141,8 @@ export function changesFromNotification(channel: string, payload: string): C.Cha
       case 'ops_runs_queued':
         return ['A', 'B', 'C', 'D'].includes(payload) ? [{ type: 'queued', lane: payload as C.Lane }] : []
       case 'ops_cancel': {
-        const p = JSON.parse(payload) as { id: string; worker_id: string | null }
-        return [{ type: 'cancel', runId: p.id, workerId: p.worker_id ?? null }]
+        const p = JSON.parse(payload) as { id: string; worker_id: string | null; lease?: string | null }
+        return [{ type: 'cancel', runId: p.id, workerId: p.worker_id ?? null, lease: p.lease ?? null }]
       }
       case 'ops_run_changes': {
         const p = JSON.parse(payload) as {

@@ -108,7 +108,10 @@ describe('bad input gets a typed error and changes nothing', () => {
     [
       'an error without a type',
       (c) =>
-        c.worker.fail({ workerId: 'w', failures: [{ id: sessionId, error: { message: 'x' } as never }] }),
+        c.worker.fail({
+          workerId: 'w',
+          failures: [{ id: sessionId, lease: '1', error: { message: 'x' } as never }],
+        }),
       'validation',
     ],
     [

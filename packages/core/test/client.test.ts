@@ -20,7 +20,10 @@ describe('client reads and live changes', () => {
       await client.runs.enqueue({ sessionId: other.id, runs: [{ kind: 'watch-me', lane: 'C' }] })
       const [claimed] = await client.worker.claim({ workerId: 'w', lanes: { C: 1 }, kinds: ['watch-me'] })
       expect(claimed?.id).toBe(run?.id)
-      await client.worker.complete({ workerId: 'w', results: [{ id: run?.id as string }] })
+      await client.worker.complete({
+        workerId: 'w',
+        results: [{ id: run?.id as string, lease: claimed?.lease as string }],
+      })
       await expect
         .poll(() => seen.map((c) => c.type === 'run' && `${c.sessionId === mine.id}:${c.status}`), {
           timeout: 5000,

@@ -14,7 +14,12 @@ it('a fresh client can claim as its first query', async () => {
     const runs = await client.worker.claim({ workerId: 'w', lanes: { A: 1, B: 1 }, kinds: ['a'] })
     expect(runs).toHaveLength(1)
     const fresh = createOpsClient({ backend: postgresBackend({ databaseUrl: db.url }) })
-    expect(await fresh.worker.heartbeat({ workerId: 'w', runIds: [runs[0]!.id] })).toEqual({
+    expect(
+      await fresh.worker.heartbeat({
+        workerId: 'w',
+        runs: [{ id: runs[0]!.id, lease: runs[0]!.lease as string }],
+      }),
+    ).toEqual({
       cancel: [],
       lost: [],
     })

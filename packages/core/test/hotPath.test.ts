@@ -32,7 +32,10 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
     try {
       const claimed = await client.worker.claim({ workerId: 'w-hot', lanes: { B: 120 }, kinds: ['hot'] })
       expect(claimed).toHaveLength(120)
-      await client.worker.complete({ workerId: 'w-hot', results: claimed.map((r) => ({ id: r.id })) })
+      await client.worker.complete({
+        workerId: 'w-hot',
+        results: claimed.map((r) => ({ id: r.id, lease: r.lease as string })),
+      })
       const statuses = (status: string) => async () =>
         l.got
           .filter((n) => n.channel === 'ops_run_changes')
@@ -136,13 +139,14 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
       await conn`set auto_explain.log_level = notice`
       await conn`set client_min_messages = notice`
       await conn`set enable_seqscan = off`
-      const claimed = await conn`select id from ops.claim_runs('plan-w', '{C}', '{5}', '{planned}')`
+      const claimed =
+        await conn`select id, lease::text as lease from ops.claim_runs('plan-w', '{C}', '{5}', '{planned}')`
       expect(claimed).toHaveLength(1)
       const claimPlans = notices.splice(0).join('\n')
       expect(claimPlans).toContain('Index Scan using idx_runs_status_lane')
       expect(claimPlans).not.toMatch(/Seq Scan on runs/)
       const done = await conn`
-        select id from ops.complete_runs('plan-w', ${conn.json([{ id: claimed[0]?.id, result: null }])}::jsonb)`
+        select id from ops.complete_runs('plan-w', ${conn.json([{ id: claimed[0]?.id, lease: claimed[0]?.lease, result: null }])}::jsonb)`
       expect(done).toHaveLength(1)
       const completePlans = notices.splice(0).join('\n')
       expect(completePlans).toContain('runs_pkey')

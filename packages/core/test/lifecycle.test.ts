@@ -21,6 +21,11 @@ async function freshRun(opts: { maxAttempts?: number; kind?: string } = {}) {
   return claimed as NonNullable<typeof claimed>
 }
 
+/** The run and the lease its claim issued, as worker-side writes name them. */
+function held(run: { id: string; lease: string | null } | undefined) {
+  return { id: run?.id as string, lease: run?.lease as string }
+}
+
 async function eventTypes(runId: string) {
   return (await ctx.client.events.list({ runId })).map((e) => e.type)
 }
@@ -39,7 +44,7 @@ describe('heartbeats and cancellation', () => {
     const before = await client.runs.get(run.id)
     const beat = await client.worker.heartbeat({
       workerId: 'w1',
-      runIds: [run.id, other.id],
+      runs: [held(run), held(other)],
       info: { host: 'test-host', lanes: ['A', 'B'], kinds: ['x'], concurrency: { A: 2 } },
     })
     expect(beat).toEqual({ cancel: [], lost: [] })
@@ -55,17 +60,18 @@ describe('heartbeats and cancellation', () => {
     const cancelled = await client.runs.cancel(run.id, 'operator said so')
     expect(cancelled.status).toBe('running')
     expect(cancelled.cancelRequestedAt).not.toBeNull()
-    // A heartbeat from a worker that does not own the run reports it lost.
-    expect(await client.worker.heartbeat({ workerId: 'w2', runIds: [other.id] })).toEqual({
+    // A heartbeat that names a lease the run does not hold reports it lost.
+    const forged = { id: other.id, lease: '1' }
+    expect(await client.worker.heartbeat({ workerId: 'w2', runs: [forged] })).toEqual({
       cancel: [],
-      lost: [other.id],
+      lost: [forged],
     })
-    expect(await client.worker.heartbeat({ workerId: 'w1', runIds: [run.id, other.id] })).toEqual({
-      cancel: [run.id],
+    expect(await client.worker.heartbeat({ workerId: 'w1', runs: [held(run), held(other)] })).toEqual({
+      cancel: [held(run)],
       lost: [],
     })
 
-    const [acked] = await client.worker.ackCancel({ workerId: 'w1', runIds: [run.id] })
+    const [acked] = await client.worker.ackCancel({ workerId: 'w1', runs: [held(run)] })
     expect(acked?.status).toBe('cancelled')
     expect(await eventTypes(run.id)).toEqual([
       'run:enqueued',
@@ -99,7 +105,7 @@ describe('heartbeats and cancellation', () => {
       await client.runs.cancel(run.id)
       await expect
         .poll(() => seen, { timeout: 5000 })
-        .toEqual([{ type: 'cancel', runId: run.id, workerId: 'w1' }])
+        .toEqual([{ type: 'cancel', runId: run.id, workerId: 'w1', lease: run.lease }])
     } finally {
       await stop()
     }
@@ -112,18 +118,23 @@ describe('heartbeats and cancellation', () => {
 })
 
 describe('completion, failure and retries', () => {
-  it('completes a run with its result, once, and only for its worker', async () => {
+  it('completes a run with its result, once, and only under its lease', async () => {
     const { client } = ctx
     const run = await freshRun()
     expect(
-      await client.worker.complete({ workerId: 'intruder', results: [{ id: run.id, result: 1 }] }),
+      await client.worker.complete({
+        workerId: 'intruder',
+        results: [{ id: run.id, lease: '1', result: 1 }],
+      }),
     ).toEqual([])
     const [done] = await client.worker.complete({
       workerId: 'w1',
-      results: [{ id: run.id, result: { ok: true } }],
+      results: [{ ...held(run), result: { ok: true } }],
     })
     expect(done).toMatchObject({ status: 'succeeded', result: { ok: true } })
-    expect(await client.worker.complete({ workerId: 'w1', results: [{ id: run.id, result: 2 }] })).toEqual([])
+    expect(await client.worker.complete({ workerId: 'w1', results: [{ ...held(run), result: 2 }] })).toEqual(
+      [],
+    )
     expect((await client.runs.get(run.id)).result).toEqual({ ok: true })
   })
 
@@ -136,7 +147,7 @@ describe('completion, failure and retries', () => {
       stack: 'Error: it broke\n    at x',
       context: { step: 2 },
     }
-    const [first] = await client.worker.fail({ workerId: 'w1', failures: [{ id: run.id, error }] })
+    const [first] = await client.worker.fail({ workerId: 'w1', failures: [{ ...held(run), error }] })
     expect(first).toMatchObject({ status: 'queued', attempt: 1, workerId: null, error })
     const delay1 = Date.parse(first?.runAt ?? '') - Date.parse(first?.updatedAt ?? '')
     expect(delay1).toBeGreaterThanOrEqual(900)
@@ -147,14 +158,14 @@ describe('completion, failure and retries', () => {
     await sql`update ops.runs set run_at = now() where id = ${run.id}`
     const [second] = await client.worker.claim({ workerId: 'w1', lanes: { A: 1 }, kinds: [run.kind] })
     expect(second?.attempt).toBe(2)
-    const [retried] = await client.worker.fail({ workerId: 'w1', failures: [{ id: run.id, error }] })
+    const [retried] = await client.worker.fail({ workerId: 'w1', failures: [{ ...held(second), error }] })
     const delay2 = Date.parse(retried?.runAt ?? '') - Date.parse(retried?.updatedAt ?? '')
     expect(delay2).toBeGreaterThanOrEqual(1900)
     expect(delay2).toBeLessThan(2500)
 
     await sql`update ops.runs set run_at = now() where id = ${run.id}`
-    await client.worker.claim({ workerId: 'w1', lanes: { A: 1 }, kinds: [run.kind] })
-    const [last] = await client.worker.fail({ workerId: 'w1', failures: [{ id: run.id, error }] })
+    const [third] = await client.worker.claim({ workerId: 'w1', lanes: { A: 1 }, kinds: [run.kind] })
+    const [last] = await client.worker.fail({ workerId: 'w1', failures: [{ ...held(third), error }] })
     expect(last).toMatchObject({ status: 'failed', attempt: 3, error })
     expect(last?.finishedAt).not.toBeNull()
     expect(await eventTypes(run.id)).toEqual([
@@ -172,14 +183,14 @@ describe('completion, failure and retries', () => {
     const run = await freshRun({ maxAttempts: 5 })
     const [failed] = await ctx.client.worker.fail({
       workerId: 'w1',
-      failures: [{ id: run.id, error: { type: 'validation', message: 'bad params' }, retry: false }],
+      failures: [{ ...held(run), error: { type: 'validation', message: 'bad params' }, retry: false }],
     })
     expect(failed?.status).toBe('failed')
   })
 
   it('hands runs back on release without burning an attempt', async () => {
     const run = await freshRun({ maxAttempts: 1 })
-    const [released] = await ctx.client.worker.release({ workerId: 'w1', runIds: [run.id] })
+    const [released] = await ctx.client.worker.release({ workerId: 'w1', runs: [held(run)] })
     expect(released).toMatchObject({ status: 'queued', attempt: 0, workerId: null })
     const [again] = await ctx.client.worker.claim({ workerId: 'w2', lanes: { A: 1 }, kinds: [run.kind] })
     expect(again).toMatchObject({ id: run.id, attempt: 1, workerId: 'w2' })
@@ -198,9 +209,9 @@ describe('recovery of stuck runs', () => {
     expect(recovered[0]?.error?.type).toBe('heartbeat_timeout')
     expect((await client.runs.get(fresh.id)).status).toBe('running')
     // The old worker learns it lost the run.
-    expect(await client.worker.heartbeat({ workerId: 'w1', runIds: [run.id] })).toEqual({
+    expect(await client.worker.heartbeat({ workerId: 'w1', runs: [held(run)] })).toEqual({
       cancel: [],
-      lost: [run.id],
+      lost: [held(run)],
     })
     const [reclaimed] = await client.worker.claim({ workerId: 'w2', lanes: { A: 1 }, kinds: [run.kind] })
     expect(reclaimed).toMatchObject({ id: run.id, attempt: 2 })

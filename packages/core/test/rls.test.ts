@@ -124,12 +124,16 @@ describe('row level security and grants, as PostgREST runs requests', () => {
     )
     expect(claimed).toHaveLength(1)
     const id = claimed[0]?.id as string
+    const lease = String(claimed[0]?.lease)
     expect(
-      await outcome('service_role', (tx) => tx`select * from ops.heartbeat('svc', ${[id]}::uuid[], null)`),
+      await outcome(
+        'service_role',
+        (tx) => tx`select * from ops.heartbeat('svc', ${[id]}::uuid[], ${[lease]}::bigint[], null)`,
+      ),
     ).toBe('ok')
     const done = await as(
       'service_role',
-      (tx) => tx`select * from ops.complete_runs('svc', ${ctx.sql.json([{ id, result: 1 }])}::jsonb)`,
+      (tx) => tx`select * from ops.complete_runs('svc', ${ctx.sql.json([{ id, lease, result: 1 }])}::jsonb)`,
     )
     expect(done[0]?.status).toBe('succeeded')
   })

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import {
   type ErrorInfo,
+  type HeldRun,
   LANES,
   type Lane,
   type OpsClient,
@@ -16,6 +17,7 @@ import { type Execution, executeRun } from './executeRun'
 import { startHeartbeats } from './heartbeats'
 import { createWorkerMetrics, type WorkerMetrics } from './metrics'
 import type { Periodic } from './periodic'
+import { withDeadline } from './periodic'
 import { createRunContext } from './runContext'
 import { createSettlementFlusher, type SettlementFlusher } from './settlementFlusher'
 import { startSweeper } from './sweeper'
@@ -24,11 +26,21 @@ import type { AbortCause, AnyHandler, RunOutcome, WorkerEvents, WorkerOptions } 
 /** Where a worker is in its life. */
 export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped'
 
-/** What `/health` reports. */
+/**
+ * What `/health` reports. Liveness and readiness are apart, as orchestrators want them: `live` fails
+ * only when the worker's own loops are stuck (restart the process), `ready` also when the database
+ * does not answer (a database outage must not restart a whole fleet).
+ */
 export interface WorkerHealth {
+  /** Same as `live && ready`. */
   ok: boolean
+  /** The loops are alive: the claim loop and the heartbeat went round recently (or the worker is stopping). */
+  live: boolean
+  /** Live, and the database answers. */
+  ready: boolean
   workerId: string
   state: WorkerState
+  /** Executions running here, stale ones (that lost their lease and are being abandoned) included. */
   inFlight: number
   /** The claim loop went round recently. */
   loopAlive: boolean
@@ -68,6 +80,8 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
   private readonly options: WorkerOptions
   private readonly limits = new Map<Lane, number>()
   private readonly handlers = new Map<string, AnyHandler>()
+  // Executions by lease, not by run id: a stale execution and its successor (the same run claimed
+  // again) are two entries, and each settles, heartbeats and finishes as itself.
   private readonly active = new Map<string, Execution>()
   private readonly activeByLane = new Map<Lane, number>()
   private _state: WorkerState = 'idle'
@@ -81,6 +95,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
   private idleWaiters: (() => void)[] = []
   private signalHandler: ((signal: NodeJS.Signals) => void) | undefined
   private readonly startedAt = new Date().toISOString()
+  private readonly callTimeoutMs: number
 
   constructor(options: WorkerOptions) {
     super()
@@ -103,23 +118,38 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       this.limits.set(lane, n)
       this.activeByLane.set(lane, 0)
     }
+    const intervalMs = options.heartbeatIntervalMs ?? 5000
+    const timeoutSeconds = options.heartbeatTimeoutSeconds ?? 30
+    if (!(intervalMs > 0) || intervalMs * 2 > timeoutSeconds * 1000) {
+      throw new TypeError(
+        `heartbeatIntervalMs (${intervalMs}) must be positive and at most half of heartbeatTimeoutSeconds (${timeoutSeconds} s), or a slow heartbeat gets live runs recovered`,
+      )
+    }
     for (const h of options.handlers ?? []) this.register(h)
     this.metrics = createWorkerMetrics({ workerId: this.id, inFlight: () => this.inFlight() })
     const onError = (err: Error) => this.emit('error', err)
+    this.callTimeoutMs = options.callTimeoutMs ?? 10_000
+    // Every database call has a deadline: one hung on a dead connection is abandoned and the next try
+    // goes out on another (the driver reconnects). A settlement whose answer was lost is retried with
+    // the same lease, which is harmless: the second write finds the run settled and writes nothing.
+    const timed =
+      <I, O>(what: string, call: (input: I) => Promise<O>) =>
+      (input: I) =>
+        withDeadline(call(input), this.callTimeoutMs, what)
     this.events = createEventBuffer({
       workerId: this.id,
       lingerMs: options.eventFlushIntervalMs ?? 25,
-      appendEvents: (input) => this.client.worker.appendEvents(input),
-      updateProgress: (input) => this.client.worker.progress(input),
+      appendEvents: timed('appending events', (input) => this.client.worker.appendEvents(input)),
+      updateProgress: timed('updating progress', (input) => this.client.worker.progress(input)),
       onError,
     })
     this.settler = createSettlementFlusher({
       workerId: this.id,
       ops: {
-        complete: (input) => this.client.worker.complete(input),
-        fail: (input) => this.client.worker.fail(input),
-        ackCancel: (input) => this.client.worker.ackCancel(input),
-        release: (input) => this.client.worker.release(input),
+        complete: timed('completing runs', (input) => this.client.worker.complete(input)),
+        fail: timed('failing runs', (input) => this.client.worker.fail(input)),
+        ackCancel: timed('acknowledging cancels', (input) => this.client.worker.ackCancel(input)),
+        release: timed('releasing runs', (input) => this.client.worker.release(input)),
       },
       beforeFlush: () => this.events.flush(),
       onError,
@@ -157,7 +187,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     this._state = 'starting'
     try {
       // The first heartbeat registers the worker and proves the database is reachable.
-      await this.client.worker.heartbeat({ workerId: this.id, runIds: [], info: this.info() })
+      await this.client.worker.heartbeat({ workerId: this.id, runs: [], info: this.info() })
     } catch (err) {
       this._state = 'idle'
       throw err instanceof Error ? err : new UnavailableError(String(err))
@@ -168,7 +198,10 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
         (change) => {
           if (change.type === 'queued') this.loop?.wakeLane(change.lane)
           else if (change.type === 'cancel' && (change.workerId === null || change.workerId === this.id)) {
-            this.active.get(change.runId)?.abort('cancel')
+            for (const execution of this.active.values()) {
+              if (execution.run.id !== change.runId) continue
+              if (!change.lease || change.lease === execution.run.lease) execution.abort('cancel')
+            }
           }
         },
         { types: ['queued', 'cancel'] },
@@ -181,14 +214,19 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     this.heartbeats = startHeartbeats({
       workerId: this.id,
       intervalMs: this.options.heartbeatIntervalMs ?? 5000,
-      runIds: () => [...this.active.keys(), ...this.settler.pendingIds()],
+      held: () => [...this.active.values()].filter((e) => !e.cause || e.cause !== 'lost').map(heldOf),
       info: () => this.info(),
-      send: (input) => this.client.worker.heartbeat(input),
+      send: (input) => withDeadline(this.client.worker.heartbeat(input), this.callTimeoutMs, 'the heartbeat'),
       onResult: (r) => {
         this.metrics.heartbeat(r.rttMs / 1000)
-        for (const id of r.cancel) this.active.get(id)?.abort('cancel')
-        for (const id of r.lost) this.active.get(id)?.abort('lost')
-        this.emit('heartbeat', r)
+        for (const h of r.cancel) this.active.get(h.lease)?.abort('cancel')
+        for (const h of r.lost) this.active.get(h.lease)?.abort('lost')
+        this.emit('heartbeat', {
+          runs: r.runs,
+          rttMs: r.rttMs,
+          cancel: r.cancel.map((h) => h.id),
+          lost: r.lost.map((h) => h.id),
+        })
       },
       onError,
     })
@@ -201,6 +239,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
         withLock: (fn) =>
           backend.tryWithLock ? backend.tryWithLock('ops-control-room:recover_stuck_runs', fn) : fn(),
         recover: () => this.client.worker.recoverStuck({ timeoutSeconds }),
+        deadlineMs: this.callTimeoutMs * 2,
         onSweep: (recovered) => {
           this.metrics.recovered(recovered.length)
           this.emit('sweep', { recovered })
@@ -212,7 +251,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     this.loop = startClaimLoop({
       lanes: this.lanes,
       freeSlots: (lane) => (this.limits.get(lane) ?? 0) - (this.activeByLane.get(lane) ?? 0),
-      claim: (lanes) => this.client.worker.claim({ workerId: this.id, lanes, kinds }),
+      claim: (lanes) => this.claim(lanes, kinds),
       onRuns: (runs) => {
         for (const run of runs) this.execute(run)
       },
@@ -235,10 +274,17 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
 
   async health(): Promise<WorkerHealth> {
     const poll = this.options.pollIntervalMs ?? 2000
+    const beat = this.options.heartbeatIntervalMs ?? 5000
     const loopAlive =
       this._state === 'running' &&
       this.loop !== undefined &&
       Date.now() - this.loop.lastTick() < poll * 3 + 10_000
+    // Liveness is about this process: a stuck loop fails it. A heartbeat that keeps failing because
+    // the database is down does not (that is readiness); one that never comes back does.
+    const heartbeatAlive = this.heartbeats?.lastRun
+      ? Date.now() - this.heartbeats.lastRun() < beat * 3 + 10_000
+      : true
+    const live = this._state === 'stopping' || (loopAlive && heartbeatAlive)
     let database: WorkerHealth['database'] = { ok: true }
     try {
       await Promise.race([
@@ -251,12 +297,40 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       database = { ok: false, error: err instanceof Error ? err.message : String(err) }
     }
     return {
-      ok: loopAlive && database.ok,
+      ok: live && database.ok,
+      live,
+      ready: live && database.ok && this._state === 'running',
       workerId: this.id,
       state: this._state,
       inFlight: this.active.size,
       loopAlive,
       database,
+    }
+  }
+
+  /**
+   * Claims with a deadline. A claim abandoned at its deadline may still commit later: the runs it got
+   * are then handed straight back (release gives their attempt back), so an outage alone never burns
+   * an attempt or leaves runs waiting for the heartbeat timeout.
+   */
+  private async claim(lanes: Partial<Record<Lane, number>>, kinds: string[]): Promise<Run[]> {
+    const call = this.client.worker.claim({ workerId: this.id, lanes, kinds })
+    let abandoned = false
+    call.then(
+      (runs) => {
+        if (!abandoned || runs.length === 0) return
+        for (const run of runs) {
+          if (run.lease)
+            void this.settler.release(heldOf({ run }), 'claim answered after its deadline').catch(() => {})
+        }
+      },
+      () => {},
+    )
+    try {
+      return await withDeadline(call, this.callTimeoutMs, 'the claim')
+    } catch (err) {
+      abandoned = true
+      throw err
     }
   }
 
@@ -277,12 +351,23 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     const handler = this.handlers.get(run.kind)
     this.metrics.claimed(run.kind, run.lane)
     this.emit('run:claimed', run)
-    if (!handler) {
-      // Cannot happen while claims pass our kinds; hand it back rather than guess.
-      void this.settler.release(run.id, `worker ${this.id} has no handler for kind ${run.kind}`)
+    if (!run.lease) {
+      this.emit('error', new Error(`claimed run ${run.id} came without a lease; it is left to the sweeper`))
       return
     }
-    const execution = executeRun({
+    // The same run claimed again (this worker froze past the timeout and its run was recovered): the
+    // older execution's lease is gone, so it can write nothing more. Abort it now rather than at its
+    // next heartbeat; it stays counted until its handler returns or is abandoned.
+    for (const other of this.active.values()) {
+      if (other.run.id === run.id && other.run.lease !== run.lease) other.abort('lost')
+    }
+    if (!handler) {
+      // Cannot happen while claims pass our kinds; hand it back rather than guess.
+      void this.settler.release(heldOf({ run }), `worker ${this.id} has no handler for kind ${run.kind}`)
+      return
+    }
+    let execution: Execution | undefined
+    execution = executeRun({
       run,
       handler,
       abortGraceMs: this.options.abortGraceMs ?? 5000,
@@ -295,10 +380,11 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
           events: this.events,
           client: this.client,
           artifactStore: this.options.artifactStore,
+          onLeaseLost: () => execution?.abort('lost'),
         }),
       onAbandoned: (cause) => this.emit('run:abandoned', { run, cause }),
     })
-    this.active.set(run.id, execution)
+    this.active.set(run.lease, execution)
     this.activeByLane.set(run.lane, (this.activeByLane.get(run.lane) ?? 0) + 1)
     this.emit('run:started', run)
     void execution.done.then((outcome) => this.finish(execution, outcome))
@@ -306,7 +392,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
 
   private async finish(execution: Execution, outcome: RunOutcome) {
     const { run } = execution
-    this.active.delete(run.id)
+    this.active.delete(run.lease as string)
     this.activeByLane.set(run.lane, (this.activeByLane.get(run.lane) ?? 1) - 1)
     this.loop?.wake()
     if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w()
@@ -317,7 +403,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
         case 'succeeded': {
           const error = checkResult(outcome.result)
           if (error) return await this.fail(execution, error, false, seconds)
-          const row = await this.settler.complete(run.id, outcome.result ?? null)
+          const row = await this.settler.complete(heldOf(execution), outcome.result ?? null)
           if (!row) return this.lost(run)
           this.metrics.finished(run.kind, run.lane, 'succeeded', seconds)
           this.emit('run:succeeded', { run: row, result: outcome.result, durationMs })
@@ -326,14 +412,14 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
         case 'failed':
           return await this.fail(execution, outcome.error, outcome.retry, seconds)
         case 'cancelled': {
-          const row = await this.settler.ackCancel(run.id)
+          const row = await this.settler.ackCancel(heldOf(execution))
           if (!row) return this.lost(run)
           this.metrics.finished(run.kind, run.lane, 'cancelled', seconds)
           this.emit('run:cancelled', { run: row, durationMs })
           return
         }
         case 'released': {
-          const row = await this.settler.release(run.id, `worker ${this.id} stopping`)
+          const row = await this.settler.release(heldOf(execution), `worker ${this.id} stopping`)
           if (row) this.emit('run:released', { run: row })
           return
         }
@@ -347,7 +433,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
 
   private async fail(execution: Execution, error: ErrorInfo, retry: boolean, seconds: number) {
     const { run } = execution
-    const row = await this.settler.fail(run.id, error, retry)
+    const row = await this.settler.fail(heldOf(execution), error, retry)
     if (!row) return this.lost(run)
     this.metrics.finished(run.kind, run.lane, row.status === 'cancelled' ? 'cancelled' : 'failed', seconds)
     this.emit('run:failed', {
@@ -391,11 +477,15 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     await this.events.flush()
     await Promise.all([this.heartbeats?.stop(), this.sweeper?.stop()])
     try {
-      await this.client.worker.heartbeat({
-        workerId: this.id,
-        runIds: [],
-        info: { ...this.info(), stopping: true },
-      })
+      await withDeadline(
+        this.client.worker.heartbeat({
+          workerId: this.id,
+          runs: [],
+          info: { ...this.info(), stopping: true },
+        }),
+        this.callTimeoutMs,
+        'the last heartbeat',
+      )
     } catch (err) {
       this.emit('error', err instanceof Error ? err : new Error(String(err)))
     }
@@ -428,6 +518,10 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     process.off('SIGINT', this.signalHandler)
     this.signalHandler = undefined
   }
+}
+
+function heldOf(execution: { run: Run }): HeldRun {
+  return { id: execution.run.id, lease: execution.run.lease as string }
 }
 
 function checkResult(result: unknown): ErrorInfo | undefined {

@@ -3,6 +3,8 @@ import type { AppendEventsInput, EventLevel, UpdateProgressInput } from '@ops-co
 /** One buffered `ops.run_events` row. */
 export interface BufferedEvent {
   runId: string
+  /** The writer's lease: the database stores the event only while it is the run's current one. */
+  lease: string
   level: EventLevel
   type: string
   message: string
@@ -27,10 +29,17 @@ export interface EventBufferOptions {
  */
 export interface EventBuffer {
   push(event: BufferedEvent): void
-  progress(runId: string, value: number, message?: string): void
+  progress(held: { id: string; lease: string }, value: number, message?: string): void
   flush(): Promise<void>
   /** Buffered, unwritten items. */
   size(): number
+}
+
+interface ProgressUpdate {
+  id: string
+  lease: string
+  progress: number
+  message?: string
 }
 
 const TYPE = /^[a-z0-9][a-z0-9_.:-]{0,99}$/
@@ -41,7 +50,8 @@ const BATCH = 5000
 /** Creates the buffer of log events and progress for one worker. */
 export function createEventBuffer(options: EventBufferOptions): EventBuffer {
   let events: BufferedEvent[] = []
-  let progress = new Map<string, { id: string; progress: number; message?: string }>()
+  // By lease: a stale execution's progress never overwrites its successor's in the buffer.
+  let progress = new Map<string, ProgressUpdate>()
   let chain: Promise<void> = Promise.resolve()
   let timer: ReturnType<typeof setTimeout> | undefined
 
@@ -53,10 +63,7 @@ export function createEventBuffer(options: EventBufferOptions): EventBuffer {
     }, options.lingerMs)
   }
 
-  async function write(
-    batch: BufferedEvent[],
-    updates: { id: string; progress: number; message?: string }[],
-  ) {
+  async function write(batch: BufferedEvent[], updates: ProgressUpdate[]) {
     try {
       for (let i = 0; i < batch.length; i += BATCH) {
         await options.appendEvents({ events: batch.slice(i, i + BATCH) })
@@ -87,10 +94,11 @@ export function createEventBuffer(options: EventBufferOptions): EventBuffer {
       events.push(sanitize(event))
       schedule()
     },
-    progress(runId, value, message) {
+    progress(held, value, message) {
       const clamped = Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0
-      progress.set(runId, {
-        id: runId,
+      progress.set(held.lease, {
+        id: held.id,
+        lease: held.lease,
         progress: clamped,
         ...(message === undefined ? {} : { message: String(message).slice(0, 500) }),
       })
@@ -105,6 +113,7 @@ export function createEventBuffer(options: EventBufferOptions): EventBuffer {
 function sanitize(e: BufferedEvent): BufferedEvent {
   const out: BufferedEvent = {
     runId: e.runId,
+    lease: e.lease,
     level: e.level,
     type: TYPE.test(e.type) ? e.type : 'log',
     message: String(e.message).slice(0, MAX_MESSAGE),

@@ -1,4 +1,4 @@
-import type { HeartbeatInput, HeartbeatResult } from '@ops-control-room/core'
+import type { HeartbeatInput, HeartbeatResult, HeldRun } from '@ops-control-room/core'
 import { type Periodic, startPeriodic } from './periodic'
 
 const MAX_IDS = 10_000
@@ -6,8 +6,12 @@ const MAX_IDS = 10_000
 export interface HeartbeatsOptions {
   workerId: string
   intervalMs: number
-  /** Every run this worker holds in the database (executing, or waiting to be settled). */
-  runIds(): string[]
+  /**
+   * The executions this worker runs now, each with its lease. Runs waiting to be settled are not
+   * sent: their settlement is the next write to them, and keeping them out means a heartbeat and a
+   * settlement never lock the same rows.
+   */
+  held(): HeldRun[]
   /** The worker's registration, sent with each beat (it upserts `ops.workers`). */
   info(): NonNullable<HeartbeatInput['info']>
   send(input: HeartbeatInput): Promise<HeartbeatResult>
@@ -25,13 +29,13 @@ export function startHeartbeats(options: HeartbeatsOptions): Periodic {
     intervalMs: () => options.intervalMs,
     onError: options.onError,
     task: async () => {
-      const ids = options.runIds()
+      const ids = options.held()
       const started = performance.now()
       const result: HeartbeatResult = { cancel: [], lost: [] }
       let offset = 0
       do {
         const chunk = ids.slice(offset, offset + MAX_IDS)
-        const r = await options.send({ workerId: options.workerId, runIds: chunk, info: options.info() })
+        const r = await options.send({ workerId: options.workerId, runs: chunk, info: options.info() })
         result.cancel.push(...r.cancel)
         result.lost.push(...r.lost)
         offset += MAX_IDS

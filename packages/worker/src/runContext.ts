@@ -1,4 +1,10 @@
-import type { ArtifactStore, EventLevel, OpsClient, Run } from '@ops-control-room/core'
+import {
+  type ArtifactStore,
+  type EventLevel,
+  isOpsError,
+  type OpsClient,
+  type Run,
+} from '@ops-control-room/core'
 import type { EventBuffer } from './eventBuffer'
 import type { HandlerContext, RunArtifacts, RunLogger } from './types'
 
@@ -10,13 +16,17 @@ export interface RunContextOptions {
   events: EventBuffer
   client: OpsClient
   artifactStore: ArtifactStore | undefined
+  /** A write was refused because the lease is no longer current: the execution has lost its run. */
+  onLeaseLost(): void
 }
 
 /** Builds the `ctx` a handler receives: params, signal, a batched logger, progress and artifacts. */
 export function createRunContext(options: RunContextOptions): HandlerContext {
   const { run, events, client } = options
+  if (!run.lease) throw new TypeError(`run ${run.id} has no lease: only claimed runs can be executed`)
+  const lease = run.lease
   const emit = (level: EventLevel, type: string, message: string, data?: unknown) =>
-    events.push({ runId: run.id, level, type, message, data, at: new Date().toISOString() })
+    events.push({ runId: run.id, lease, level, type, message, data, at: new Date().toISOString() })
   const log: RunLogger = {
     debug: (message, data) => emit('debug', 'log', message, data),
     info: (message, data) => emit('info', 'log', message, data),
@@ -30,9 +40,14 @@ export function createRunContext(options: RunContextOptions): HandlerContext {
   ) => {
     // Events logged before the artifact keep their place in the run's history.
     await events.flush()
-    const [created] = await client.worker.createArtifacts({ artifacts: [artifact] })
-    if (!created) throw new Error('the database recorded no artifact')
-    return created
+    try {
+      const [created] = await client.worker.createArtifacts({ artifacts: [{ ...artifact, lease }] })
+      if (!created) throw new Error('the database recorded no artifact')
+      return created
+    } catch (err) {
+      if (isOpsError(err) && err.code === 'lease_lost') options.onLeaseLost()
+      throw err
+    }
   }
 
   const artifacts: RunArtifacts = {
@@ -84,7 +99,7 @@ export function createRunContext(options: RunContextOptions): HandlerContext {
     run,
     signal: options.signal,
     log,
-    progress: (value, message) => events.progress(run.id, value, message),
+    progress: (value, message) => events.progress({ id: run.id, lease }, value, message),
     artifacts,
     workerId: options.workerId,
   }

@@ -3,6 +3,7 @@ import type {
   CompleteRunsInput,
   ErrorInfo,
   FailRunsInput,
+  HeldRun,
   ReleaseRunsInput,
   Run,
 } from '@ops-control-room/core'
@@ -23,7 +24,10 @@ export interface SettlementFlusherOptions {
   onError(error: Error): void
   /** Called after each batch, so a loop held back by backpressure can go on. */
   onFlushed(): void
-  /** Attempts per batch before its runs are left to the stuck-run sweeper. Default 5. */
+  /**
+   * Attempts per batch before its runs are left to the stuck-run sweeper. Default 10: with waits of
+   * 0.4 s doubling up to 5 s, about 30 s — a database restart is ridden out, not turned into recoveries.
+   */
   maxAttempts?: number
   /**
    * Batches written at once. Default 2: while one batch commits (an fsync) the next is already on
@@ -32,14 +36,16 @@ export interface SettlementFlusherOptions {
   maxConcurrentBatches?: number
 }
 
-/** Settles runs in batches; each call resolves with the run as stored, or null if it was not ours. */
+/**
+ * Settles runs in batches; each call names the run and the lease its claim issued, and resolves with
+ * the run as stored, or null if that lease was no longer the run's current one (nothing was written).
+ */
 export interface SettlementFlusher {
-  complete(id: string, result: unknown): Promise<Run | null>
-  fail(id: string, error: ErrorInfo, retry: boolean): Promise<Run | null>
-  ackCancel(id: string): Promise<Run | null>
-  release(id: string, reason?: string): Promise<Run | null>
-  /** Runs queued or being written: still `running` in the database, so they keep heartbeating. */
-  pendingIds(): IterableIterator<string>
+  complete(held: HeldRun, result: unknown): Promise<Run | null>
+  fail(held: HeldRun, error: ErrorInfo, retry: boolean): Promise<Run | null>
+  ackCancel(held: HeldRun): Promise<Run | null>
+  release(held: HeldRun, reason?: string): Promise<Run | null>
+  /** Settlements queued, being written or waiting for a retry. */
   pending(): number
   /** Resolves once nothing is queued or being written. */
   drain(): Promise<void>
@@ -49,6 +55,7 @@ type Kind = 'complete' | 'fail' | 'ack' | 'release'
 interface Item {
   kind: Kind
   id: string
+  lease: string
   result?: unknown
   error?: ErrorInfo
   retry?: boolean
@@ -67,9 +74,10 @@ const CHUNK = 5000
  * are written concurrently on the pool, and up to `maxConcurrentBatches` batches are in flight.
  */
 export function createSettlementFlusher(options: SettlementFlusherOptions): SettlementFlusher {
-  const maxAttempts = options.maxAttempts ?? 5
+  const maxAttempts = options.maxAttempts ?? 10
   const maxWriters = options.maxConcurrentBatches ?? 2
   let queue: Item[] = []
+  // By lease: two executions of one run (a stale one and its successor) never share an entry.
   const inFlight = new Map<string, Item>()
   // Items whose write failed, waiting for their retry: still running in the database.
   const waiting = new Set<Item>()
@@ -103,11 +111,11 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
     writers++
     const batch = queue
     queue = []
-    for (const item of batch) inFlight.set(item.id, item)
+    for (const item of batch) inFlight.set(item.lease, item)
     try {
       await writeBatch(batch)
     } finally {
-      for (const item of batch) if (inFlight.get(item.id) === item) inFlight.delete(item.id)
+      for (const item of batch) if (inFlight.get(item.lease) === item) inFlight.delete(item.lease)
       writers--
     }
     options.onFlushed()
@@ -126,17 +134,25 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
     const { ops, workerId } = options
     await Promise.all([
       write(groups.complete, (items) =>
-        ops.complete({ workerId, results: items.map((i) => ({ id: i.id, result: i.result ?? null })) }),
+        ops.complete({
+          workerId,
+          results: items.map((i) => ({ id: i.id, lease: i.lease, result: i.result ?? null })),
+        }),
       ),
       write(groups.fail, (items) =>
         ops.fail({
           workerId,
-          failures: items.map((i) => ({ id: i.id, error: i.error as ErrorInfo, retry: i.retry })),
+          failures: items.map((i) => ({
+            id: i.id,
+            lease: i.lease,
+            error: i.error as ErrorInfo,
+            retry: i.retry,
+          })),
         }),
       ),
-      write(groups.ack, (items) => ops.ackCancel({ workerId, runIds: items.map((i) => i.id) })),
+      write(groups.ack, (items) => ops.ackCancel({ workerId, runs: items.map(held) })),
       write(groups.release, (items) =>
-        ops.release({ workerId, runIds: items.map((i) => i.id), reason: items[0]?.reason }),
+        ops.release({ workerId, runs: items.map(held), reason: items[0]?.reason }),
       ),
     ])
   }
@@ -146,8 +162,9 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
       const chunk = items.slice(i, i + CHUNK)
       try {
         const rows = await call(chunk)
-        const byId = new Map(rows.map((r) => [r.id, r]))
-        for (const item of chunk) item.resolve(byId.get(item.id) ?? null)
+        // A returned row carries the lease it was settled under: match on it, never on the id alone.
+        const byLease = new Map(rows.map((r) => [r.lease, r]))
+        for (const item of chunk) item.resolve(byLease.get(item.lease) ?? null)
       } catch (err) {
         const error = asError(err)
         options.onError(error)
@@ -164,7 +181,7 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
                 queue.push(item)
                 kick()
               },
-              200 * 2 ** item.attempts,
+              Math.min(200 * 2 ** item.attempts, 5000),
             ).unref?.()
           }
         }
@@ -173,15 +190,10 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
   }
 
   return {
-    complete: (id, result) => enqueue({ kind: 'complete', id, result }),
-    fail: (id, error, retry) => enqueue({ kind: 'fail', id, error, retry }),
-    ackCancel: (id) => enqueue({ kind: 'ack', id }),
-    release: (id, reason) => enqueue({ kind: 'release', id, reason }),
-    *pendingIds() {
-      for (const item of queue) yield item.id
-      yield* inFlight.keys()
-      for (const item of waiting) yield item.id
-    },
+    complete: (h, result) => enqueue({ kind: 'complete', id: h.id, lease: h.lease, result }),
+    fail: (h, error, retry) => enqueue({ kind: 'fail', id: h.id, lease: h.lease, error, retry }),
+    ackCancel: (h) => enqueue({ kind: 'ack', id: h.id, lease: h.lease }),
+    release: (h, reason) => enqueue({ kind: 'release', id: h.id, lease: h.lease, reason }),
     pending: () => queue.length + inFlight.size + waiting.size,
     drain() {
       if (idle()) return Promise.resolve()
@@ -189,6 +201,8 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
     },
   }
 }
+
+const held = (i: Item): HeldRun => ({ id: i.id, lease: i.lease })
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))

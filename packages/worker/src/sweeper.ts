@@ -10,6 +10,8 @@ export interface SweeperOptions {
   recover(): Promise<Run[]>
   onSweep(recovered: Run[]): void
   onError(error: Error): void
+  /** A sweep that takes longer is abandoned and the next one still comes. */
+  deadlineMs?: number
 }
 
 /**
@@ -21,6 +23,7 @@ export function startSweeper(options: SweeperOptions): Periodic {
   return startPeriodic({
     intervalMs: () => options.intervalMs * (0.75 + Math.random() * 0.5),
     onError: options.onError,
+    ...(options.deadlineMs ? { deadlineMs: () => options.deadlineMs as number } : {}),
     task: async () => {
       const recovered = await options.withLock(() => options.recover())
       if (recovered) options.onSweep(recovered)

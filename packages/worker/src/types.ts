@@ -94,6 +94,11 @@ export interface WorkerOptions {
   handlers?: readonly AnyHandler[]
   /** One heartbeat round trip for all in-flight runs every this many ms. Default 5000. */
   heartbeatIntervalMs?: number
+  /**
+   * Deadline of each database call (claim, heartbeat, settlement, events, sweep) in ms: a call hung
+   * on a dead connection is abandoned and retried. Default 10000.
+   */
+  callTimeoutMs?: number
   /** Runs whose heartbeat is older than this are recovered by the fleet's sweeper. Default 30. */
   heartbeatTimeoutSeconds?: number
   /** The claim loop polls this often when no wake-up arrives (the LISTEN/NOTIFY fallback). Default 2000. */

@@ -3,6 +3,7 @@ import {
   ForbiddenError,
   InternalError,
   isOpsError,
+  LeaseLostError,
   NotFoundError,
   type OpsError,
   SecretInParamsError,
@@ -59,6 +60,8 @@ export function toOpsError(err: unknown): OpsError {
       return new NotFoundError(message, { cause: err })
     case 'OPCON':
       return new ConflictError(message, { cause: err })
+    case 'OPLST':
+      return new LeaseLostError(message, { cause: err, details: e.detail ? { runId: e.detail } : undefined })
     case '23505':
       return new ConflictError(`already exists (${e.constraint_name ?? 'unique constraint'})`, { cause: err })
     case '23503':

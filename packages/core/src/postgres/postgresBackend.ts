@@ -33,6 +33,11 @@ export interface PostgresBackendOptions {
   prepare?: boolean
   /** Name shown in pg_stat_activity. */
   applicationName?: string
+  /**
+   * Seconds to wait for a new connection. Default 5 (the driver's 30 would hold every call that long
+   * while the database restarts).
+   */
+  connectTimeoutSeconds?: number
 }
 
 type Row = Record<string, unknown>
@@ -50,15 +55,28 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
     throw new TypeError('postgresBackend needs { databaseUrl } or { sql }')
   }
   const owned = !options.sql
-  const sql: Sql =
-    options.sql ??
+  const connect = (max: number, name: string) =>
     postgres(options.databaseUrl as string, {
-      max: options.max ?? 10,
+      max,
       prepare: options.prepare ?? true,
       onnotice: () => {},
-      connection: { application_name: options.applicationName ?? 'ops-control-room' },
+      connection: { application_name: name },
       transform: { undefined: null },
+      connect_timeout: options.connectTimeoutSeconds ?? 5,
+      // The driver's default backoff grows to 20 s across the whole pool after a few failed
+      // connections, so a 2 s restart kept calls waiting for half a minute. Retry within a second.
+      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     })
+  const appName = options.applicationName ?? 'ops-control-room'
+  const sql: Sql = options.sql ?? connect(options.max ?? 10, appName)
+  // Heartbeats get a connection of their own, so claims or settlements stuck behind a slow or dead
+  // connection can never starve them (a starved heartbeat gets live runs recovered and run twice).
+  let heartbeatSql: Sql | undefined
+  const heartbeatConnection = (): Sql => {
+    if (!owned) return sql
+    heartbeatSql ??= connect(1, `${appName}:heartbeat`)
+    return heartbeatSql
+  }
 
   // Arrays travel as array literals cast in SQL (`${pgArray(ids)}::uuid[]`): the driver's own array
   // serialisation depends on type information it loads lazily per connection, and fails on the very
@@ -270,10 +288,15 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
     heartbeat: (input) =>
       q(async () => {
-        const rows = await sql`
-          select * from ops.heartbeat(${input.workerId}, ${pgArray(input.runIds)}::uuid[], ${input.info ? json(input.info) : null}::jsonb)`
+        const hb = heartbeatConnection()
+        const rows = await hb`
+          select * from ops.heartbeat(${input.workerId}, ${pgArray(input.runs.map((r) => r.id))}::uuid[],
+            ${pgArray(input.runs.map((r) => r.lease))}::bigint[], ${input.info ? json(input.info) : null}::jsonb)`
         const result: C.HeartbeatResult = { cancel: [], lost: [] }
-        for (const r of rows) (r.action === 'cancel' ? result.cancel : result.lost).push(String(r.run_id))
+        for (const r of rows) {
+          const held = { id: String(r.run_id), lease: String(r.lease) }
+          ;(r.action === 'cancel' ? result.cancel : result.lost).push(held)
+        }
         return result
       }),
 
@@ -286,6 +309,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
       q(async () => {
         const failures = input.failures.map((f) => ({
           id: f.id,
+          lease: f.lease,
           error: f.error,
           retry: f.retry,
           retry_delay_ms: f.retryDelayMs,
@@ -296,14 +320,14 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
     ackCancel: (input) =>
       q(async () =>
         runs(
-          await sql`select * from ops.ack_cancel(${input.workerId}, ${pgArray(input.runIds)}::uuid[], ${input.note ?? null})`,
+          await sql`select * from ops.ack_cancel(${input.workerId}, ${pgArray(input.runs.map((r) => r.id))}::uuid[], ${pgArray(input.runs.map((r) => r.lease))}::bigint[], ${input.note ?? null})`,
         ),
       ),
 
     releaseRuns: (input) =>
       q(async () =>
         runs(
-          await sql`select * from ops.release_runs(${input.workerId}, ${pgArray(input.runIds)}::uuid[], ${input.reason ?? 'worker stopping'})`,
+          await sql`select * from ops.release_runs(${input.workerId}, ${pgArray(input.runs.map((r) => r.id))}::uuid[], ${pgArray(input.runs.map((r) => r.lease))}::bigint[], ${input.reason ?? 'worker stopping'})`,
         ),
       ),
 
@@ -323,6 +347,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
       q(async () => {
         const events = input.events.map((e) => ({
           run_id: e.runId,
+          lease: e.lease,
           level: e.level,
           type: e.type,
           message: e.message,
@@ -337,6 +362,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
       q(async () => {
         const artifacts = input.artifacts.map((a) => ({
           run_id: a.runId,
+          lease: a.lease,
           name: a.name,
           kind: a.kind,
           content_type: a.contentType,
@@ -394,7 +420,12 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
       if (closed) return
       closed = true
       await Promise.all(Object.values(channels).map((c) => c.closeAll()))
-      if (owned) await (sql as postgres.Sql).end({ timeout: 5 })
+      if (owned) {
+        await Promise.all([
+          (sql as postgres.Sql).end({ timeout: 5 }),
+          (heartbeatSql as postgres.Sql | undefined)?.end({ timeout: 5 }),
+        ])
+      }
     },
   }
   return backend
