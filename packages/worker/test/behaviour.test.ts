@@ -158,7 +158,11 @@ describe('worker behaviour', () => {
         }),
     })
     const cancelled: string[] = []
-    const worker = await startWorker({ handlers: [waiting], heartbeatIntervalMs: 60_000 })
+    const worker = await startWorker({
+      handlers: [waiting],
+      heartbeatIntervalMs: 60_000,
+      heartbeatTimeoutSeconds: 120,
+    })
     worker.on('run:cancelled', ({ run }) => cancelled.push(run.id))
     const run = await enqueue('waiting')
     await waitFor('the handler to start', () => started)
