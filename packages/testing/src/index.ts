@@ -1,5 +1,6 @@
 export type { RunningPostgres } from './embeddedPostgres'
 export { freePort, startEmbeddedPostgres } from './embeddedPostgres'
+export { restartPostgres, stopRestartedPostgres } from './restartPostgres'
 export { dumpOpsSchema } from './schemaDump'
 export type { TestDatabase } from './testDatabase'
 export { createDatabaseFromTemplate, createTestDatabase } from './testDatabase'
