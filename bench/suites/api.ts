@@ -104,10 +104,10 @@ async function main() {
         sessionId: session.id,
         runs: Array.from({ length: inFlight }, () => ({ kind: 'held', lane: 'A' as const })),
       })
-      const held: string[][] = []
+      const held: { id: string; lease: string }[][] = []
       for (let w = 0; w < WORKERS; w++) {
         const runs = await client.worker.claim({ workerId: `w${w}`, lanes: { A: inFlight / WORKERS } })
-        held.push(runs.map((r) => r.id))
+        held.push(runs.map((r) => ({ id: r.id, lease: r.lease as string })))
       }
       await client.runs.enqueue({
         sessionId: session.id,
@@ -141,8 +141,8 @@ async function main() {
         }
       }
       // Warm up the JIT, the pool's connections and the plans: the first scenario would pay for them.
-      await Promise.all(held.map((ids, w) => client.worker.heartbeat({ workerId: `w${w}`, runIds: ids })))
-      const beat = (w: number) => client.worker.heartbeat({ workerId: `w${w}`, runIds: held[w] as string[] })
+      await Promise.all(held.map((ids, w) => client.worker.heartbeat({ workerId: `w${w}`, runs: ids })))
+      const beat = (w: number) => client.worker.heartbeat({ workerId: `w${w}`, runs: held[w] ?? [] })
       const take = (w: number) => client.worker.claim({ workerId: `w${w}`, lanes: { B: 1 } })
       const perRunHeartbeat = inFlight / WORKERS
       if (inFlight === 100) {

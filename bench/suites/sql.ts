@@ -17,7 +17,7 @@ const repo = resolve(import.meta.dirname, '../..')
 const SESSION = '00000000-0000-0000-0000-0000000000b1'
 
 // The completion reads back the runs this worker holds: a constant cost, the same in every version.
-const complete = `select count(*) from ops.complete_runs('w', (select jsonb_agg(jsonb_build_object('id', id, 'result', null)) from ops.runs where status = 'running' and worker_id = 'w' and heartbeat_at is not null));`
+const complete = `select count(*) from ops.complete_runs('w', (select jsonb_agg(jsonb_build_object('id', id, 'lease', lease, 'result', null)) from ops.runs where status = 'running' and worker_id = 'w' and heartbeat_at is not null));`
 const claim = (n: number) => `select count(*) from ops.claim_runs('w', '{A}', '{${n}}');`
 
 const cases: { name: string; statements: string[]; n1: number; n2: number }[] = [

@@ -99,10 +99,17 @@ async function main() {
     const samples: { running: number[]; succeeded: number[] } = { running: [], succeeded: [] }
     for (const [i, run] of runs.entries()) {
       const t0 = Date.now()
-      await client.worker.claim({ workerId: 'bench-ui', lanes: { [run.lane]: 1 }, kinds: [run.kind] })
+      const [claimed] = await client.worker.claim({
+        workerId: 'bench-ui',
+        lanes: { [run.lane]: 1 },
+        kinds: [run.kind],
+      })
       const running = (await seenAt(`${run.id}:running`)) - t0
       const t1 = Date.now()
-      await client.worker.complete({ workerId: 'bench-ui', results: [{ id: run.id }] })
+      await client.worker.complete({
+        workerId: 'bench-ui',
+        results: [{ id: run.id, lease: claimed?.lease as string }],
+      })
       const succeeded = (await seenAt(`${run.id}:succeeded`)) - t1
       if (i >= WARMUP) {
         samples.running.push(running)

@@ -38,16 +38,24 @@ try {
         if (claimed.length === 0) return
         await ops.worker.heartbeat({
           workerId,
-          runIds: claimed.map((r) => r.id),
+          runs: claimed.map((r) => ({ id: r.id, lease: r.lease as string })),
           info: { lanes: [lane], kinds: ['greet'] },
         })
         await new Promise((r) => setTimeout(r, 50)) // the "work"
         await ops.worker.appendEvents({
-          events: claimed.map((r) => ({ runId: r.id, message: `hello, ${String(r.params.who)}` })),
+          events: claimed.map((r) => ({
+            runId: r.id,
+            lease: r.lease as string,
+            message: `hello, ${String(r.params.who)}`,
+          })),
         })
         await ops.worker.complete({
           workerId,
-          results: claimed.map((r) => ({ id: r.id, result: { greeted: r.params.who } })),
+          results: claimed.map((r) => ({
+            id: r.id,
+            lease: r.lease as string,
+            result: { greeted: r.params.who },
+          })),
         })
       }
     }),

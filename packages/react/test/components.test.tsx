@@ -42,13 +42,18 @@ describe('Runboard', () => {
     expect(within(lane('D')).getByText('deploy')).toBeTruthy()
     expect(within(lane('A')).queryByText('test')).toBeNull()
 
-    await worker.worker.claim({ workerId: 'worker-ui', lanes: { A: 1 }, kinds: ['build'] })
+    const [claimedBuild] = await worker.worker.claim({
+      workerId: 'worker-ui',
+      lanes: { A: 1 },
+      kinds: ['build'],
+    })
+    const buildLease = claimedBuild?.lease as string
     await waitFor(() => expect(card(build.id).dataset.status).toBe('running'))
     expect(within(card(build.id)).getByText('worker-ui')).toBeTruthy()
     expect(within(card(build.id)).getByText('1/2')).toBeTruthy()
     await worker.worker.progress({
       workerId: 'worker-ui',
-      updates: [{ id: build.id, progress: 0.4, message: 'compiling' }],
+      updates: [{ id: build.id, lease: buildLease, progress: 0.4, message: 'compiling' }],
     })
     await waitFor(() => expect(within(card(build.id)).getByText('compiling')).toBeTruthy())
     expect((within(card(build.id)).getByRole('progressbar') as HTMLProgressElement).value).toBeCloseTo(0.4)
@@ -60,7 +65,7 @@ describe('Runboard', () => {
     await waitFor(() => expect(card(test.id).dataset.status).toBe('cancelled'))
     expect(within(card(test.id)).queryByRole('button', { name: /cancel/i })).toBeNull()
 
-    await worker.worker.complete({ workerId: 'worker-ui', results: [{ id: build.id }] })
+    await worker.worker.complete({ workerId: 'worker-ui', results: [{ id: build.id, lease: buildLease }] })
     await waitFor(() => expect(card(build.id).dataset.status).toBe('succeeded'))
     expect(within(card(build.id)).queryByRole('button', { name: /cancel/i })).toBeNull()
     // The change was announced to assistive technology.
@@ -73,7 +78,11 @@ describe('RunDetails', () => {
     const { client, worker } = ctx
     const { runs } = await session(client, [['explode', 'B']])
     const run = runs[0]!
-    await worker.worker.claim({ workerId: 'w-details', lanes: { B: 1 }, kinds: ['explode'] })
+    const [claimed] = await worker.worker.claim({
+      workerId: 'w-details',
+      lanes: { B: 1 },
+      kinds: ['explode'],
+    })
     await worker.worker.appendEvents({
       events: [
         { runId: run.id, level: 'debug', message: 'noise at debug' },
@@ -96,6 +105,7 @@ describe('RunDetails', () => {
       failures: [
         {
           id: run.id,
+          lease: claimed?.lease as string,
           retry: false,
           error: { type: 'DiskFull', message: 'no space left', context: { device: '/dev/sda1' } },
         },

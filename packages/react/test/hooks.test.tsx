@@ -69,7 +69,7 @@ describe('useRuns', () => {
     const first = claimed[0]!
     await worker.worker.progress({
       workerId: 'w1',
-      updates: [{ id: first.id, progress: 0.5, message: 'half' }],
+      updates: [{ id: first.id, lease: first.lease as string, progress: 0.5, message: 'half' }],
     })
     await waitFor(() =>
       expect(result.current.data?.find((r) => r.id === first.id)).toMatchObject({
@@ -77,7 +77,10 @@ describe('useRuns', () => {
         progressMessage: 'half',
       }),
     )
-    await worker.worker.complete({ workerId: 'w1', results: [{ id: first.id, result: { ok: true } }] })
+    await worker.worker.complete({
+      workerId: 'w1',
+      results: [{ id: first.id, lease: first.lease as string, result: { ok: true } }],
+    })
     await waitFor(() => expect(result.current.data?.find((r) => r.id === first.id)?.status).toBe('succeeded'))
     // A new run in the session appears without a reload.
     await client.runs.enqueue({ sessionId: session.id, runs: [{ kind: 'late', lane: 'D' }] })
@@ -113,7 +116,10 @@ describe('useRuns', () => {
     try {
       // 40 separate statements → 40 notifications.
       for (const run of claimed) {
-        await worker.worker.progress({ workerId: 'burst', updates: [{ id: run.id, progress: 0.25 }] })
+        await worker.worker.progress({
+          workerId: 'burst',
+          updates: [{ id: run.id, lease: run.lease as string, progress: 0.25 }],
+        })
       }
       await waitFor(() => expect(result.current.data?.every((r) => r.progress === 0.25)).toBe(true))
       await new Promise((r) => setTimeout(r, 100))
@@ -156,7 +162,7 @@ describe('useRun, useCancelRun', () => {
     const { client, worker } = ctx
     const { runs, kind } = await sessionWithRuns(client, 2)
     const [queued, running] = runs as [(typeof runs)[0], (typeof runs)[0]]
-    await worker.worker.claim({ workerId: 'wc', lanes: { B: 1 }, kinds: [kind] })
+    const [claimed] = await worker.worker.claim({ workerId: 'wc', lanes: { B: 1 }, kinds: [kind] })
     const { result, unmount } = renderHook(
       () => ({ a: useRun(queued.id), b: useRun(running.id), cancel: useCancelRun() }),
       { wrapper: providerFor(client) },
@@ -169,7 +175,10 @@ describe('useRun, useCancelRun', () => {
     await act(() => result.current.cancel.mutate(running.id))
     await waitFor(() => expect(result.current.b.data?.cancelRequestedAt).not.toBeNull())
     expect(result.current.b.data?.status).toBe('running')
-    await worker.worker.ackCancel({ workerId: 'wc', runIds: [running.id] })
+    await worker.worker.ackCancel({
+      workerId: 'wc',
+      runs: [{ id: running.id, lease: claimed?.lease as string }],
+    })
     await waitFor(() => expect(result.current.b.data?.status).toBe('cancelled'))
     unmount()
   })
@@ -260,7 +269,7 @@ describe('useTemplates, useWorkers', () => {
     const { client, worker } = ctx
     await client.templates.create({ name: 'sleep', kind: 'sleep', defaultParams: { seconds: 1 } })
     await client.templates.create({ name: 'sleep', kind: 'sleep', defaultParams: { seconds: 2 } })
-    await worker.worker.heartbeat({ workerId: 'worker-7', runIds: [], info: { host: 'box', lanes: ['A'] } })
+    await worker.worker.heartbeat({ workerId: 'worker-7', runs: [], info: { host: 'box', lanes: ['A'] } })
     const { result, unmount } = renderHook(() => ({ t: useTemplates(), w: useWorkers({ pollMs: 50 }) }), {
       wrapper: providerFor(client),
     })
@@ -268,7 +277,7 @@ describe('useTemplates, useWorkers', () => {
       expect(result.current.t.data?.map((t) => `${t.name}@${t.version}`)).toEqual(['sleep@2']),
     )
     await waitFor(() => expect(result.current.w.data?.map((w) => w.id)).toContain('worker-7'))
-    await worker.worker.heartbeat({ workerId: 'worker-8', runIds: [], info: { host: 'box' } })
+    await worker.worker.heartbeat({ workerId: 'worker-8', runs: [], info: { host: 'box' } })
     await waitFor(() => expect(result.current.w.data?.map((w) => w.id)).toContain('worker-8'))
     unmount()
   })

@@ -30,7 +30,7 @@ async function fixture() {
     { kind: 'm', lane: 'B' },
   ])}::jsonb)`
   const [running] =
-    await sql`select id from ops.claim_runs('w-matrix', array['B']::ops.lane_type[], array[1], null)`
+    await sql`select id, lease::text as lease from ops.claim_runs('w-matrix', array['B']::ops.lane_type[], array[1], null)`
   const [text] =
     await sql`select id from ops.create_artifacts(${sql.json([{ run_id: runs[0]!.id, name: 'note.txt', kind: 'text', text: 'hi' }])}::jsonb)`
   const name = `tpl-${Math.random().toString(36).slice(2, 8)}`
@@ -39,6 +39,7 @@ async function fixture() {
     session: String(s!.id),
     queued: String(runs[0]!.id),
     running: String(running!.id),
+    lease: String(running!.lease),
     text: String(text!.id),
     template: name,
   }
@@ -98,32 +99,32 @@ const CASES: Record<string, (f: F) => { method: 'GET' | 'POST'; path: string; bo
   heartbeat: (f) => ({
     method: 'POST',
     path: '/worker/heartbeat',
-    body: { workerId: W, runIds: [f.running] },
+    body: { workerId: W, runs: [{ id: f.running, lease: f.lease }] },
   }),
   completeRuns: (f) => ({
     method: 'POST',
     path: '/worker/complete',
-    body: { workerId: W, results: [{ id: f.running }] },
+    body: { workerId: W, results: [{ id: f.running, lease: f.lease }] },
   }),
   failRuns: (f) => ({
     method: 'POST',
     path: '/worker/fail',
-    body: { workerId: W, failures: [{ id: f.running, error: { type: 'E', message: 'm' } }] },
+    body: { workerId: W, failures: [{ id: f.running, lease: f.lease, error: { type: 'E', message: 'm' } }] },
   }),
   ackCancel: (f) => ({
     method: 'POST',
     path: '/worker/ack-cancel',
-    body: { workerId: W, runIds: [f.running] },
+    body: { workerId: W, runs: [{ id: f.running, lease: f.lease }] },
   }),
   releaseRuns: (f) => ({
     method: 'POST',
     path: '/worker/release',
-    body: { workerId: W, runIds: [f.running] },
+    body: { workerId: W, runs: [{ id: f.running, lease: f.lease }] },
   }),
   updateProgress: (f) => ({
     method: 'POST',
     path: '/worker/progress',
-    body: { workerId: W, updates: [{ id: f.running, progress: 0.5 }] },
+    body: { workerId: W, updates: [{ id: f.running, lease: f.lease, progress: 0.5 }] },
   }),
   recoverStuckRuns: () => ({ method: 'POST', path: '/worker/recover', body: {} }),
   changes: (f) => ({ method: 'GET', path: `/changes?sessionId=${f.session}` }),

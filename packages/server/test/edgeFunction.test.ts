@@ -234,10 +234,14 @@ describe('the ops-executor Edge Function under Deno, called with supabase-js', (
     })
     const claimed = await service.worker.claim({ workerId: 'edge-worker', lanes: { D: 5 } })
     expect(claimed.map((r) => r.id).sort()).toEqual(runs.map((r) => r.id).sort())
-    await service.worker.heartbeat({ workerId: 'edge-worker', runIds: claimed.map((r) => r.id) })
+    const held = claimed.map((r) => ({ id: r.id, lease: r.lease as string }))
+    expect(await service.worker.heartbeat({ workerId: 'edge-worker', runs: held })).toEqual({
+      cancel: [],
+      lost: [],
+    })
     await service.worker.complete({
       workerId: 'edge-worker',
-      results: claimed.map((r) => ({ id: r.id, result: { ok: true } })),
+      results: held.map((h) => ({ ...h, result: { ok: true } })),
     })
     const done = await opsAs(tokens.anon).runs.list({ sessionId: session.id, status: 'succeeded' })
     expect(done).toHaveLength(2)

@@ -68,11 +68,12 @@ describe('executor API', () => {
     expect(events.map((e) => e.type)).toEqual(['run:enqueued', 'run:claimed', 'log'])
     const cancelled = await user.runs.cancel(claimed!.id, 'stop')
     expect(cancelled.cancelRequestedAt).not.toBeNull()
-    expect(await service.worker.heartbeat({ workerId: 'w1', runIds: [claimed!.id] })).toEqual({
-      cancel: [claimed!.id],
+    const held = { id: claimed!.id, lease: claimed!.lease as string }
+    expect(await service.worker.heartbeat({ workerId: 'w1', runs: [held] })).toEqual({
+      cancel: [held],
       lost: [],
     })
-    const [acked] = await service.worker.ackCancel({ workerId: 'w1', runIds: [claimed!.id] })
+    const [acked] = await service.worker.ackCancel({ workerId: 'w1', runs: [held] })
     expect(acked?.status).toBe('cancelled')
     await expect(user.runs.get('00000000-0000-4000-8000-00000000dead')).rejects.toMatchObject({
       code: 'not_found',

@@ -10,8 +10,13 @@ export interface HealthServer {
 }
 
 /**
- * Serves `/health` (200 when the claim loop is alive and the database answers, else 503, with a JSON
- * body saying which) and `/metrics` (Prometheus text format, prom-client) for one worker.
+ * Serves, for one worker:
+ * - `/health/live` (liveness): 200 while the worker's loops go round, else 503 — point an
+ *   orchestrator's restart probe here; a database outage does not fail it, so it does not restart a
+ *   whole fleet;
+ * - `/health/ready` (readiness): 200 when also the database answers and the worker is running;
+ * - `/health` (both: 200 when live and ready), each with a JSON body saying which part failed;
+ * - `/metrics` (Prometheus text format, prom-client).
  *
  * @example
  * const health = await startHealthServer(worker, { port: 9464 })
@@ -26,10 +31,18 @@ export async function startHealthServer(
       res.writeHead(405, { allow: 'GET, HEAD' }).end()
       return
     }
-    if (path === '/health' || path === '/healthz') {
+    const probe =
+      path === '/health' || path === '/healthz'
+        ? 'ok'
+        : path === '/health/live' || path === '/livez'
+          ? 'live'
+          : path === '/health/ready' || path === '/readyz'
+            ? 'ready'
+            : undefined
+    if (probe) {
       worker.health().then(
         (h) => {
-          res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h))
+          res.writeHead(h[probe] ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h))
         },
         (err) => {
           res
@@ -46,7 +59,9 @@ export async function startHealthServer(
       )
       return
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health or /metrics\n')
+    res
+      .writeHead(404, { 'content-type': 'text/plain' })
+      .end('not found: try /health, /health/live, /health/ready or /metrics\n')
   })
   const host = options.host ?? '0.0.0.0'
   await new Promise<void>((resolve, reject) => {

@@ -294,6 +294,39 @@ describe('worker behaviour', () => {
     await ctx.client.runs.cancelMany({ ids: runs.map((r) => r.id) })
   })
 
+  it('keeps liveness apart from readiness: a database that does not answer fails only /health/ready', async () => {
+    const h = defineHandler({ kind: 'probe-live', input: z.object({}), run: async () => null })
+    let down = false
+    const backend = ctx.client.backend
+    const client: OpsClient = {
+      ...ctx.client,
+      backend: {
+        ...backend,
+        ping: () => (down ? Promise.reject(new Error('database down')) : backend.ping()),
+      },
+    }
+    const worker = await startWorker({ client, handlers: [h] })
+    const health = await startHealthServer(worker, { port: 0, host: '127.0.0.1' })
+    try {
+      down = true
+      const live = await fetch(`${health.url}/health/live`)
+      expect(live.status).toBe(200)
+      const ready = await fetch(`${health.url}/health/ready`)
+      expect(ready.status).toBe(503)
+      expect(await ready.json()).toMatchObject({
+        live: true,
+        ready: false,
+        database: { ok: false, error: 'database down' },
+      })
+      expect((await fetch(`${health.url}/health`)).status).toBe(503)
+      down = false
+      expect((await fetch(`${health.url}/health/ready`)).status).toBe(200)
+    } finally {
+      await health.close()
+      await worker.stop()
+    }
+  })
+
   it('writes progress, logs, text, link and file artifacts; serves /health and /metrics', async () => {
     const root = await mkdtemp(join(tmpdir(), 'ops-artifacts-'))
     const store = filesystemArtifactStore({ root })
@@ -344,7 +377,15 @@ describe('worker behaviour', () => {
 
       const h = await fetch(`${health.url}/health`)
       expect(h.status).toBe(200)
-      expect(await h.json()).toMatchObject({ ok: true, loopAlive: true, database: { ok: true } })
+      expect(await h.json()).toMatchObject({
+        ok: true,
+        live: true,
+        ready: true,
+        loopAlive: true,
+        database: { ok: true },
+      })
+      expect((await fetch(`${health.url}/health/live`)).status).toBe(200)
+      expect((await fetch(`${health.url}/health/ready`)).status).toBe(200)
       const metrics = await (await fetch(`${health.url}/metrics`)).text()
       expect(metrics).toMatch(/ops_worker_runs_succeeded_total\{kind="rich",lane="A",worker_id="[^"]+"\} 1/)
       expect(metrics).toContain('ops_worker_heartbeat_rtt_seconds_bucket')
