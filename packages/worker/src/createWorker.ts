@@ -16,7 +16,7 @@ import { type Execution, executeRun } from './executeRun'
 import { startHeartbeats } from './heartbeats'
 import { createWorkerMetrics, type WorkerMetrics } from './metrics'
 import type { Periodic } from './periodic'
-import { createRunContext } from './runContext'
+import { createRunContextHandle, type RunContextHandle } from './runContext'
 import { createSettlementFlusher, type SettlementFlusher } from './settlementFlusher'
 import { startSweeper } from './sweeper'
 import type { AbortCause, AnyHandler, RunOutcome, WorkerEvents, WorkerOptions } from './types'
@@ -282,12 +282,13 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       void this.settler.release(run.id, `worker ${this.id} has no handler for kind ${run.kind}`)
       return
     }
+    let context: RunContextHandle | undefined
     const execution = executeRun({
       run,
       handler,
       abortGraceMs: this.options.abortGraceMs ?? 5000,
-      context: (signal, params) =>
-        createRunContext({
+      context: (signal, params) => {
+        context = createRunContextHandle({
           run,
           params,
           signal,
@@ -295,13 +296,21 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
           events: this.events,
           client: this.client,
           artifactStore: this.options.artifactStore,
-        }),
+          workspaceRoot: this.options.workspaceRoot,
+          keepWorkspace: this.options.keepWorkspaces,
+          secrets: this.options.secrets,
+        })
+        return context.ctx
+      },
       onAbandoned: (cause) => this.emit('run:abandoned', { run, cause }),
     })
     this.active.set(run.id, execution)
     this.activeByLane.set(run.lane, (this.activeByLane.get(run.lane) ?? 0) + 1)
     this.emit('run:started', run)
-    void execution.done.then((outcome) => this.finish(execution, outcome))
+    void execution.done.then((outcome) => {
+      void context?.dispose()
+      return this.finish(execution, outcome)
+    })
   }
 
   private async finish(execution: Execution, outcome: RunOutcome) {
