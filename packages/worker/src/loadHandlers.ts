@@ -22,6 +22,8 @@ export type HandlerFactory = (
   context: { env: NodeJS.ProcessEnv },
 ) => AnyHandler | readonly AnyHandler[] | Promise<AnyHandler | readonly AnyHandler[]>
 
+const isPlainModule = (v: unknown) => !!v && typeof v === 'object' && !Array.isArray(v)
+
 const isHandler = (h: unknown): h is AnyHandler =>
   !!h &&
   typeof h === 'object' &&
@@ -72,7 +74,16 @@ export async function loadHandlers(list: string, options: LoadHandlersOptions = 
         cause: err,
       })
     }
-    let exported = exportName ? mod[exportName] : (mod.default ?? mod.handlers ?? mod.handler)
+    // A CommonJS build (what `require.resolve` finds through an `exports` map) arrives as
+    // `{ default: module.exports }`: look inside it the same way.
+    const scope =
+      !exportName && isPlainModule(mod.default) && !isHandler(mod.default)
+        ? (mod.default as Record<string, unknown>)
+        : mod
+    let exported = exportName
+      ? (mod[exportName] ??
+        (isPlainModule(mod.default) ? (mod.default as Record<string, unknown>)[exportName] : undefined))
+      : (scope.default ?? scope.handlers ?? scope.handler)
     if (typeof exported === 'function') {
       exported = await (exported as HandlerFactory)(options.options?.[entry] ?? {}, { env })
     }

@@ -1,6 +1,6 @@
 // ctx.workspace, ctx.secrets, a cancel reaching ctx.artifacts.put, and handler factories in OPS_HANDLERS.
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Run } from '@ops-control-room/core'
@@ -185,6 +185,34 @@ describe('loadHandlers', () => {
       env: { LOAD_TEST: 'yes' },
     })
     expect(handlers.map((h) => h.kind)).toEqual(['shell', 'echo_x'])
+  })
+
+  it('loads a package by name from cwd, through the CommonJS build its exports map resolves to', async () => {
+    const pkg = join(dir, 'node_modules', '@acme', 'handlers')
+    await mkdir(pkg, { recursive: true })
+    await writeFile(
+      join(pkg, 'package.json'),
+      JSON.stringify({
+        name: '@acme/handlers',
+        exports: { '.': { import: './index.mjs', require: './index.cjs' } },
+      }),
+    )
+    const body = `(options, { env }) => ({ kind: 'acme_' + (options.n ?? env.ACME_N), input: { safeParse: (v) => ({ success: true, data: v }) }, run: () => 1 })`
+    await writeFile(
+      join(pkg, 'index.cjs'),
+      `const f = ${body}; module.exports = { default: f, acmeHandler: f }`,
+    )
+    await writeFile(
+      join(pkg, 'index.mjs'),
+      `const f = ${body}; export default f; export const acmeHandler = f`,
+    )
+    const byDefault = await loadHandlers('@acme/handlers', { cwd: dir, env: { ACME_N: 'env' } })
+    expect(byDefault.map((h) => h.kind)).toEqual(['acme_env'])
+    const named = await loadHandlers('@acme/handlers#acmeHandler', {
+      cwd: dir,
+      options: { '@acme/handlers#acmeHandler': { n: 'opt' } },
+    })
+    expect(named.map((h) => h.kind)).toEqual(['acme_opt'])
   })
 
   it('refuses an entry that exports no handler, with a ValidationError', async () => {
