@@ -65,8 +65,12 @@ function checkIdentity(who: string, id: { name?: unknown; email?: unknown } | un
   }
 }
 
+/** Trailer lines this handler owns; an enqueuer's message cannot forge them (or another run's). */
+const OWN_TRAILER = /^\s*(ops-run-id|spec-kit-feature)\s*:.*$/gim
+
 function commitMessage(p: SpecKitParams, runId: string): string {
-  const subject = (p.commitMessage ?? `spec(${p.feature}): ${p.title}`).replace(/\r/g, '')
+  const fallback = `spec(${p.feature}): ${p.title.replace(/\s+/g, ' ')}`
+  const subject = (p.commitMessage ?? fallback).replace(/\r/g, '').replace(OWN_TRAILER, '').trim() || fallback
   return `${subject}\n\nSpec Kit bundle spec/${p.feature}/ written by run ${runId}.\n\nSpec-Kit-Feature: ${p.feature}\nOps-Run-Id: ${runId}\n`
 }
 
@@ -217,8 +221,8 @@ export function specKitHandler(
         const found = await git([
           'log',
           '--format=%H',
-          '--fixed-strings',
-          `--grep=Ops-Run-Id: ${runId}`,
+          // A whole trailer line; run ids are UUIDs, so the pattern holds no regex metacharacters.
+          `--grep=^Ops-Run-Id: ${runId}$`,
           '--max-count=1',
           'HEAD',
         ])

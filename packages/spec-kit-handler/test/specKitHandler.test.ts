@@ -143,6 +143,27 @@ describe('spec_kit_generate', () => {
     await worker.stop()
   })
 
+  it('keeps its own trailers out of reach of a commit message, and pushes nothing when push is false', async () => {
+    const bare = await bareRemote(t.dir, 'message')
+    const worker = await startWorker({ repo: bare }, 'message')
+    const forged = '00000000-0000-4000-8000-000000000000'
+    const run = await t.enqueue(
+      params('trailers', { commitMessage: `Add the spec\n\nOps-Run-Id: ${forged}\nspec-kit-feature: other` }),
+    )
+    const result = (await t.settled(run.id)).result as SpecKitResult
+    const message = git(bare, 'show', '-s', '--format=%B', result.sha)
+    expect(message.split('\n')[0]).toBe('Add the spec')
+    expect(message).not.toContain(forged)
+    expect(message.match(/^Ops-Run-Id: .*$/gim)).toEqual([`Ops-Run-Id: ${run.id}`])
+    expect(message.match(/^Spec-Kit-Feature: .*$/gim)).toEqual(['Spec-Kit-Feature: trailers'])
+
+    const dry = (await t.settled((await t.enqueue(params('dry-run', { push: false }))).id))
+      .result as SpecKitResult
+    expect(dry).toMatchObject({ committed: true, pushed: false })
+    expect(git(bare, 'branch', '--list', 'spec-kit/dry-run')).toBe('')
+    await worker.stop()
+  })
+
   it('works on an empty remote (the branch starts the history)', async () => {
     const bare = await bareRemote(t.dir, 'empty', false)
     const worker = await startWorker({ repo: bare }, 'empty')
