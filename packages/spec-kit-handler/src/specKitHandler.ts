@@ -317,21 +317,30 @@ export function specKitHandler(
       }
 
       ctx.progress(0.9, 'uploading artifacts')
+      // What an earlier attempt of this run already stored for this commit is not stored again.
+      const earlier = await ctx.artifacts.list()
       const files: SpecKitFileResult[] = []
       for (const d of SPEC_DOCUMENTS) {
         const text = docs[d]
-        const a = await ctx.artifacts.put({
-          name: `${d}.md`,
-          body: text,
-          contentType: 'text/markdown; charset=utf-8',
-          metadata: { path: `spec/${p.feature}/${d}.md`, commit: sha },
-        })
-        files.push({
-          path: `spec/${p.feature}/${d}.md`,
-          sha256: sha256(text),
-          size: a.size,
-          artifactId: a.id,
-        })
+        const path = `spec/${p.feature}/${d}.md`
+        const hash = sha256(text)
+        const kept = earlier.findLast(
+          (a) => a.kind === 'file' && a.name === `${d}.md` && a.sha256 === hash && a.metadata.commit === sha,
+        )
+        const a = kept
+          ? { id: kept.id, size: kept.size ?? Buffer.byteLength(text) }
+          : await ctx.artifacts.put({
+              name: `${d}.md`,
+              body: text,
+              contentType: 'text/markdown; charset=utf-8',
+              metadata: { path, commit: sha },
+            })
+        files.push({ path, sha256: hash, size: a.size, artifactId: a.id })
+      }
+      const link = async (name: string, url: string) => {
+        if (!earlier.some((a) => a.kind === 'link' && a.name === name && a.url === url)) {
+          await ctx.artifacts.link({ name, url })
+        }
       }
 
       const commitUrl = repo.commitUrl?.replace('{sha}', sha)
@@ -347,9 +356,9 @@ export function specKitHandler(
           signal: ctx.signal,
         })
         pullRequestUrl = pr.url
-        await ctx.artifacts.link({ name: 'pull request', url: pr.url })
+        await link('pull request', pr.url)
       }
-      if (commitUrl) await ctx.artifacts.link({ name: 'commit', url: commitUrl })
+      if (commitUrl) await link('commit', commitUrl)
       ctx.progress(1, 'done')
       return {
         feature: p.feature,

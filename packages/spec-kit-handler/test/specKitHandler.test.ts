@@ -219,6 +219,21 @@ describe('spec_kit_generate', () => {
     })
     expect(commitsOfRun(bare, 'spec-kit/pr-retry', run.id)).toEqual([result.sha])
     expect(git(bare, 'rev-list', '--count', 'main..spec-kit/pr-retry')).toBe('1')
+    // The first attempt uploaded the four files before the pull request failed: not stored twice.
+    expect(calls).toBe(2)
+    const artifacts = await t.client.artifacts.list({ runId: run.id })
+    expect(
+      artifacts
+        .filter((a) => a.kind === 'file')
+        .map((a) => a.name)
+        .sort(),
+    ).toEqual(['constitution.md', 'plan.md', 'prd.md', 'tasks.md'])
+    expect(result.files.map((f) => f.artifactId).sort()).toEqual(
+      artifacts
+        .filter((a) => a.kind === 'file')
+        .map((a) => a.id)
+        .sort(),
+    )
     await worker.stop()
   })
 

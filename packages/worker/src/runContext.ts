@@ -143,6 +143,10 @@ export function createRunContextHandle(options: RunContextOptions): RunContextHa
       const created = await record({ runId: run.id, name: input.name, kind: 'link', url: input.url })
       return { id: created.id }
     },
+    async list() {
+      const found = await client.artifacts.list({ runId: run.id })
+      return [...found].sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+    },
   }
 
   let workspace: string | undefined

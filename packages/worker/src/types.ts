@@ -16,6 +16,7 @@
  * - template: a named, versioned run definition; the worker sees only the run it produced.
  */
 import type {
+  Artifact,
   ArtifactBody,
   ArtifactStore,
   ErrorInfo,
@@ -49,6 +50,11 @@ export interface RunArtifacts {
   text(input: { name: string; text: string; contentType?: string }): Promise<{ id: string }>
   /** Records a link. */
   link(input: { name: string; url: string }): Promise<{ id: string }>
+  /**
+   * The artifacts this run already has, oldest first — including those of earlier attempts, so a
+   * retried handler can skip uploading what a previous attempt stored.
+   */
+  list(): Promise<Artifact[]>
 }
 
 /** What a handler's `run` receives. */

@@ -126,6 +126,29 @@ describe('run API for every handler', () => {
     await worker.stop()
   })
 
+  it('lists the artifacts earlier attempts of the run stored (ctx.artifacts.list)', async () => {
+    const seen: string[][] = []
+    const h = defineHandler({
+      kind: 'lists_artifacts',
+      input: z.object({}),
+      async run(c) {
+        seen.push((await c.artifacts.list()).map((a) => a.name))
+        await c.artifacts.text({ name: `attempt-${c.run.attempt}`, text: 'x' })
+        if (c.run.attempt === 1) throw new Error('fail the first attempt')
+        return null
+      },
+    })
+    const worker = await startWorker({ handlers: [h] })
+    const session = await ctx.client.sessions.create({ name: 'list' })
+    const [run] = await ctx.client.runs.enqueue({
+      sessionId: session.id,
+      runs: [{ kind: 'lists_artifacts', lane: 'A', maxAttempts: 2 }],
+    })
+    expect((await settled((run as Run).id)).status).toBe('succeeded')
+    expect(seen).toEqual([[], ['attempt-1']])
+    await worker.stop()
+  })
+
   it('aborts ctx.artifacts.put when the run is cancelled mid-stream, and records no artifact', async () => {
     let putError: Error | undefined
     let streaming!: () => void
