@@ -4,7 +4,9 @@ import {
   Runboard,
   RunDetails,
   SessionList,
+  SpecKitForm,
   useSession,
+  useTemplates,
 } from '@ops-control-room/react'
 import { useEffect } from 'react'
 import { useHashState } from './useHashState'
@@ -13,6 +15,9 @@ import { useHashState } from './useHashState'
 export function App({ devMode }: { devMode: boolean }) {
   const [state, setState] = useHashState()
   const session = useSession(state.session)
+  // The Spec Kit form, where the control room has a spec_kit_generate template (pnpm start does).
+  const templates = useTemplates({ latestOnly: true })
+  const specKit = templates.data?.some((t) => t.kind === 'spec_kit_generate') ?? false
 
   // Escape closes the details panel.
   useEffect(() => {
@@ -53,6 +58,9 @@ export function App({ devMode }: { devMode: boolean }) {
           </button>
           <SessionList selectedId={state.session} onSelect={(s) => setState({ session: s.id, run: null })} />
           <EnqueueForm onEnqueued={({ session: s }) => s && setState({ session: s.id, run: null })} />
+          {specKit ? (
+            <SpecKitForm onEnqueued={({ session: s }) => s && setState({ session: s.id, run: null })} />
+          ) : null}
         </aside>
         <main id="runs" className="app-main" tabIndex={-1}>
           <h2 className="app-section-title">

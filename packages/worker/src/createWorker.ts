@@ -18,7 +18,7 @@ import { startHeartbeats } from './heartbeats'
 import { createWorkerMetrics, type WorkerMetrics } from './metrics'
 import type { Periodic } from './periodic'
 import { withDeadline } from './periodic'
-import { createRunContext } from './runContext'
+import { createRunContextHandle, type RunContextHandle } from './runContext'
 import { createSettlementFlusher, type SettlementFlusher } from './settlementFlusher'
 import { startSweeper } from './sweeper'
 import type { AbortCause, AnyHandler, RunOutcome, WorkerEvents, WorkerOptions } from './types'
@@ -366,13 +366,14 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       void this.settler.release(heldOf({ run }), `worker ${this.id} has no handler for kind ${run.kind}`)
       return
     }
+    let context: RunContextHandle | undefined
     let execution: Execution | undefined
     execution = executeRun({
       run,
       handler,
       abortGraceMs: this.options.abortGraceMs ?? 5000,
-      context: (signal, params) =>
-        createRunContext({
+      context: (signal, params) => {
+        context = createRunContextHandle({
           run,
           params,
           signal,
@@ -381,13 +382,21 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
           client: this.client,
           artifactStore: this.options.artifactStore,
           onLeaseLost: () => execution?.abort('lost'),
-        }),
+          workspaceRoot: this.options.workspaceRoot,
+          keepWorkspace: this.options.keepWorkspaces,
+          secrets: this.options.secrets,
+        })
+        return context.ctx
+      },
       onAbandoned: (cause) => this.emit('run:abandoned', { run, cause }),
     })
     this.active.set(run.lease, execution)
     this.activeByLane.set(run.lane, (this.activeByLane.get(run.lane) ?? 0) + 1)
     this.emit('run:started', run)
-    void execution.done.then((outcome) => this.finish(execution, outcome))
+    void execution.done.then((outcome) => {
+      void context?.dispose()
+      return this.finish(execution, outcome)
+    })
   }
 
   private async finish(execution: Execution, outcome: RunOutcome) {

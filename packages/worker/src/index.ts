@@ -12,7 +12,10 @@ export { defineHandler } from './defineHandler'
 export { HandlerError, toErrorInfo } from './handlerError'
 export type { HealthServer } from './healthServer'
 export { startHealthServer } from './healthServer'
+export type { HandlerFactory, LoadHandlersOptions } from './loadHandlers'
+export { loadHandlers } from './loadHandlers'
 export type { WorkerMetrics } from './metrics'
+export { isSecretReference } from './runSecrets'
 export type { ShellResult } from './shellHandler'
 export { ShellParams, shellHandler } from './shellHandler'
 export type { FilesystemArtifactStoreOptions } from './stores/filesystemArtifactStore'
@@ -28,6 +31,9 @@ export type {
   RunArtifacts,
   RunLogger,
   RunOutcome,
+  RunSecrets,
+  SecretReference,
+  SecretSource,
   WorkerEvents,
   WorkerOptions,
 } from './types'

@@ -1,12 +1,19 @@
+import { mkdirSync, rmSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import {
+  type ArtifactBody,
   type ArtifactStore,
   type EventLevel,
   isOpsError,
   type OpsClient,
   type Run,
+  toByteStream,
 } from '@ops-control-room/core'
 import type { EventBuffer } from './eventBuffer'
-import type { HandlerContext, RunArtifacts, RunLogger } from './types'
+import { createRunSecrets } from './runSecrets'
+import type { HandlerContext, RunArtifacts, RunLogger, SecretSource } from './types'
 
 export interface RunContextOptions {
   run: Run
@@ -17,12 +24,58 @@ export interface RunContextOptions {
   client: OpsClient
   artifactStore: ArtifactStore | undefined
   /** A write was refused because the lease is no longer current: the execution has lost its run. */
-  onLeaseLost(): void
+  onLeaseLost?(): void
+  /** Parent of per-run workspaces. Default `<os tmpdir>/ops-workspaces`. */
+  workspaceRoot?: string
+  /** Keep the workspace after the run, for debugging. */
+  keepWorkspace?: boolean
+  secrets?: SecretSource
+}
+
+/** A run's context and what to do once the run is over. */
+export interface RunContextHandle {
+  ctx: HandlerContext
+  /** Removes the run's workspace, if one was created and is not kept. Never throws. */
+  dispose(): Promise<void>
+}
+
+/** A body that errors with the signal's reason as soon as it aborts, so a store stops reading. */
+function abortable(body: ArtifactBody, signal: AbortSignal): ReadableStream<Uint8Array> {
+  const reader = toByteStream(body).getReader()
+  let onAbort: (() => void) | undefined
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      onAbort = () => {
+        controller.error(signal.reason)
+        void reader.cancel(signal.reason).catch(() => {})
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read()
+      if (done) {
+        if (onAbort) signal.removeEventListener('abort', onAbort)
+        controller.close()
+      } else controller.enqueue(value)
+    },
+    async cancel(reason) {
+      if (onAbort) signal.removeEventListener('abort', onAbort)
+      await reader.cancel(reason)
+    },
+  })
 }
 
 /** Builds the `ctx` a handler receives: params, signal, a batched logger, progress and artifacts. */
 export function createRunContext(options: RunContextOptions): HandlerContext {
-  const { run, events, client } = options
+  return createRunContextHandle(options).ctx
+}
+
+/**
+ * Builds the `ctx` a handler receives (params, signal, a batched logger, progress, artifacts, a
+ * workspace, secrets) and a `dispose` to call once the run is over.
+ */
+export function createRunContextHandle(options: RunContextOptions): RunContextHandle {
+  const { run, events, client, signal } = options
   if (!run.lease) throw new TypeError(`run ${run.id} has no lease: only claimed runs can be executed`)
   const lease = run.lease
   const emit = (level: EventLevel, type: string, message: string, data?: unknown) =>
@@ -45,7 +98,7 @@ export function createRunContext(options: RunContextOptions): HandlerContext {
       if (!created) throw new Error('the database recorded no artifact')
       return created
     } catch (err) {
-      if (isOpsError(err) && err.code === 'lease_lost') options.onLeaseLost()
+      if (isOpsError(err) && err.code === 'lease_lost') options.onLeaseLost?.()
       throw err
     }
   }
@@ -58,9 +111,17 @@ export function createRunContext(options: RunContextOptions): HandlerContext {
           'ctx.artifacts.put needs an artifact store: createWorker({ artifactStore: filesystemArtifactStore({ root }) or postgresArtifactStore({ databaseUrl }) })',
         )
       }
+      if (signal.aborted) throw signal.reason
       const contentType = input.contentType ?? 'application/octet-stream'
-      const stored = await store.put({ runId: run.id, name: input.name, contentType, body: input.body })
+      const stored = await store.put({
+        runId: run.id,
+        name: input.name,
+        contentType,
+        body: abortable(input.body, signal),
+      })
       try {
+        // Stored just as the run was cancelled: do not record it.
+        if (signal.aborted) throw signal.reason
         const created = await record({
           runId: run.id,
           name: input.name,
@@ -92,15 +153,47 @@ export function createRunContext(options: RunContextOptions): HandlerContext {
       const created = await record({ runId: run.id, name: input.name, kind: 'link', url: input.url })
       return { id: created.id }
     },
+    async list() {
+      const found = await client.artifacts.list({ runId: run.id })
+      return [...found].sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+    },
   }
 
-  return {
+  let workspace: string | undefined
+  const secrets = createRunSecrets(options.secrets)
+  const ctx: HandlerContext = {
     params: options.params,
     run,
-    signal: options.signal,
+    signal,
     log,
     progress: (value, message) => events.progress({ id: run.id, lease }, value, message),
     artifacts,
     workerId: options.workerId,
+    get workspace() {
+      if (workspace === undefined) {
+        const root = options.workspaceRoot ?? join(tmpdir(), 'ops-workspaces')
+        // Run id and attempt name it for whoever debugs a kept one; the random tail keeps two
+        // workers on one machine (or a lost lease re-claimed here) from sharing it.
+        const dir = join(root, `${run.id}-${run.attempt}-${Math.random().toString(36).slice(2, 10)}`)
+        mkdirSync(dir, { recursive: true, mode: 0o700 })
+        workspace = dir
+      }
+      return workspace
+    },
+    secrets,
+  }
+  return {
+    ctx,
+    async dispose() {
+      if (workspace === undefined || options.keepWorkspace) return
+      const dir = workspace
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => {
+        try {
+          rmSync(dir, { recursive: true, force: true })
+        } catch {
+          // Left for the OS's tmp cleaner; never fails the run.
+        }
+      })
+    },
   }
 }

@@ -16,6 +16,7 @@
  * - template: a named, versioned run definition; the worker sees only the run it produced.
  */
 import type {
+  Artifact,
   ArtifactBody,
   ArtifactStore,
   ErrorInfo,
@@ -49,6 +50,11 @@ export interface RunArtifacts {
   text(input: { name: string; text: string; contentType?: string }): Promise<{ id: string }>
   /** Records a link. */
   link(input: { name: string; url: string }): Promise<{ id: string }>
+  /**
+   * The artifacts this run already has, oldest first — including those of earlier attempts, so a
+   * retried handler can skip uploading what a previous attempt stored.
+   */
+  list(): Promise<Artifact[]>
 }
 
 /** What a handler's `run` receives. */
@@ -65,7 +71,44 @@ export interface HandlerContext<Params = unknown> {
   readonly artifacts: RunArtifacts
   /** The id of the worker executing the run. */
   readonly workerId: string
+  /**
+   * A directory of this run's own, created on first read (no cost to handlers that never use it) and
+   * removed with its contents when the run ends, unless the worker keeps workspaces for debugging
+   * (`keepWorkspaces`). Each attempt gets a fresh one: a retry must not rely on a previous attempt's
+   * files (it may run on another machine).
+   */
+  readonly workspace: string
+  /** Secrets resolved on the worker, never from params. See `RunSecrets`. */
+  readonly secrets: RunSecrets
 }
+
+/**
+ * A secret reference a param may hold in place of a value: `{ "$secret": "GIT_TOKEN" }`. Only the
+ * name travels through the database; the value is resolved on the worker by `ctx.secrets`.
+ */
+export interface SecretReference {
+  $secret: string
+}
+
+/**
+ * Secrets a handler reads on the worker. By default a name `X` resolves to the worker's environment
+ * variable `OPS_SECRET_X` (nothing else of the environment is reachable through a reference, so a
+ * run cannot ask for `DATABASE_URL`); `WorkerOptions.secrets` replaces the source.
+ */
+export interface RunSecrets {
+  /** The secret's value, or undefined when the worker has none of that name. */
+  get(name: string): string | undefined
+  /**
+   * Resolves a `{ "$secret": name }` reference (or returns a plain string unchanged).
+   * @throws ValidationError when the reference names a secret the worker does not have.
+   */
+  resolve(value: string | SecretReference): string
+}
+
+/** Where a worker's secrets come from: a map, or a lookup function. */
+export type SecretSource =
+  | Readonly<Record<string, string | undefined>>
+  | ((name: string) => string | undefined)
 
 /** A handler plugin: a kind, an input schema and `run`. Create one with `defineHandler`. */
 export interface HandlerDefinition<Schema extends z.ZodType = z.ZodType, Output = unknown> {
@@ -113,6 +156,15 @@ export interface WorkerOptions {
   eventFlushIntervalMs?: number
   /** Where `ctx.artifacts.put` keeps content. Without one, `put` throws (text and links still work). */
   artifactStore?: ArtifactStore
+  /** Parent directory of per-run workspaces (`ctx.workspace`). Default `<os tmpdir>/ops-workspaces`. */
+  workspaceRoot?: string
+  /** Keep each run's workspace after it ends, for debugging. Default false. */
+  keepWorkspaces?: boolean
+  /**
+   * Where `ctx.secrets` looks names up. Default: the environment variable `OPS_SECRET_<NAME>` of the
+   * worker process.
+   */
+  secrets?: SecretSource
   /** Wire SIGTERM and SIGINT to `stop()`. Default false. */
   handleSignals?: boolean
   /** Reported in `ops.workers`. */

@@ -42,7 +42,8 @@ describe('no deadlocks in normal operation', () => {
     }
     // Counted twice: by PostgreSQL, and by what the workers were told (a deadlock is an error to them).
     const deadlockErrors: string[] = []
-    for (const w of workers) w.on('error', (e) => /deadlock/i.test(e.message) && deadlockErrors.push(e.message))
+    for (const w of workers)
+      w.on('error', (e) => /deadlock/i.test(e.message) && deadlockErrors.push(e.message))
     await Promise.all(workers.map((w) => w.start()))
     try {
       const session = await ctx.client.sessions.create({ name: 'deadlocks' })

@@ -60,7 +60,7 @@ describe('ops-control-room dev', () => {
     expect(config.apiUrl).toBe(url)
     const headers = { authorization: `Bearer ${config.token}`, 'content-type': 'application/json' }
     const templates = (await (await fetch(`${url}/templates`, { headers })).json()) as { name: string }[]
-    expect(templates.map((t) => t.name).sort()).toEqual(['demo', 'shell', 'sleep'])
+    expect(templates.map((t) => t.name).sort()).toEqual(['demo', 'shell', 'sleep', 'spec-kit'])
     // A demo run goes through the in-process worker, with its artifacts.
     const session = (await (
       await fetch(`${url}/sessions`, { method: 'POST', headers, body: JSON.stringify({ name: 'dev test' }) })

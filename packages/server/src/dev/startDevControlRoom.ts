@@ -3,9 +3,10 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type ArtifactStore, createOpsClient, type OpsClient } from '@ops-control-room/core'
 import { migrate, postgresBackend } from '@ops-control-room/core/postgres'
-import { createWorker, type Worker } from '@ops-control-room/worker'
+import { type AnyHandler, createWorker, type Worker } from '@ops-control-room/worker'
 import { createServer, type OpsServer } from '../createServer'
 import { type DevDatabase, startDevDatabase } from './devDatabase'
+import { devSpecKitHandler, ensureDevSpecRepo, seedSpecKitTemplate } from './devSpecKit'
 import { seedDevTemplates } from './devTemplates'
 import { loadOrCreateSecret, signDevToken } from './devToken'
 import { exampleHandlers } from './exampleHandlers'
@@ -29,6 +30,11 @@ export interface DevControlRoomOptions {
   worker?: boolean
   /** Per-lane concurrency of the in-process worker. Default 2. */
   concurrency?: number
+  /**
+   * The repository `spec_kit_generate` commits to. Default a bare repository in the data directory
+   * (`<dataDir>/spec-kit/specs.git`, env OPS_SPEC_KIT_REPO overrides); false leaves the handler out.
+   */
+  specKitRepo?: string | false
   /** Where progress lines go. Default stdout; pass a no-op Progress to silence. */
   progress?: Progress
 }
@@ -148,11 +154,23 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
 
     let worker: Worker | undefined
     if (options.worker !== false) {
+      const handlers = [...exampleHandlers] as AnyHandler[]
+      const specRepo = options.specKitRepo ?? process.env.OPS_SPEC_KIT_REPO
+      if (specRepo !== false) {
+        try {
+          const repo = specRepo || (await ensureDevSpecRepo(join(dirname(artifactsDir), 'spec-kit')))
+          handlers.push(devSpecKitHandler(repo))
+          if (await seedSpecKitTemplate(client)) progress.info('created template: spec-kit')
+          progress.info(`spec_kit_generate commits to ${repo}`)
+        } catch (err) {
+          progress.fail(`spec_kit_generate is off (is git installed?): ${(err as Error).message}`)
+        }
+      }
       const doneWorker = progress.step('starting the in-process worker')
       worker = createWorker({
         client,
         workerId: `dev-${process.pid}`,
-        handlers: [...exampleHandlers],
+        handlers,
         concurrency: options.concurrency ?? 2,
         // The server's filesystem store: the worker writes content, the server signs downloads.
         artifactStore: server.artifactStore as unknown as ArtifactStore,
@@ -165,7 +183,7 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
       await worker.start()
       const w = worker
       cleanup.push(() => w.stop())
-      doneWorker(`${exampleHandlers.map((h) => h.kind).join(', ')} on lanes A–D`)
+      doneWorker(`${handlers.map((h) => h.kind).join(', ')} on lanes A–D`)
     }
 
     if (!appDir) {

@@ -6,7 +6,12 @@
  *   WORKER_ID                  unique in the fleet (default <host>-<pid>-<random>)
  *   OPS_LANES                  lanes to serve, e.g. `A,B` (default A,B,C,D)
  *   OPS_CONCURRENCY            per-lane concurrency: `4`, or `A=4,B=2` (default 4)
- *   OPS_HANDLERS               `shell` and/or module paths exporting handler definitions (default shell)
+ *   OPS_HANDLERS               `shell`, module paths and package names (`pkg#export`) exporting handlers
+ *                              or handler factories (default shell)
+ *   OPS_HANDLER_OPTIONS        JSON object: options per OPS_HANDLERS entry, given to its factory
+ *   OPS_WORKSPACE_DIR          parent of per-run workspaces (default <tmpdir>/ops-workspaces)
+ *   OPS_KEEP_WORKSPACES        `1` keeps each run's workspace after it ends (debugging)
+ *   OPS_SECRET_<NAME>          a secret handlers read as ctx.secrets.get('<NAME>') or { "$secret": "<NAME>" }
  *   OPS_HEALTH_PORT            serve /health and /metrics on this port (default: off)
  *   OPS_ARTIFACTS_DIR          keep artifact files here (default: in PostgreSQL)
  *   OPS_HEARTBEAT_INTERVAL_MS, OPS_HEARTBEAT_TIMEOUT_S, OPS_SWEEP_INTERVAL_MS, OPS_POLL_INTERVAL_MS,
@@ -15,16 +20,14 @@
  * SIGTERM/SIGINT stop it gracefully (a second signal aborts in-flight runs at once). One JSON line
  * per lifecycle event goes to stdout.
  */
-import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { createOpsClient, LANES, type Lane } from '@ops-control-room/core'
 import { postgresBackend } from '@ops-control-room/core/postgres'
 import { createWorker } from '../createWorker'
 import { startHealthServer } from '../healthServer'
-import { shellHandler } from '../shellHandler'
+import { loadHandlers } from '../loadHandlers'
 import { filesystemArtifactStore } from '../stores/filesystemArtifactStore'
 import { postgresArtifactStore } from '../stores/postgresArtifactStore'
-import type { AnyHandler, Concurrency } from '../types'
+import type { Concurrency } from '../types'
 
 const env = process.env
 const log = (msg: string, extra: Record<string, unknown> = {}) =>
@@ -63,31 +66,18 @@ function parseConcurrency(text: string | undefined): Concurrency | undefined {
   return out
 }
 
-async function loadHandlers(text: string): Promise<AnyHandler[]> {
-  const handlers: AnyHandler[] = []
-  for (const entry of text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
-    if (entry === 'shell') {
-      handlers.push(shellHandler)
-      continue
-    }
-    const mod = (await import(pathToFileURL(resolve(entry)).href)) as Record<string, unknown>
-    const exported = mod.default ?? mod.handlers ?? mod.handler
-    const list = (Array.isArray(exported) ? exported : [exported]) as AnyHandler[]
-    if (list.length === 0 || list.some((h) => !h || typeof h.run !== 'function')) {
-      fail(`${entry} must export a handler (defineHandler) or a list of them as default, handlers or handler`)
-    }
-    handlers.push(...list)
-  }
-  return handlers
-}
-
 async function main() {
   const databaseUrl = env.DATABASE_URL
   if (!databaseUrl) fail('set DATABASE_URL to the PostgreSQL database of Ops Control Room')
-  const handlers = await loadHandlers(env.OPS_HANDLERS ?? 'shell')
+  let handlerOptions: Record<string, unknown> = {}
+  try {
+    handlerOptions = env.OPS_HANDLER_OPTIONS ? JSON.parse(env.OPS_HANDLER_OPTIONS) : {}
+  } catch {
+    fail('OPS_HANDLER_OPTIONS must be a JSON object keyed by OPS_HANDLERS entry')
+  }
+  const handlers = await loadHandlers(env.OPS_HANDLERS ?? 'shell', { options: handlerOptions }).catch(
+    (err: Error) => fail(err.message),
+  )
   const client = createOpsClient({
     backend: postgresBackend({ databaseUrl, max: int('OPS_DB_POOL') ?? 10, applicationName: 'ops-worker' }),
   })
@@ -102,6 +92,8 @@ async function main() {
     concurrency: parseConcurrency(env.OPS_CONCURRENCY),
     handlers,
     artifactStore: store,
+    workspaceRoot: env.OPS_WORKSPACE_DIR || undefined,
+    keepWorkspaces: env.OPS_KEEP_WORKSPACES === '1',
     heartbeatIntervalMs: int('OPS_HEARTBEAT_INTERVAL_MS'),
     heartbeatTimeoutSeconds: int('OPS_HEARTBEAT_TIMEOUT_S'),
     sweepIntervalMs: sweep === 0 ? false : sweep,
