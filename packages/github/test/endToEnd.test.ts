@@ -76,6 +76,7 @@ beforeAll(async () => {
     { '.ops/pipeline.yml': 'steps:\n  - name: bad name!\n    lane: Z\n', 'README.md': 'two' },
     { '.ops/pipeline.yml': SLOW },
     { 'package.json': JSON.stringify({ name: 'x', scripts: { test: 'node -e "console.log(42)"' } }) },
+    { '.ops/pipeline.yml': 'steps:\n  - name: hangs\n    command: echo waiting; sleep 30\n    timeout: 1\n' },
   ])
   shas = repo.shas
   github = await startFakeGithub({ appId: APP_ID, bareRepo: repo.bare })
@@ -241,6 +242,20 @@ describe('webhook → session → worker → check runs', () => {
     expect(check.output?.title).toBe(`cancelled: superseded by ${(shas[3] as string).slice(0, 7)}`)
     const [row] = await sql`select status from ops.runs where id = ${running?.id}`
     expect(row?.status).toBe('cancelled')
+  })
+
+  it('a step past its timeout is killed and its check run ends timed_out', async () => {
+    const sha = shas[4] as string
+    const p = pullRequestPayload(sha, 'opened')
+    p.pull_request.number = 55
+    await post(p)
+    const check = await until('the hangs check', () => {
+      const c = github.checksOf(sha).hangs
+      return c?.status === 'completed' && c
+    })
+    expect(check.conclusion).toBe('timed_out')
+    expect(check.output?.title).toBe('timed out after 1 s')
+    expect(check.output?.text).toContain('waiting')
   })
 
   it('a rerequested check run runs that step again', async () => {
