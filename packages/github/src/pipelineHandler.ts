@@ -72,6 +72,24 @@ export function createPipelineHandler(options: PipelineHandlerOptions): AnyHandl
           idempotencyKey: `github:${ctx.run.id}:${step.name}`,
         })),
       })
+      // A supersede that landed while this run was planning cancelled only the runs that existed then:
+      // cancel the steps just enqueued too, whether or not the cancel has reached this worker yet.
+      const self = await options.client.runs.get(ctx.run.id)
+      if (ctx.signal.aborted || self.cancelRequestedAt) {
+        await options.client.runs.cancelMany({
+          ids: runs.map((r) => r.id),
+          reason: self.cancelReason ?? 'the pipeline run was cancelled',
+        })
+        // The cancel reaches the signal by NOTIFY or the next heartbeat: end as cancelled, not failed.
+        if (!ctx.signal.aborted) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 30_000)
+            ctx.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+          })
+        }
+        ctx.signal.throwIfAborted()
+        throw new HandlerError({ type: 'cancelled', message: 'cancelled while planning', retry: false })
+      }
       const steps = pipeline.steps.map((step, i) => ({ name: step.name, runId: runs[i]?.id as string }))
       ctx.log.info(`enqueued ${steps.length} step(s) from ${source}: ${steps.map((s) => s.name).join(', ')}`)
       return { source, steps }

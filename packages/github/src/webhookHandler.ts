@@ -183,7 +183,8 @@ export function createGithubWebhookHandler(options: GithubWebhookOptions): Webho
         const pr = p.pull_request
         if (!isFork(pr)) return 'review of a pull request that is not from a fork'
         const trusted = ['OWNER', 'MEMBER', 'COLLABORATOR'].includes(p.review.author_association)
-        if (p.review.state !== 'approved' || !trusted) return 'not an approval by a maintainer'
+        if (p.review.state !== 'approved' || !trusted)
+          return 'fork pull request: not an approval by a maintainer'
         const sha = p.review.commit_id ?? pr.head.sha
         const base = commitOf(p, sha, `refs/heads/${pr.head.ref}`, pr.number, true)
         return typeof base === 'string' ? base : { target: base, rerun: true }

@@ -152,6 +152,35 @@ describe('github webhook handler', () => {
     expect((await (await labelled(webhookRequest('pull_request', sync))).json()).outcome).toBe('fork_skipped')
   })
 
+  it('runs the commit a maintainer approved when the approval policy says so', async () => {
+    const approving = createGithubWebhookHandler({
+      sql,
+      secret: 'test-webhook-secret',
+      forks: { policy: 'approval' },
+    })
+    const review = example('pull_request_review', 'submitted')
+    review.installation = { id: 1 }
+    review.pull_request.head.repo.full_name = 'mallory/Hello-World'
+    review.review.commit_id = '9'.repeat(40)
+    // A comment is not an approval; an approval by someone without write access is not either.
+    expect((await (await approving(webhookRequest('pull_request_review', review))).json()).outcome).toBe(
+      'fork_skipped',
+    )
+    review.review.state = 'approved'
+    review.review.author_association = 'CONTRIBUTOR'
+    expect((await (await approving(webhookRequest('pull_request_review', review))).json()).outcome).toBe(
+      'fork_skipped',
+    )
+    review.review.author_association = 'MEMBER'
+    const res = await approving(webhookRequest('pull_request_review', review))
+    const body = await res.json()
+    expect(body.outcome).toBe('rerun')
+    const [run] = await sql`select params from ops.runs where session_id = ${body.sessionId}`
+    expect(run?.params).toMatchObject({ sha: '9'.repeat(40), fork: true })
+    // The default handler (policy never) ignores reviews.
+    expect((await handler(webhookRequest('pull_request_review', review))).status).toBe(202)
+  })
+
   it('answers 202 to events it does not handle, and to pushes to other branches', async () => {
     const ping = await handler(webhookRequest('ping', example('ping')))
     expect(ping.status).toBe(202)
