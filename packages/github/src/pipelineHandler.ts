@@ -84,7 +84,11 @@ export function createPipelineHandler(options: PipelineHandlerOptions): AnyHandl
         if (!ctx.signal.aborted) {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, 30_000)
-            ctx.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+            const onAbort = () => {
+              clearTimeout(timer)
+              resolve()
+            }
+            ctx.signal.addEventListener('abort', onAbort, { once: true })
           })
         }
         ctx.signal.throwIfAborted()
