@@ -6,6 +6,7 @@ import { migrate, postgresBackend } from '@ops-control-room/core/postgres'
 import { createWorker, type Worker } from '@ops-control-room/worker'
 import { createServer, type OpsServer } from '../createServer'
 import { type DevDatabase, startDevDatabase } from './devDatabase'
+import { startDevGithub } from './devGithub'
 import { seedDevTemplates } from './devTemplates'
 import { loadOrCreateSecret, signDevToken } from './devToken'
 import { exampleHandlers } from './exampleHandlers'
@@ -120,7 +121,10 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
     const artifactsDir = options.ephemeral
       ? join(dirname(db.dataDir ?? dataDir), 'artifacts')
       : join(dataDir, 'artifacts')
+    const github = await startDevGithub({ databaseUrl: db.url, runboardUrl: front.url })
+    if (github) cleanup.push(() => github.close())
     const server = await createServer({
+      ...(github ? { handlers: [github.route] } : {}),
       databaseUrl: db.url,
       jwtSecret,
       artifactsDir,
@@ -152,7 +156,7 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
       worker = createWorker({
         client,
         workerId: `dev-${process.pid}`,
-        handlers: [...exampleHandlers],
+        handlers: [...exampleHandlers, ...(github?.workerHandlers ?? [])],
         concurrency: options.concurrency ?? 2,
         // The server's filesystem store: the worker writes content, the server signs downloads.
         artifactStore: server.artifactStore as unknown as ArtifactStore,
@@ -166,6 +170,11 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
       const w = worker
       cleanup.push(() => w.stop())
       doneWorker(`${exampleHandlers.map((h) => h.kind).join(', ')} on lanes A–D`)
+    }
+
+    if (github) {
+      await github.start()
+      progress.info(`GitHub App: webhooks at ${front.url}${github.route.path}, check runs reported`)
     }
 
     if (!appDir) {
