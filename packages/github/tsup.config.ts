@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: { index: 'src/index.ts', webhook: 'src/webhook.ts' },
   format: ['esm', 'cjs'],
   dts: { compilerOptions: { paths: {} } },
   sourcemap: true,
