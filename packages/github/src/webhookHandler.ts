@@ -8,7 +8,7 @@ import {
   ValidationError,
 } from '@ops-control-room/core'
 import type postgres from 'postgres'
-import { type CommitTarget, PIPELINE_KIND } from './commitTarget'
+import { CommitTarget, PIPELINE_KIND } from './commitTarget'
 
 type PullRequestPayload = EmitterWebhookEvent<'pull_request'>['payload']
 type PushPayload = EmitterWebhookEvent<'push'>['payload']
@@ -55,6 +55,7 @@ export type DeliveryOutcome =
   | 'duplicate_commit'
   | 'ignored'
   | 'fork_skipped'
+  | 'closed'
 
 const ZERO_SHA = '0000000000000000000000000000000000000000'
 
@@ -145,6 +146,9 @@ export function createGithubWebhookHandler(options: GithubWebhookOptions): Webho
       const p = payload as CheckRunPayload
       if (p.action !== 'rerequested') return ignore(`check_run ${p.action}`)
       return rerunStep(deliveryId, p)
+    }
+    if (event === 'pull_request' && payload.action === 'closed') {
+      return closePullRequest(deliveryId, payload as PullRequestPayload)
     }
     const trigger = triggerOf(event, payload)
     if (typeof trigger === 'string') {
@@ -290,6 +294,25 @@ export function createGithubWebhookHandler(options: GithubWebhookOptions): Webho
     })
   }
 
+  /** A closed (or merged) pull request: its queued and running runs are cancelled. */
+  async function closePullRequest(deliveryId: string, p: PullRequestPayload) {
+    const repository = p.repository.full_name
+    return sql.begin(async (tx) => {
+      const [delivered] = await tx`
+        insert into ops.github_deliveries (delivery_id, event, action, repository, outcome)
+        values (${deliveryId}, 'pull_request', 'closed', ${repository}, 'closed')
+        on conflict (delivery_id) do nothing returning delivery_id`
+      if (!delivered) return { outcome: 'duplicate_delivery' as const }
+      const rows = await tx`
+        select count(*)::int as n from ops.request_cancel(array(
+          select r.id from ops.github_sessions g join ops.runs r on r.session_id = g.session_id
+          where g.repository = ${repository} and g.pr_number = ${p.pull_request.number}
+            and r.status in ('queued', 'running')
+        ), ${`pull request #${p.pull_request.number} closed`})`
+      return { outcome: 'closed' as const, cancelled: (rows[0] as { n: number }).n }
+    })
+  }
+
   /** Cancels the queued and running runs of the pull request's other commits. */
   async function supersede(tx: postgres.TransactionSql, target: CommitTarget): Promise<number> {
     if (options.supersede === false || !target.prNumber) return 0
@@ -313,7 +336,8 @@ export function createGithubWebhookHandler(options: GithubWebhookOptions): Webho
       if (!delivered) return { outcome: 'duplicate_delivery' as const }
       const [run] = await tx`
         select r.* from ops.github_check_runs c join ops.runs r on r.id = c.run_id
-        where c.check_run_id = ${p.check_run.id} and r.params ->> 'repository' = ${repository}`
+        where c.check_run_id = ${p.check_run.id} and r.params ->> 'repository' = ${repository}
+          and (r.params ->> 'installationId')::bigint = ${p.installation?.id ?? 0}`
       if (!run) {
         await tx`update ops.github_deliveries set outcome = 'ignored' where delivery_id = ${deliveryId}`
         return { outcome: 'ignored' as const, reason: 'not a check run of this integration' }
@@ -362,8 +386,12 @@ function commitOf(
 ): Trigger['target'] | string {
   const installationId = payload.installation?.id
   if (!installationId) return 'no installation in the payload (is this an App webhook?)'
-  if (!/^[0-9a-f]{40}$/.test(sha)) return 'no commit sha'
-  return { repository: payload.repository.full_name, installationId, sha, ref, prNumber, fork }
+  const target = { repository: payload.repository.full_name, installationId, sha, ref, prNumber, fork }
+  const checked = CommitTarget.omit({ deliveryId: true, trigger: true }).safeParse(stripUndefined(target))
+  if (!checked.success) {
+    return `unexpected payload: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`
+  }
+  return target
 }
 
 function stripUndefined<T extends object>(value: T): T {

@@ -120,6 +120,23 @@ describe('github webhook handler', () => {
     expect(fresh?.status).toBe('queued')
   })
 
+  it('closing the pull request cancels its queued and running runs', async () => {
+    const closed = pullRequestPayload(SHA_B, 'closed')
+    const res = await handler(webhookRequest('pull_request', closed, { delivery: 'close-1' }))
+    expect(await res.json()).toMatchObject({ outcome: 'closed', cancelled: 1 })
+    const [fresh] = await sql`select r.status, r.cancel_reason from ops.runs r
+      join ops.github_sessions g on g.session_id = r.session_id where g.head_sha = ${SHA_B}`
+    expect(fresh).toMatchObject({ status: 'cancelled', cancel_reason: 'pull request #2 closed' })
+  })
+
+  it('ignores a payload whose repository or sha does not fit', async () => {
+    const odd = pullRequestPayload(SHA_A, 'opened')
+    odd.repository.full_name = 'no slash here'
+    const res = await handler(webhookRequest('pull_request', odd))
+    expect(res.status).toBe(202)
+    expect((await res.json()).reason).toMatch(/unexpected payload: repository/)
+  })
+
   it('does not run pull requests from forks by default', async () => {
     const payload = pullRequestPayload('d'.repeat(40), 'opened')
     payload.pull_request.head.repo.full_name = 'mallory/Hello-World'
