@@ -131,14 +131,17 @@ export function createCheckReporter(options: CheckReporterOptions): CheckReporte
   }
 
   async function deliverRun(runId: string, upto: string) {
+    // Committed on its own, before anything is sent: a later attempt that finds this row without a
+    // check run id knows an earlier one may have created the check run and died before recording it.
+    const first = await sql`
+      insert into ops.github_check_runs (run_id) values (${runId}) on conflict do nothing returning run_id`
     await sql.begin(async (tx) => {
-      await tx`insert into ops.github_check_runs (run_id) values (${runId}) on conflict do nothing`
       // One deliverer per run at a time: a create is never raced by an update.
       const [check] = await tx<{ check_run_id: string | null; reported_status: string | null }[]>`
         select check_run_id::text, reported_status from ops.github_check_runs where run_id = ${runId} for update`
       const [run] = await tx<RunRow[]>`select * from ops.runs where id = ${runId}`
       if (run && run.status !== check?.reported_status) {
-        const checkRunId = await report(tx, run, check?.check_run_id ?? null)
+        const checkRunId = await report(tx, run, check?.check_run_id ?? null, first.length === 0)
         await tx`
           update ops.github_check_runs set check_run_id = ${checkRunId}, reported_status = ${run.status},
             updated_at = now()
@@ -154,8 +157,10 @@ export function createCheckReporter(options: CheckReporterOptions): CheckReporte
   async function report(
     tx: postgres.TransactionSql,
     run: RunRow,
-    checkRunId: string | null,
+    knownCheckRunId: string | null,
+    retrying: boolean,
   ): Promise<string | null> {
+    let checkRunId = knownCheckRunId
     const { repository, installationId, sha } = run.params
     const [owner, repo] = repository.split('/') as [string, string]
     const octokit = app.installation(installationId)
@@ -184,6 +189,9 @@ export function createCheckReporter(options: CheckReporterOptions): CheckReporte
       output,
     } as const
     try {
+      // An earlier attempt may have created the check run and died before recording its id: find it
+      // by external_id rather than creating a second one.
+      if (!checkRunId && retrying) checkRunId = await findCheckRun(octokit, owner, repo, sha, name, run.id)
       if (checkRunId) {
         await octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', {
           ...body,
@@ -244,6 +252,26 @@ export function createCheckReporter(options: CheckReporterOptions): CheckReporte
       unlisten = undefined
     },
   }
+}
+
+async function findCheckRun(
+  octokit: GithubOctokit,
+  owner: string,
+  repo: string,
+  sha: string,
+  name: string,
+  runId: string,
+): Promise<string | null> {
+  const res = await octokit.request('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', {
+    owner,
+    repo,
+    ref: sha,
+    check_name: name,
+    filter: 'all',
+    per_page: 100,
+  })
+  const found = res.data.check_runs.find((c) => c.external_id === runId)
+  return found ? String(found.id) : null
 }
 
 async function postStatus(

@@ -134,6 +134,26 @@ describe('check reporter', () => {
     expect(given?.last_error).toMatch(/^gave up: HTTP 500/)
   })
 
+  it('a retry after a create whose answer was lost finds the check run instead of creating another', async () => {
+    const session = await client.sessions.create({ name: 'lost answer' })
+    const sha = '4'.repeat(40)
+    const [run] = await client.runs.enqueue({
+      sessionId: session.id,
+      runs: [{ kind: 'github_step', params: params(sha, 'e2e') }],
+    })
+    const runId = run?.id as string
+    const reporter = createCheckReporter({ sql, app: app(github) })
+    expect(await reporter.deliverPending()).toBe(1)
+    // As if the reporter died after GitHub created the check run and before it committed the id.
+    await sql`update ops.github_check_runs set check_run_id = null, reported_status = null where run_id = ${runId}`
+    await sql`update ops.github_outbox set delivered_at = null, attempts = 1 where run_id = ${runId}`
+    await client.runs.cancel(runId, 'lost')
+    expect(await reporter.deliverPending()).toBe(1)
+    const mine = [...github.checkRuns.values()].filter((c) => c.head_sha === sha)
+    expect(mine).toHaveLength(1)
+    expect(mine[0]).toMatchObject({ status: 'completed', conclusion: 'cancelled', external_id: runId })
+  })
+
   it('computes waits from retry-after, x-ratelimit-reset, or exponentially', () => {
     const reset = String(Math.floor(Date.now() / 1000) + 30)
     expect(backoffSeconds({ response: { headers: { 'retry-after': '7' } } }, 1, 600)).toBe(7)

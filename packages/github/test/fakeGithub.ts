@@ -125,6 +125,14 @@ export async function startFakeGithub(options: { appId: number; bareRepo: string
           return send(404, { message: 'Not Found' })
         }
       }
+      const list = /^\/repos\/([^/]+)\/([^/]+)\/commits\/([0-9a-f]{40})\/check-runs$/.exec(path)
+      if (method === 'GET' && list) {
+        const name = url.searchParams.get('check_name')
+        const found = [...checkRuns.values()].filter(
+          (c) => c.head_sha === list[3] && (!name || c.name === name),
+        )
+        return send(200, { total_count: found.length, check_runs: found })
+      }
       const create = /^\/repos\/([^/]+)\/([^/]+)\/check-runs$/.exec(path)
       if (method === 'POST' && create) {
         if (options.checksDenied) return send(403, { message: 'Resource not accessible by integration' })
