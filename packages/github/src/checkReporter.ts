@@ -27,6 +27,10 @@ export interface CheckReporterOptions {
   maxAttempts?: number
   /** Longest wait between two attempts, in seconds. Default 600. */
   maxBackoffSeconds?: number
+  /** Delivered outbox rows and recorded deliveries are kept this many days. Default 30. */
+  retainDays?: number
+  /** How often `start()` purges what is past `retainDays`. Default one hour; 0 turns it off. */
+  purgeIntervalMs?: number
   /** Logs failures of delivery. Default console.error. */
   onError?: (error: unknown, runId?: string) => void
 }
@@ -35,6 +39,8 @@ export interface CheckReporterOptions {
 export interface CheckReporter {
   /** Delivers what is due now; resolves with the number of runs reported. */
   deliverPending(): Promise<number>
+  /** Deletes delivered outbox rows and delivery records older than `retainDays`. */
+  purge(): Promise<{ outbox: number; deliveries: number }>
   /** Delivers continuously (on NOTIFY, and by polling) until `stop()`. */
   start(): Promise<void>
   stop(): Promise<void>
@@ -211,6 +217,16 @@ export function createCheckReporter(options: CheckReporterOptions): CheckReporte
     }
   }
 
+  async function purge() {
+    const days = options.retainDays ?? 30
+    const outbox = await sql`
+      delete from ops.github_outbox
+      where delivered_at is not null and delivered_at < now() - make_interval(days => ${days})`
+    const deliveries = await sql`
+      delete from ops.github_deliveries where received_at < now() - make_interval(days => ${days})`
+    return { outbox: outbox.count, deliveries: deliveries.count }
+  }
+
   let running = false
   let wake: (() => void) | undefined
   let loop: Promise<void> | undefined
@@ -218,13 +234,20 @@ export function createCheckReporter(options: CheckReporterOptions): CheckReporte
 
   return {
     deliverPending,
+    purge,
     async start() {
       if (running) return
       running = true
       const listener = await sql.listen('ops_github_outbox', () => wake?.())
       unlisten = () => listener.unlisten()
+      const purgeEvery = options.purgeIntervalMs ?? 3_600_000
+      let nextPurge = Date.now()
       loop = (async () => {
         while (running) {
+          if (purgeEvery > 0 && Date.now() >= nextPurge) {
+            nextPurge = Date.now() + purgeEvery
+            await purge().catch((err) => onError(err))
+          }
           let n = 0
           try {
             n = await deliverPending()

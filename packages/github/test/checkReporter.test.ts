@@ -154,6 +154,29 @@ describe('check reporter', () => {
     expect(mine[0]).toMatchObject({ status: 'completed', conclusion: 'cancelled', external_id: runId })
   })
 
+  it('purges delivered outbox rows and deliveries past the retention, and nothing pending', async () => {
+    const session = await client.sessions.create({ name: 'purge' })
+    const [run] = await client.runs.enqueue({
+      sessionId: session.id,
+      runs: [{ kind: 'github_step', params: params('5'.repeat(40), 'old') }],
+    })
+    const runId = run?.id as string
+    await sql`insert into ops.github_outbox (run_id, status, delivered_at) values
+      (${runId}, 'running', now() - interval '40 days'), (${runId}, 'running', now() - interval '1 day')`
+    await sql`update ops.github_outbox set created_at = now() - interval '41 days'
+      where run_id = ${runId} and delivered_at is null`
+    await sql`insert into ops.github_deliveries (delivery_id, event, outcome, received_at) values
+      ('old-1', 'push', 'ignored', now() - interval '31 days'), ('new-1', 'push', 'ignored', now())`
+    const reporter = createCheckReporter({ sql, app: app(github), retainDays: 30 })
+    expect(await reporter.purge()).toEqual({ outbox: 1, deliveries: 1 })
+    const left =
+      await sql`select delivered_at is null as pending from ops.github_outbox where run_id = ${runId} order by id`
+    expect(left.map((r) => r.pending)).toEqual([true, false])
+    expect((await sql`select delivery_id from ops.github_deliveries`).map((r) => r.delivery_id)).toContain(
+      'new-1',
+    )
+  })
+
   it('computes waits from retry-after, x-ratelimit-reset, or exponentially', () => {
     const reset = String(Math.floor(Date.now() / 1000) + 30)
     expect(backoffSeconds({ response: { headers: { 'retry-after': '7' } } }, 1, 600)).toBe(7)
