@@ -79,4 +79,4 @@ it('`ops-control-room dev` with an App in the environment receives webhooks and 
     if (Date.now() > deadline) throw new Error(`no completed check run:\n${output}`)
     await new Promise((r) => setTimeout(r, 100))
   }
-})
+}, 180_000)

@@ -42,7 +42,7 @@ let shas: string[]
 let webhook: ReturnType<typeof createGithubWebhookHandler>
 const errors: unknown[] = []
 
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
+async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 50_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = check()
@@ -194,7 +194,6 @@ describe('webhook → session → worker → check runs', () => {
     const logs = await sql`select name from ops.artifacts a join ops.runs r on r.id = a.run_id
       where r.session_id = ${sessionId} order by name`
     expect(logs.map((l) => l.name)).toEqual(['fail.log', 'pass.log'])
-    expect(errors.length).toBeGreaterThanOrEqual(0)
   })
 
   it('an invalid pipeline file becomes a failed check run that says what is wrong', async () => {

@@ -144,4 +144,4 @@ it('a worker killed mid-step: the run is recovered, runs again elsewhere, and it
   expect(check.output?.text).toContain('finished')
   const [run] = await sql`select status, attempt from ops.runs where kind = 'github_step'`
   expect(run).toMatchObject({ status: 'succeeded', attempt: 2 })
-})
+}, 180_000)
