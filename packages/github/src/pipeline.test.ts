@@ -23,6 +23,9 @@ describe('pipeline file', () => {
       /steps\.1\.name: duplicate step name "a"[\s\S]*steps\.1: Unrecognized key: "shell"|steps\.1: Unrecognized key: "shell"[\s\S]*steps\.1\.name: duplicate/,
     )
     expect(() => parsePipeline('steps: [')).toThrow(/not valid YAML/)
+    expect(() => parsePipeline('steps:\n  - name: pipeline\n    command: x\n')).toThrow(
+      /steps\.0\.name: "pipeline"/,
+    )
     expect(() => parsePipeline('steps: []')).toThrow(/steps: Too small/)
     expect(() => parsePipeline('')).toThrow(/\(file\)/)
     expect(() => parsePipeline('steps:\n  - name: x\n    command: y\n    env: ["A-B"]\n')).toThrow(

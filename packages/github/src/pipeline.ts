@@ -43,6 +43,13 @@ export const Pipeline = z
   .superRefine((p, ctx) => {
     const seen = new Set<string>()
     p.steps.forEach((s, i) => {
+      if (s.name === 'pipeline') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps', i, 'name'],
+          message: '"pipeline" is the check run of the file itself',
+        })
+      }
       if (seen.has(s.name)) {
         ctx.addIssue({
           code: 'custom',
