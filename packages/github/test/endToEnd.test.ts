@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createOpsClient, type OpsClient } from '@ops-control-room/core'
@@ -194,6 +194,13 @@ describe('webhook → session → worker → check runs', () => {
     const logs = await sql`select name from ops.artifacts a join ops.runs r on r.id = a.run_id
       where r.session_id = ${sessionId} order by name`
     expect(logs.map((l) => l.name)).toEqual(['fail.log', 'pass.log'])
+    const [passLog] = await sql`select a.storage_path from ops.artifacts a join ops.runs r on r.id = a.run_id
+      where r.session_id = ${sessionId} and a.name = 'pass.log'`
+    const text = await readFile(join(dir, 'artifacts', passLog?.storage_path), 'utf8')
+    expect(text).toContain(`$ git fetch Codertocat/Hello-World ${sha}`)
+    expect(text).toContain(`hello from ${sha}`)
+    expect(text).toContain('secret is [***]')
+    for (const token of github.tokens) expect(text).not.toContain(token)
   })
 
   it('an invalid pipeline file becomes a failed check run that says what is wrong', async () => {
