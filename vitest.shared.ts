@@ -10,5 +10,7 @@ export const workspaceAliases = [
   { find: /^@ops-control-room\/server$/, replacement: src('server/src/index.ts') },
   { find: /^@ops-control-room\/react$/, replacement: src('react/src/index.ts') },
   { find: /^@ops-control-room\/spec-kit-handler$/, replacement: src('spec-kit-handler/src/index.ts') },
+  { find: /^@ops-control-room\/github\/webhook$/, replacement: src('github/src/webhook.ts') },
+  { find: /^@ops-control-room\/github$/, replacement: src('github/src/index.ts') },
   { find: /^@ops-control-room\/testing$/, replacement: src('testing/src/index.ts') },
 ]

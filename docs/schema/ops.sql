@@ -56,6 +56,66 @@ END)
   grant SELECT to authenticated
   grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
 
+table ops.github_check_runs (row level security)
+  column run_id uuid not null
+  column check_run_id bigint
+  column reported_status ops.run_status
+  column updated_at timestamp with time zone not null default now()
+  constraint github_check_runs_pkey PRIMARY KEY (run_id)
+  constraint github_check_runs_run_id_fkey FOREIGN KEY (run_id) REFERENCES ops.runs(id) ON DELETE CASCADE
+  index CREATE UNIQUE INDEX github_check_runs_pkey ON ops.github_check_runs USING btree (run_id)
+  index CREATE INDEX idx_github_check_runs_check_run ON ops.github_check_runs USING btree (check_run_id) WHERE (check_run_id IS NOT NULL)
+  grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
+
+table ops.github_deliveries (row level security)
+  column delivery_id text not null
+  column event text not null
+  column action text
+  column repository text
+  column outcome text not null
+  column session_id uuid
+  column received_at timestamp with time zone not null default now()
+  constraint github_deliveries_event_length CHECK (((char_length(event) >= 1) AND (char_length(event) <= 100)))
+  constraint github_deliveries_id_length CHECK (((char_length(delivery_id) >= 1) AND (char_length(delivery_id) <= 200)))
+  constraint github_deliveries_pkey PRIMARY KEY (delivery_id)
+  constraint github_deliveries_session_id_fkey FOREIGN KEY (session_id) REFERENCES ops.sessions(id) ON DELETE SET NULL
+  index CREATE UNIQUE INDEX github_deliveries_pkey ON ops.github_deliveries USING btree (delivery_id)
+  index CREATE INDEX idx_github_deliveries_received_at ON ops.github_deliveries USING btree (received_at)
+  grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
+
+table ops.github_outbox (row level security)
+  column id bigint not null generated as identity
+  column run_id uuid not null
+  column status ops.run_status not null
+  column created_at timestamp with time zone not null default now()
+  column available_at timestamp with time zone not null default now()
+  column attempts integer not null default 0
+  column delivered_at timestamp with time zone
+  column last_error text
+  constraint github_outbox_last_error_length CHECK (((last_error IS NULL) OR (char_length(last_error) <= 2000)))
+  constraint github_outbox_pkey PRIMARY KEY (id)
+  constraint github_outbox_run_id_fkey FOREIGN KEY (run_id) REFERENCES ops.runs(id) ON DELETE CASCADE
+  index CREATE UNIQUE INDEX github_outbox_pkey ON ops.github_outbox USING btree (id)
+  index CREATE INDEX idx_github_outbox_pending ON ops.github_outbox USING btree (available_at, id) WHERE (delivered_at IS NULL)
+  index CREATE INDEX idx_github_outbox_run ON ops.github_outbox USING btree (run_id, id)
+  grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
+
+table ops.github_sessions (row level security)
+  column key text not null
+  column session_id uuid not null
+  column repository text not null
+  column head_sha text not null
+  column pr_number integer
+  column created_at timestamp with time zone not null default now()
+  constraint github_sessions_key_length CHECK (((char_length(key) >= 1) AND (char_length(key) <= 400)))
+  constraint github_sessions_pkey PRIMARY KEY (key)
+  constraint github_sessions_session_id_fkey FOREIGN KEY (session_id) REFERENCES ops.sessions(id) ON DELETE CASCADE
+  constraint github_sessions_sha_format CHECK ((head_sha ~ '^[0-9a-f]{40}$'::text))
+  index CREATE UNIQUE INDEX github_sessions_pkey ON ops.github_sessions USING btree (key)
+  index CREATE INDEX idx_github_sessions_pr ON ops.github_sessions USING btree (repository, pr_number) WHERE (pr_number IS NOT NULL)
+  index CREATE INDEX idx_github_sessions_session ON ops.github_sessions USING btree (session_id)
+  grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
+
 table ops.run_events (row level security)
   column id bigint not null generated as identity
   column run_id uuid not null
@@ -153,6 +213,8 @@ table ops.runs (row level security)
   index CREATE UNIQUE INDEX runs_pkey ON ops.runs USING btree (id)
   policy runs_read for SELECT to anon, authenticated using (true)
   policy runs_service for ALL to service_role using (true) with check (true)
+  trigger CREATE TRIGGER runs_github_outbox_insert AFTER INSERT ON ops.runs FOR EACH ROW WHEN (((new.kind = 'github_step'::text) OR (new.kind = 'github_pipeline'::text))) EXECUTE FUNCTION ops.github_outbox_enqueue()
+  trigger CREATE TRIGGER runs_github_outbox_update AFTER UPDATE OF status ON ops.runs FOR EACH ROW WHEN ((((new.kind = 'github_step'::text) OR (new.kind = 'github_pipeline'::text)) AND (old.status IS DISTINCT FROM new.status))) EXECUTE FUNCTION ops.github_outbox_enqueue()
   trigger CREATE TRIGGER runs_guard_params BEFORE INSERT OR UPDATE OF params ON ops.runs FOR EACH ROW EXECUTE FUNCTION ops.guard_params()
   trigger CREATE TRIGGER runs_notify_insert AFTER INSERT ON ops.runs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ops.notify_runs_inserted()
   trigger CREATE TRIGGER runs_notify_update AFTER UPDATE ON ops.runs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ops.notify_runs_updated()
@@ -725,6 +787,20 @@ begin
   raise exception 'template %@% is immutable: create a new version instead', old.name, old.version
     using errcode = 'OPCON';
 end;
+$function$
+
+-- execute: (owner only)
+CREATE OR REPLACE FUNCTION ops.github_outbox_enqueue()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  insert into ops.github_outbox (run_id, status) values (new.id, new.status);
+  perform pg_catalog.pg_notify('ops_github_outbox', '');
+  return null;
+end
 $function$
 
 -- execute: (owner only)

@@ -45,6 +45,8 @@ export interface ServerOptions {
   liveChanges?: boolean
   /** Logs unexpected errors. Default console.error. */
   onError?: (error: OpsError | unknown, context: string) => void
+  /** More web-standard handlers, each served at its exact path (e.g. a GitHub webhook receiver). */
+  handlers?: readonly { path: string; handler: (request: Request) => Promise<Response> }[]
 }
 
 /** A running server. */
@@ -117,8 +119,10 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
 
   const server = createHttpServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
-    const served =
-      fsStore && path.startsWith(CONTENT_PREFIX)
+    const extra = options.handlers?.find((h) => h.path === path)?.handler
+    const served = extra
+      ? extra(toWebRequest(req, res, baseUrl)).then((response) => writeWebResponse(res, response, req))
+      : fsStore && path.startsWith(CONTENT_PREFIX)
         ? fsStore.handleRequest(
             req,
             res,

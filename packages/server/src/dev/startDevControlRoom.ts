@@ -6,6 +6,7 @@ import { migrate, postgresBackend } from '@ops-control-room/core/postgres'
 import { type AnyHandler, createWorker, type Worker } from '@ops-control-room/worker'
 import { createServer, type OpsServer } from '../createServer'
 import { type DevDatabase, startDevDatabase } from './devDatabase'
+import { startDevGithub } from './devGithub'
 import { devSpecKitHandler, ensureDevSpecRepo, seedSpecKitTemplate } from './devSpecKit'
 import { seedDevTemplates } from './devTemplates'
 import { loadOrCreateSecret, signDevToken } from './devToken'
@@ -126,7 +127,10 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
     const artifactsDir = options.ephemeral
       ? join(dirname(db.dataDir ?? dataDir), 'artifacts')
       : join(dataDir, 'artifacts')
+    const github = await startDevGithub({ databaseUrl: db.url, runboardUrl: front.url })
+    if (github) cleanup.push(() => github.close())
     const server = await createServer({
+      ...(github ? { handlers: [github.route] } : {}),
       databaseUrl: db.url,
       jwtSecret,
       artifactsDir,
@@ -170,7 +174,7 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
       worker = createWorker({
         client,
         workerId: `dev-${process.pid}`,
-        handlers,
+        handlers: [...handlers, ...(github?.workerHandlers ?? [])],
         concurrency: options.concurrency ?? 2,
         // The server's filesystem store: the worker writes content, the server signs downloads.
         artifactStore: server.artifactStore as unknown as ArtifactStore,
@@ -184,6 +188,11 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
       const w = worker
       cleanup.push(() => w.stop())
       doneWorker(`${handlers.map((h) => h.kind).join(', ')} on lanes A–D`)
+    }
+
+    if (github) {
+      await github.start()
+      progress.info(`GitHub App: webhooks at ${front.url}${github.route.path}, check runs reported`)
     }
 
     if (!appDir) {
