@@ -10,7 +10,7 @@ export interface HealthServer {
 }
 
 /**
- * Serves `/health` (200 when the claim loop is alive and the database answers, else 503, with a JSON
+ * Serves `/livez` (200 while the process answers), `/health` (200 when the claim loop is alive and the database answers, else 503, with a JSON
  * body saying which) and `/metrics` (Prometheus text format, prom-client) for one worker.
  *
  * @example
@@ -24,6 +24,14 @@ export async function startHealthServer(
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end()
+      return
+    }
+    // Liveness: the process answers. It does not ask the database, so an outage does not get the
+    // whole fleet restarted; readiness (/health) does.
+    if (path === '/livez') {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ ok: true, state: worker.state }))
       return
     }
     if (path === '/health' || path === '/healthz') {
@@ -46,7 +54,7 @@ export async function startHealthServer(
       )
       return
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /health or /metrics\n')
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /livez, /health or /metrics\n')
   })
   const host = options.host ?? '0.0.0.0'
   await new Promise<void>((resolve, reject) => {
