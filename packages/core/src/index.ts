@@ -45,6 +45,8 @@ export {
   NewArtifact,
   NewEvent,
   Params,
+  QueueStats,
+  QueueStatsInput,
   RecoverStuckRunsInput,
   ReleaseRunsInput,
   RUN_STATUSES,

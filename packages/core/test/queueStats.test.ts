@@ -87,6 +87,23 @@ describe('ops.queue_stats', () => {
     expect(s.recovery.max_seconds).toBeGreaterThanOrEqual(50)
     expect(s.recovery.max_seconds).toBeLessThan(120)
     expect(s.workers).toMatchObject({ live: 1, stale: 1, health: 0.5 })
+
+    // The client reads the same document, typed and in camelCase.
+    const viaClient = await client.stats({ windowSeconds: 300 })
+    expect(viaClient).toMatchObject({
+      windowSeconds: 300,
+      queued: 3,
+      running: 0,
+      succeeded: 3,
+      failed: 1,
+      errorRate: 0.25,
+      queues: [{ lane: 'A', kind: 'build', queued: 3, running: 0 }],
+      finished: [{ lane: 'B', kind: 'deploy', succeeded: 3, failed: 1, cancelled: 0 }],
+      recovery: { count: 1 },
+      workers: { live: 1, stale: 1, stoppedRecently: 0, health: 0.5 },
+    })
+    expect(viaClient.oldestQueuedSeconds).toBeGreaterThanOrEqual(42)
+    await expect(client.stats({ windowSeconds: 0 })).rejects.toMatchObject({ code: 'validation' })
   })
 
   it('refuses a window outside 1 s to 7 days, and anyone but service_role', async () => {

@@ -10,6 +10,7 @@ import {
   type FilesystemArtifactStore,
 } from './filesystemArtifactStore'
 import { toWebRequest, writeWebResponse } from './nodeAdapter'
+import { createServerMetrics, type ServerMetrics } from './serverMetrics'
 import { startArtifactSweeper } from './sweeper'
 
 export interface ServerOptions {
@@ -43,6 +44,8 @@ export interface ServerOptions {
   heartbeatMs?: number
   /** Serve the live change stream at /changes. Default true (clients poll without it). */
   liveChanges?: boolean
+  /** The window of /metrics' finished-run, error-rate and recovery figures, in seconds. Default 300. */
+  metricsWindowSeconds?: number
   /** Logs unexpected errors. Default console.error. */
   onError?: (error: OpsError | unknown, context: string) => void
 }
@@ -55,6 +58,8 @@ export interface OpsServer {
   readonly handler: ExecutorHandler
   readonly artifactStore: ArtifactContentStore | undefined
   readonly http: Server
+  /** Prometheus metrics (served at /metrics): API latency and `ops.queue_stats`. */
+  readonly metrics: ServerMetrics
   /** Purges expired artifacts now (the sweeper does so every sweepIntervalMs). */
   purgeExpiredArtifacts(): Promise<number>
   /** Stops accepting requests, ends open streams, then closes the pool. */
@@ -64,7 +69,7 @@ export interface OpsServer {
 /**
  * Starts the self-hosted control plane on Node: the executor API (the same handler as the Supabase
  * Edge Function), the live change stream at `/changes`, signed artifact uploads and downloads at
- * `/artifact-content/…`, and the artifact retention sweeper.
+ * `/artifact-content/…`, the artifact retention sweeper, `/livez` and Prometheus `/metrics`.
  *
  * @example
  * const server = await createServer({
@@ -115,8 +120,15 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
     onError: (error, request) => onError(error, `${request.method} ${request.url}`),
   })
 
+  const metrics = createServerMetrics({ sql, windowSeconds: options.metricsWindowSeconds })
+
   const server = createHttpServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
+    if (req.method === 'GET' && metrics.handle(req, res, path)) return
+    const started = performance.now()
+    res.once('finish', () =>
+      metrics.observeRequest(req.method ?? 'GET', path, res.statusCode, (performance.now() - started) / 1000),
+    )
     const served =
       fsStore && path.startsWith(CONTENT_PREFIX)
         ? fsStore.handleRequest(
@@ -160,6 +172,7 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
     handler,
     artifactStore,
     http: server,
+    metrics,
     purgeExpiredArtifacts: () => sweeper.purge(),
     close() {
       closing ??= (async () => {
