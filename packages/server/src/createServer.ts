@@ -124,7 +124,7 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
 
   const server = createHttpServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
-    if (req.method === 'GET' && metrics.handle(req, res, path)) return
+    if (req.method === 'GET' && metrics.handle(res, path)) return
     const started = performance.now()
     res.once('finish', () =>
       metrics.observeRequest(req.method ?? 'GET', path, res.statusCode, (performance.now() - started) / 1000),

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import { matchRoute, type QueueStats } from '@ops-control-room/core'
 import { postgresBackend } from '@ops-control-room/core/postgres'
 import type postgres from 'postgres'
@@ -12,7 +12,7 @@ export interface ServerMetrics {
   /** The latest queue stats, read at most once per `cacheMs`. */
   stats(): Promise<QueueStats>
   /** Serves `/livez` and `/metrics`; returns false for any other path. */
-  handle(req: IncomingMessage, res: ServerResponse, path: string): boolean
+  handle(res: ServerResponse, path: string): boolean
 }
 
 /** Options of {@link createServerMetrics}. */
@@ -31,7 +31,7 @@ export interface ServerMetricsOptions {
  *
  * @example
  * const metrics = createServerMetrics({ sql })
- * if (!metrics.handle(req, res, path)) handler(req, res)
+ * if (!metrics.handle(res, path)) handler(req, res)
  */
 export function createServerMetrics(options: ServerMetricsOptions): ServerMetrics {
   const registry = new Registry()
@@ -133,7 +133,7 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
       requestDuration.observe(labels, seconds)
       requests.inc(labels)
     },
-    handle(req, res, path) {
+    handle(res, path) {
       if (path === '/livez') {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')
         return true

@@ -81,7 +81,7 @@ describe('/livez, /metrics and GET /stats', () => {
     })
     const metrics = createServerMetrics({ sql })
     const server = createServer((req, res) => {
-      if (!metrics.handle(req, res, req.url ?? '/')) res.writeHead(404).end()
+      if (!metrics.handle(res, req.url ?? '/')) res.writeHead(404).end()
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
