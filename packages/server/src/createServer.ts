@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { ArtifactContentStore, OpsError } from '@ops-control-room/core'
 import { createExecutorHandler, type ExecutorHandler, migrate } from '@ops-control-room/core/postgres'
 import postgres from 'postgres'
+import { type AlertChannel, type AlertNotifier, type AlertRule, createAlertNotifier } from './alertNotifier'
 import {
   CONTENT_PREFIX,
   createFilesystemArtifactStore,
@@ -46,6 +47,11 @@ export interface ServerOptions {
   liveChanges?: boolean
   /** The window of /metrics' finished-run, error-rate and recovery figures, in seconds. Default 300. */
   metricsWindowSeconds?: number
+  /**
+   * The built-in notifier (for deployments without Prometheus): the plan's alerts to Slack,
+   * PagerDuty or email, evaluated every `intervalMs` (default 30 s). Off when omitted.
+   */
+  alerts?: { channels: readonly AlertChannel[]; intervalMs?: number; rules?: readonly AlertRule[] }
   /** Logs unexpected errors. Default console.error. */
   onError?: (error: OpsError | unknown, context: string) => void
 }
@@ -60,6 +66,8 @@ export interface OpsServer {
   readonly http: Server
   /** Prometheus metrics (served at /metrics): API latency and `ops.queue_stats`. */
   readonly metrics: ServerMetrics
+  /** The built-in alert notifier, when `alerts` was given. */
+  readonly alerts: AlertNotifier | undefined
   /** Purges expired artifacts now (the sweeper does so every sweepIntervalMs). */
   purgeExpiredArtifacts(): Promise<number>
   /** Stops accepting requests, ends open streams, then closes the pool. */
@@ -121,6 +129,16 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
   })
 
   const metrics = createServerMetrics({ sql, windowSeconds: options.metricsWindowSeconds })
+  const alerts =
+    options.alerts && options.alerts.channels.length > 0
+      ? createAlertNotifier({
+          stats: () => metrics.stats(),
+          apiP95Seconds: () => metrics.apiP95Seconds(),
+          channels: options.alerts.channels,
+          rules: options.alerts.rules,
+          onError: (err, context) => onError(err, `alerts: ${context}`),
+        })
+      : undefined
 
   const server = createHttpServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
@@ -165,6 +183,8 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
     onError: (err) => onError(err, 'artifact sweep'),
   })
 
+  alerts?.start(options.alerts?.intervalMs)
+
   let closing: Promise<void> | undefined
   return {
     url: baseUrl,
@@ -173,10 +193,12 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
     artifactStore,
     http: server,
     metrics,
+    alerts,
     purgeExpiredArtifacts: () => sweeper.purge(),
     close() {
       closing ??= (async () => {
         await sweeper.stop()
+        await alerts?.stop()
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
         // Open SSE streams would keep the server open forever: end them.
         await handler.close()

@@ -9,6 +9,8 @@ export interface ServerMetrics {
   readonly registry: Registry
   /** Records one API request (the route's path pattern, never the raw URL: labels stay bounded). */
   observeRequest(method: string, path: string, status: number, seconds: number): void
+  /** p95 of the API requests of the last five minutes (at most the last 2,000), or undefined. */
+  apiP95Seconds(): number | undefined
   /** The latest queue stats, read at most once per `cacheMs`. */
   stats(): Promise<QueueStats>
   /** Serves `/livez` and `/metrics`; returns false for any other path. */
@@ -88,6 +90,10 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
   // Borrows the server's pool (not closed with it): the same typed read the client makes.
   const backend = postgresBackend({ sql: options.sql })
   let cached: { at: number; value: Promise<QueueStats> } | undefined
+  // Recent request durations for the built-in notifier's p95 (Prometheus computes its own).
+  const RECENT = 2000
+  const recent: { at: number; seconds: number }[] = []
+  let recentNext = 0
   const stats = (): Promise<QueueStats> => {
     const now = Date.now()
     if (cached && now - cached.at < cacheMs) return cached.value
@@ -132,6 +138,18 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
       const labels = { method, route, status: String(status) }
       requestDuration.observe(labels, seconds)
       requests.inc(labels)
+      if (route === '/changes') return
+      const sample = { at: Date.now(), seconds }
+      if (recent.length < RECENT) recent.push(sample)
+      else recent[recentNext] = sample
+      recentNext = (recentNext + 1) % RECENT
+    },
+    apiP95Seconds() {
+      const since = Date.now() - 300_000
+      const window = recent.filter((r) => r.at >= since).map((r) => r.seconds)
+      if (window.length === 0) return undefined
+      window.sort((a, b) => a - b)
+      return window[Math.min(window.length - 1, Math.ceil(window.length * 0.95) - 1)]
     },
     handle(res, path) {
       if (path === '/livez') {
