@@ -2,56 +2,21 @@
 // it schedules stuck-run recovery and retention where pg_cron is preloaded, and recovery then
 // happens with no worker alive. Elsewhere (the embedded PostgreSQL of every other test) the same
 // migration is a no-op.
-import { execFileSync } from 'node:child_process'
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { existsSync } from 'node:fs'
 import { migrate } from '@ops-control-room/core/postgres'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePort, waitFor } from './helpers'
+import { PG15_BIN, type Pg15Cluster, startPg15WithCron, waitFor } from './helpers'
 
-const BIN = '/usr/lib/postgresql/15/bin'
-const available = existsSync(`${BIN}/initdb`) && existsSync('/usr/lib/postgresql/15/lib/pg_cron.so')
+const available = existsSync(`${PG15_BIN}/initdb`) && existsSync('/usr/lib/postgresql/15/lib/pg_cron.so')
 
 describe.skipIf(!available)('pg_cron on PostgreSQL 15', () => {
-  let dir: string
-  let port: number
-  const asPostgres = (args: string[]) =>
-    process.getuid?.() === 0
-      ? execFileSync('runuser', ['-u', 'postgres', '--', ...args])
-      : execFileSync(args[0] as string, args.slice(1))
-  const url = (db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`
-
+  let cluster: Pg15Cluster
+  const url = (db: string) => cluster.url(db)
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ops-pgcron-'))
-    if (process.getuid?.() === 0) {
-      const uid = Number(execFileSync('id', ['-u', 'postgres']).toString())
-      const gid = Number(execFileSync('id', ['-g', 'postgres']).toString())
-      chownSync(dir, uid, gid)
-    }
-    port = await freePort()
-    asPostgres([`${BIN}/initdb`, '-D', `${dir}/data`, '-U', 'postgres', '--auth=trust'])
-    asPostgres([
-      `${BIN}/pg_ctl`,
-      '-D',
-      `${dir}/data`,
-      '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_cron -c cron.database_name=postgres -c cron.use_background_workers=on -c max_worker_processes=20`,
-      '-l',
-      `${dir}/log`,
-      '-w',
-      'start',
-    ])
+    cluster = await startPg15WithCron()
   })
-  afterAll(() => {
-    if (!dir) return
-    try {
-      asPostgres([`${BIN}/pg_ctl`, '-D', `${dir}/data`, '-m', 'fast', 'stop'])
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  })
+  afterAll(() => cluster?.stop())
 
   it('schedules recovery and retention, and recovers a stuck run with no worker alive', async () => {
     await migrate({ databaseUrl: url('postgres') })

@@ -79,7 +79,7 @@ describe('ops-worker, the command', () => {
     const r = await runToExit([], { DATABASE_URL: emptyDbUrl })
     expect(r.code).toBe(3)
     expect(r.stderr.trim().split('\n')).toEqual([
-      'ops-worker: the database has no `ops` schema: run the migrations first (`ops-control-room migrate` or `supabase db push`)',
+      'ops-worker: the database has no `ops` schema: run the migrations first (`supabase db push`, or `ops-control-room serve --migrate`)',
     ])
   })
 

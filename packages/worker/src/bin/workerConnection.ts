@@ -28,7 +28,7 @@ export class WorkerStartupError extends Error {
 export const EXIT = { unexpected: 1, config: 2, notMigrated: 3, refused: 4, unreachable: 5 } as const
 
 const NOT_MIGRATED =
-  'the database has no `ops` schema: run the migrations first (`ops-control-room migrate` or `supabase db push`)'
+  'the database has no `ops` schema: run the migrations first (`supabase db push`, or `ops-control-room serve --migrate`)'
 
 /** The client and artifact store an `ops-worker` process uses, and how to close both. */
 export interface WorkerConnectionHandle {
