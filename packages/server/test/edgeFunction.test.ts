@@ -53,7 +53,9 @@ async function layOutFunction(dir: string) {
   const config = JSON.parse(readFileSync(join(repo, 'supabase/functions/ops-executor/deno.json'), 'utf8'))
   // Everything is either an npm: package or a file inside the function: nothing the deploy leaves behind.
   expect(
-    Object.values(config.imports).every((s) => String(s).startsWith('npm:') || String(s).startsWith('./_vendor/')),
+    Object.values(config.imports).every(
+      (s) => String(s).startsWith('npm:') || String(s).startsWith('./_vendor/'),
+    ),
   ).toBe(true)
   writeFileSync(join(fn, 'deno.json'), JSON.stringify({ ...config, nodeModulesDir: 'manual' }))
   writeFileSync(join(fn, 'package.json'), '{"type":"module"}')
