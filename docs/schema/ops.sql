@@ -960,7 +960,7 @@ begin
 end;
 $function$
 
--- execute: service_role
+-- execute: authenticated, service_role
 CREATE OR REPLACE FUNCTION ops.queue_stats(p_window interval DEFAULT '00:05:00'::interval)
  RETURNS jsonb
  LANGUAGE plpgsql

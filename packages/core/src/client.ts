@@ -66,7 +66,7 @@ export interface OpsClient {
   }
   /**
    * The queue now (queued/running per lane and kind, oldest queued age) and the last window
-   * (finished runs, error rate, recoveries, worker health). Needs the service role.
+   * (finished runs, error rate, recoveries, worker health). Signed-in users and the service role.
    */
   stats(input?: C.QueueStatsInput): Promise<C.QueueStats>
   /** The operations a worker performs. `@ops-control-room/worker` uses these; most apps never do. */

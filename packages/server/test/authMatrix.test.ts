@@ -144,6 +144,7 @@ const AUTHENTICATED = [
   'listTemplates',
   'getTemplate',
   'listWorkers',
+  'queueStats',
   'createDownloadUrl',
 ]
 const EXPECTED: Record<ApiRole, Set<string>> = {

@@ -65,10 +65,11 @@ describe('/livez, /metrics and GET /stats', () => {
     ).toBe(1)
   })
 
-  it('serves GET /stats to the service role only', async () => {
+  it('serves GET /stats to signed-in users and the service role, not to anon', async () => {
     const stats = await t.client('service_role').stats({ windowSeconds: 60 })
     expect(stats).toMatchObject({ windowSeconds: 60, queued: 1, failed: 1, errorRate: 1 })
-    await expect(t.client('authenticated').stats()).rejects.toMatchObject({ code: 'forbidden' })
+    await expect(t.client('authenticated').stats()).resolves.toMatchObject({ windowSeconds: 300 })
+    await expect(t.client('anon').stats()).rejects.toMatchObject({ code: 'forbidden' })
     const bad = await t.request('/stats?windowSeconds=0')
     expect(bad.status).toBe(400)
   })

@@ -410,7 +410,7 @@ export const ROUTES: readonly RouteDef[] = [
     input: C.QueueStatsInput,
     response: C.QueueStats,
     status: 200,
-    roles: SERVICE,
+    roles: USERS,
     readOnly: true,
     tag: 'workers',
   }),
