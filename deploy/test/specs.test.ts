@@ -137,3 +137,28 @@ describe('deploy/kubernetes', () => {
     })
   })
 })
+
+describe('supabase/functions/ops-executor/deno.json', () => {
+  const denoJson = JSON.parse(
+    readFileSync(resolve(repoRoot, 'supabase/functions/ops-executor/deno.json'), 'utf8'),
+  ) as {
+    imports: Record<string, string>
+  }
+  const pkg = (name: string) =>
+    JSON.parse(readFileSync(resolve(repoRoot, `packages/${name}/package.json`), 'utf8')) as {
+      dependencies: Record<string, string>
+    }
+
+  it('maps core to the bundle inside the function, and core’s own dependencies at core’s ranges', () => {
+    expect(denoJson.imports['@ops-control-room/core']).toBe('./_vendor/core/index.js')
+    expect(denoJson.imports['@ops-control-room/core/postgres']).toBe('./_vendor/core/postgres.js')
+    const core = pkg('core').dependencies
+    for (const [name, range] of Object.entries(core))
+      expect(denoJson.imports[name], name).toBe(`npm:${name}@${range}`)
+    expect(denoJson.imports['@supabase/supabase-js']).toBe(
+      `npm:@supabase/supabase-js@${pkg('server').dependencies['@supabase/supabase-js']}`,
+    )
+    const ignored = readFileSync(resolve(repoRoot, '.gitignore'), 'utf8')
+    expect(ignored).toContain('supabase/functions/ops-executor/_vendor/')
+  })
+})
