@@ -1026,15 +1026,17 @@ begin
   ) s;
 
   -- A worker is live when it sent a heartbeat in the last 30 s (the default heartbeat timeout) and
-  -- has not said it stopped; stale when it is silent longer without having stopped.
+  -- has not said it stopped; stale when it has been silent for 30 s to 5 minutes without having
+  -- stopped. A crashed worker counts against health for those five minutes, not longer: a restarted
+  -- process registers under a new id, and its runs have long been recovered.
   select pg_catalog.jsonb_build_object(
       'live', count(*) filter (where w.stopped_at is null and w.last_seen_at >= v_now - interval '30 seconds'),
       'stale', count(*) filter (where w.stopped_at is null and w.last_seen_at < v_now - interval '30 seconds'
-        and w.last_seen_at >= v_now - interval '1 hour'),
+        and w.last_seen_at >= v_now - interval '5 minutes'),
       'stopped_recently', count(*) filter (where w.stopped_at >= v_since))
   into v_workers
   from ops.workers w
-  where w.last_seen_at >= v_now - interval '1 hour' or w.stopped_at >= v_since;
+  where w.last_seen_at >= v_now - interval '5 minutes' or w.stopped_at >= v_since;
 
   return pg_catalog.jsonb_build_object(
     'at', v_now,

@@ -182,7 +182,7 @@ export const QueueStats = z.object({
   errorRate: z.number(),
   /** Stuck-run recoveries in the window; a recovery's time runs from the last heartbeat to the sweep. */
   recovery: z.object({ count: z.number().int(), maxSeconds: z.number(), avgSeconds: z.number() }),
-  /** Live: a heartbeat in the last 30 s. Stale: silent longer, never said it stopped. health = live / (live + stale). */
+  /** Live: a heartbeat in the last 30 s. Stale: silent 30 s to 5 min, never said it stopped. health = live / (live + stale). */
   workers: z.object({
     live: z.number().int(),
     stale: z.number().int(),

@@ -75,6 +75,9 @@ describe('ops.queue_stats', () => {
     await client.worker.heartbeat({ workerId: 'stats-1', runIds: [] })
     await client.worker.heartbeat({ workerId: 'stats-2', runIds: [] })
     await sql`update ops.workers set last_seen_at = now() - interval '2 minutes' where id = 'stats-2'`
+    // A third, silent for ten minutes (crashed long ago, runs recovered): no longer counted.
+    await client.worker.heartbeat({ workerId: 'stats-3', runIds: [] })
+    await sql`update ops.workers set last_seen_at = now() - interval '10 minutes' where id = 'stats-3'`
 
     const s = await stats()
     expect(s.queues).toEqual([

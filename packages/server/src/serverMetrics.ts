@@ -81,7 +81,7 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
   )
   const workers = g(
     'workers',
-    'Workers by state: live (heartbeat in 30 s) or stale (silent, never stopped).',
+    'Workers by state: live (heartbeat in 30 s) or stale (silent 30 s to 5 min, never stopped).',
     ['state'],
   )
   const workerHealth = g('worker_health_ratio', 'live / (live + stale) workers; 1 with none.')
