@@ -198,10 +198,16 @@ describe('M2 acceptance', () => {
     expect(ran.get(ids[1] as string) ?? 0).toBeGreaterThan(0)
 
     // The 10 MB artifacts are whole, whichever worker (and route) stored them.
+    // A run recovered from the killed worker may also keep the artifact its first attempt stored
+    // (execution is at least once): then it ran more than once.
     const big = await t.sql`
-      select (r.params ->> 'n')::int as n, a.size, a.sha256 from ops.artifacts a join ops.runs r on r.id = a.run_id
+      select (r.params ->> 'n')::int as n, r.attempt, a.size, a.sha256 from ops.artifacts a join ops.runs r on r.id = a.run_id
       where r.session_id = ${session.id} and a.size = ${MB10} order by 1`
-    expect(big.map((r) => Number(r.n))).toEqual([0, 50, 100, 150, 200, 250])
+    expect([...new Set(big.map((r) => Number(r.n)))]).toEqual([0, 50, 100, 150, 200, 250])
+    for (const n of new Set(big.map((r) => Number(r.n)))) {
+      const copies = big.filter((r) => Number(r.n) === n)
+      if (copies.length > 1) expect(Number(copies[0]?.attempt)).toBeGreaterThan(1)
+    }
     for (const r of big) expect(r.sha256).toBe(expectedSha(MB10, (Number(r.n) % 250) + 3))
 
     // /health passes for every live worker.
@@ -226,5 +232,19 @@ describe('M2 acceptance', () => {
 
     for (const w of [b, http, restarted] as WorkerProc[]) w.child.kill('SIGTERM')
     for (const w of [b, http, restarted] as WorkerProc[]) expect(await w.exited).toBe(0)
+  })
+
+  it('a worker whose key is refused exits 4 with one line instead of idling', async () => {
+    const gatewayUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`
+    const refused = await startWorker({ SUPABASE_URL: gatewayUrl, SUPABASE_KEY: 'not-the-service-role-key' })
+    workers.push(refused)
+    await expect(refused.workerId).rejects.toThrow(/exited \(4\)/)
+    expect(await refused.exited).toBe(4)
+    const stderr = refused
+      .log()
+      .split('\n')
+      .filter((l) => l.startsWith('ops-worker:'))
+    expect(stderr).toHaveLength(1)
+    expect(stderr[0]).toMatch(/^ops-worker: the credentials were refused/)
   })
 })

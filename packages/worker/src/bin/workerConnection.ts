@@ -155,7 +155,11 @@ export function describeStartupError(err: unknown): WorkerStartupError {
   ) {
     return new WorkerStartupError(NOT_MIGRATED, EXIT.notMigrated, { cause: err })
   }
-  if (codes.some((c) => c === '28P01' || c === '28000' || c === 'unauthorized' || c === 'forbidden')) {
+  // A gateway's own 401/403 (Supabase's "Invalid JWT") carries no error body the client can type.
+  if (
+    codes.some((c) => c === '28P01' || c === '28000' || c === 'unauthorized' || c === 'forbidden') ||
+    /the executor answered 40[13]\b/.test(text)
+  ) {
     return new WorkerStartupError(
       `the credentials were refused: check the password or key (${firstLine(text)})`,
       EXIT.refused,
