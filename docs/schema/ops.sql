@@ -130,6 +130,7 @@ table ops.run_events (row level security)
   constraint run_events_pkey PRIMARY KEY (id)
   constraint run_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES ops.runs(id) ON DELETE CASCADE
   constraint run_events_type_format CHECK (((char_length(type) <= 100) AND (type ~ '^[a-z0-9][a-z0-9_.:-]*$'::text)))
+  index CREATE INDEX idx_events_recovered ON ops.run_events USING btree (created_at) WHERE (type = 'run:recovered'::text)
   index CREATE INDEX idx_events_run ON ops.run_events USING btree (run_id, id)
   index CREATE UNIQUE INDEX run_events_pkey ON ops.run_events USING btree (id)
   policy run_events_read for SELECT to authenticated using (true)
@@ -205,6 +206,7 @@ table ops.runs (row level security)
   constraint runs_invariants CHECK (ops.runs_invariants(kind, priority, params, attempt, max_attempts, timeout_seconds, idempotency_key, template_name, template_version, progress, progress_message, error, result, status, worker_id, heartbeat_at, claimed_at, finished_at))
   constraint runs_pkey PRIMARY KEY (id)
   constraint runs_session_id_fkey FOREIGN KEY (session_id) REFERENCES ops.sessions(id) ON DELETE CASCADE
+  index CREATE INDEX idx_runs_finished ON ops.runs USING btree (finished_at) WHERE (finished_at IS NOT NULL)
   index CREATE INDEX idx_runs_heartbeat ON ops.runs USING btree (heartbeat_at) WHERE ((status = 'running'::ops.run_status) AND (heartbeat_at IS NOT NULL))
   index CREATE UNIQUE INDEX idx_runs_idempotency_key ON ops.runs USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL)
   index CREATE INDEX idx_runs_seq ON ops.runs USING btree (seq)
@@ -1003,6 +1005,203 @@ end;
 $function$
 
 -- execute: service_role
+CREATE OR REPLACE FUNCTION ops.purge_old_runs(p_older_than interval DEFAULT NULL::interval, p_limit integer DEFAULT 1000)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_keep interval := coalesce(p_older_than, ops.retention_interval());
+  v_count integer;
+begin
+  if p_limit is null or p_limit < 1 or p_limit > 10000 then
+    raise exception 'limit must be between 1 and 10000' using errcode = 'OPVAL';
+  end if;
+  if v_keep < interval '1 hour' then
+    raise exception 'runs are kept at least an hour (got %)', v_keep using errcode = 'OPVAL';
+  end if;
+  with doomed as (
+    select r.id
+    from ops.runs r
+    where r.finished_at is not null and r.finished_at < pg_catalog.now() - v_keep
+      and r.status in ('succeeded', 'failed', 'cancelled')
+      and not exists (select 1 from ops.artifacts a where a.run_id = r.id)
+    order by r.finished_at
+    limit p_limit
+    for update skip locked
+  )
+  delete from ops.runs r using doomed d where r.id = d.id;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$function$
+
+-- execute: service_role
+CREATE OR REPLACE FUNCTION ops.purge_old_workers(p_older_than interval DEFAULT NULL::interval, p_limit integer DEFAULT 1000)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_keep interval := coalesce(p_older_than, ops.retention_interval());
+  v_count integer;
+begin
+  if p_limit is null or p_limit < 1 or p_limit > 10000 then
+    raise exception 'limit must be between 1 and 10000' using errcode = 'OPVAL';
+  end if;
+  if v_keep < interval '1 hour' then
+    raise exception 'workers are kept at least an hour (got %)', v_keep using errcode = 'OPVAL';
+  end if;
+  with doomed as (
+    select w.id
+    from ops.workers w
+    where w.last_seen_at < pg_catalog.now() - v_keep
+    order by w.last_seen_at
+    limit p_limit
+    for update skip locked
+  )
+  delete from ops.workers w using doomed d where w.id = d.id;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$function$
+
+-- execute: service_role
+CREATE OR REPLACE FUNCTION ops.purge_retention(p_batch integer DEFAULT 1000, p_max_batches integer DEFAULT 100)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_runs integer := 0;
+  v_workers integer := 0;
+  v_n integer;
+  v_i integer := 0;
+begin
+  if p_max_batches is null or p_max_batches < 1 or p_max_batches > 10000 then
+    raise exception 'max batches must be between 1 and 10000' using errcode = 'OPVAL';
+  end if;
+  loop
+    v_n := ops.purge_old_runs(null, p_batch);
+    v_runs := v_runs + v_n;
+    v_i := v_i + 1;
+    exit when v_n < p_batch or v_i >= p_max_batches;
+  end loop;
+  v_i := 0;
+  loop
+    v_n := ops.purge_old_workers(null, p_batch);
+    v_workers := v_workers + v_n;
+    v_i := v_i + 1;
+    exit when v_n < p_batch or v_i >= p_max_batches;
+  end loop;
+  return pg_catalog.jsonb_build_object('runs', v_runs, 'workers', v_workers);
+end;
+$function$
+
+-- execute: authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.queue_stats(p_window interval DEFAULT '00:05:00'::interval)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_now timestamptz := pg_catalog.now();
+  v_since timestamptz;
+  v_queues jsonb;
+  v_finished jsonb;
+  v_recovery jsonb;
+  v_workers jsonb;
+  v_succeeded bigint;
+  v_failed bigint;
+begin
+  if p_window is null or p_window < interval '1 second' or p_window > interval '7 days' then
+    raise exception 'window must be between 1 second and 7 days' using errcode = 'OPVAL';
+  end if;
+  v_since := v_now - p_window;
+
+  -- Queued (the partial index of queued runs) and running (of running runs), per lane and kind.
+  select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+      'lane', q.lane, 'kind', q.kind, 'queued', q.queued, 'running', q.running,
+      'oldest_queued_seconds', q.oldest) order by q.lane, q.kind), '[]'::jsonb)
+  into v_queues
+  from (
+    select r.lane, r.kind,
+      count(*) filter (where r.status = 'queued') as queued,
+      count(*) filter (where r.status = 'running') as running,
+      round(extract(epoch from v_now - min(r.run_at) filter (where r.status = 'queued' and r.run_at <= v_now))::numeric, 3)
+        as oldest
+    from ops.runs r
+    where r.status in ('queued', 'running')
+    group by r.lane, r.kind
+  ) q;
+
+  select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+      'lane', f.lane, 'kind', f.kind, 'succeeded', f.succeeded, 'failed', f.failed, 'cancelled', f.cancelled)
+      order by f.lane, f.kind), '[]'::jsonb),
+    coalesce(sum(f.succeeded), 0), coalesce(sum(f.failed), 0)
+  into v_finished, v_succeeded, v_failed
+  from (
+    select r.lane, r.kind,
+      count(*) filter (where r.status = 'succeeded') as succeeded,
+      count(*) filter (where r.status = 'failed') as failed,
+      count(*) filter (where r.status = 'cancelled') as cancelled
+    from ops.runs r
+    where r.finished_at >= v_since and r.finished_at is not null
+    group by r.lane, r.kind
+  ) f;
+
+  -- A recovery's time: from the run's last heartbeat to the sweep that took it back.
+  select pg_catalog.jsonb_build_object(
+      'count', count(*),
+      'max_seconds', round(coalesce(max(s.secs), 0)::numeric, 3),
+      'avg_seconds', round(coalesce(avg(s.secs), 0)::numeric, 3))
+  into v_recovery
+  from (
+    select extract(epoch from e.created_at - (e.data ->> 'heartbeat_at')::timestamptz) as secs
+    from ops.run_events e
+    where e.type = 'run:recovered' and e.created_at >= v_since
+  ) s;
+
+  -- A worker is live when it sent a heartbeat in the last 30 s (the default heartbeat timeout) and
+  -- has not said it stopped; stale when it has been silent for 30 s to 5 minutes without having
+  -- stopped. A crashed worker counts against health for those five minutes, not longer: a restarted
+  -- process registers under a new id, and its runs have long been recovered.
+  select pg_catalog.jsonb_build_object(
+      'live', count(*) filter (where w.stopped_at is null and w.last_seen_at >= v_now - interval '30 seconds'),
+      'stale', count(*) filter (where w.stopped_at is null and w.last_seen_at < v_now - interval '30 seconds'
+        and w.last_seen_at >= v_now - interval '5 minutes'),
+      'stopped_recently', count(*) filter (where w.stopped_at >= v_since))
+  into v_workers
+  from ops.workers w
+  where w.last_seen_at >= v_now - interval '5 minutes' or w.stopped_at >= v_since;
+
+  return pg_catalog.jsonb_build_object(
+    'at', v_now,
+    'window_seconds', extract(epoch from p_window)::integer,
+    'queues', v_queues,
+    'queued', (select coalesce(sum((x ->> 'queued')::bigint), 0) from pg_catalog.jsonb_array_elements(v_queues) x),
+    'running', (select coalesce(sum((x ->> 'running')::bigint), 0) from pg_catalog.jsonb_array_elements(v_queues) x),
+    'oldest_queued_seconds',
+      (select coalesce(max((x ->> 'oldest_queued_seconds')::numeric), 0) from pg_catalog.jsonb_array_elements(v_queues) x),
+    'finished', v_finished,
+    'succeeded', v_succeeded,
+    'failed', v_failed,
+    'error_rate', case when v_succeeded + v_failed = 0 then 0
+      else round(v_failed::numeric / (v_succeeded + v_failed), 4) end,
+    'recovery', v_recovery,
+    'workers', v_workers || pg_catalog.jsonb_build_object('health',
+      case when (v_workers ->> 'live')::bigint + (v_workers ->> 'stale')::bigint = 0 then 1
+      else round((v_workers ->> 'live')::numeric
+        / ((v_workers ->> 'live')::bigint + (v_workers ->> 'stale')::bigint), 4) end)
+  );
+end;
+$function$
+
+-- execute: service_role
 CREATE OR REPLACE FUNCTION ops.recover_stuck_runs(p_timeout_seconds integer DEFAULT 30, p_limit integer DEFAULT 1000)
  RETURNS SETOF ops.runs
  LANGUAGE plpgsql
@@ -1162,6 +1361,29 @@ begin
   union all
   select r.* from ops.runs r join target t on t.id = r.id
   where t.id not in (select id from now_cancelled union all select id from flagged);
+end;
+$function$
+
+-- execute: service_role
+CREATE OR REPLACE FUNCTION ops.retention_interval()
+ RETURNS interval
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+AS $function$
+declare
+  v_text text := nullif(pg_catalog.current_setting('ops.retention_days', true), '');
+  v_days integer;
+begin
+  if v_text is null then
+    return pg_catalog.make_interval(days => 90);
+  end if;
+  if v_text !~ '^\s*\d{1,5}\s*$' or v_text::integer < 1 then
+    raise exception 'ops.retention_days must be a whole number of days, at least 1 (got %)', v_text
+      using errcode = 'OPVAL';
+  end if;
+  v_days := v_text::integer;
+  return pg_catalog.make_interval(days => v_days);
 end;
 $function$
 

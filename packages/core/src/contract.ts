@@ -154,6 +154,49 @@ export const WorkerInfo = z.object({
   stoppedAt: timestamp.nullable(),
 })
 
+/** One lane and kind of the queue right now. */
+export const QueueStatsLane = z.object({
+  lane: Lane,
+  kind: z.string(),
+  queued: z.number().int(),
+  running: z.number().int(),
+  /** Age of the oldest run that is due and still queued; null when none is due. */
+  oldestQueuedSeconds: z.number().nullable(),
+})
+
+/** Runs of one lane and kind that finished in the window. */
+export const QueueStatsFinished = z.object({
+  lane: Lane,
+  kind: z.string(),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  cancelled: z.number().int(),
+})
+
+/** What `ops.queue_stats` reports: the queue now, and what happened in the last `windowSeconds`. */
+export const QueueStats = z.object({
+  at: timestamp,
+  windowSeconds: z.number().int(),
+  queued: z.number().int(),
+  running: z.number().int(),
+  oldestQueuedSeconds: z.number(),
+  queues: z.array(QueueStatsLane),
+  finished: z.array(QueueStatsFinished),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  /** failed / (succeeded + failed) in the window; 0 when nothing finished. */
+  errorRate: z.number(),
+  /** Stuck-run recoveries in the window; a recovery's time runs from the last heartbeat to the sweep. */
+  recovery: z.object({ count: z.number().int(), maxSeconds: z.number(), avgSeconds: z.number() }),
+  /** Live: a heartbeat in the last 30 s. Stale: silent 30 s to 5 min, never said it stopped. health = live / (live + stale). */
+  workers: z.object({
+    live: z.number().int(),
+    stale: z.number().int(),
+    stoppedRecently: z.number().int(),
+    health: z.number(),
+  }),
+})
+
 // ---------------------------------------------------------------------------------------------------
 // Inputs
 
@@ -371,6 +414,11 @@ export const RecoverStuckRunsInput = z.strictObject({
   limit: z.number().int().min(1).max(10_000).default(1000),
 })
 
+export const QueueStatsInput = z.strictObject({
+  /** The window for finished runs, recoveries and recently stopped workers. Default 300 s. */
+  windowSeconds: z.number().int().min(1).max(604_800).default(300),
+})
+
 export const UpdateProgressInput = z.strictObject({
   workerId,
   updates: z
@@ -460,6 +508,7 @@ export type RunEvent = z.infer<typeof RunEvent>
 export type Artifact = z.infer<typeof Artifact>
 export type RunTemplate = z.infer<typeof RunTemplate>
 export type WorkerInfo = z.infer<typeof WorkerInfo>
+export type QueueStats = z.infer<typeof QueueStats>
 export type RunSpec = z.input<typeof RunSpec>
 export type CreateSessionInput = z.input<typeof CreateSessionInput>
 export type ListSessionsInput = z.input<typeof ListSessionsInput>
@@ -483,6 +532,7 @@ export type FailRunsInput = z.input<typeof FailRunsInput>
 export type AckCancelInput = z.input<typeof AckCancelInput>
 export type ReleaseRunsInput = z.input<typeof ReleaseRunsInput>
 export type RecoverStuckRunsInput = z.input<typeof RecoverStuckRunsInput>
+export type QueueStatsInput = z.input<typeof QueueStatsInput>
 export type UpdateProgressInput = z.input<typeof UpdateProgressInput>
 export type NewEvent = z.input<typeof NewEvent>
 export type AppendEventsInput = z.input<typeof AppendEventsInput>

@@ -47,6 +47,8 @@ export {
   NewArtifact,
   NewEvent,
   Params,
+  QueueStats,
+  QueueStatsInput,
   RecoverStuckRunsInput,
   ReleaseRunsInput,
   RUN_STATUSES,

@@ -4,12 +4,14 @@ import type { AddressInfo } from 'node:net'
 import type { ArtifactContentStore, OpsError } from '@ops-control-room/core'
 import { createExecutorHandler, type ExecutorHandler, migrate } from '@ops-control-room/core/postgres'
 import postgres from 'postgres'
+import { type AlertChannel, type AlertNotifier, type AlertRule, createAlertNotifier } from './alertNotifier'
 import {
   CONTENT_PREFIX,
   createFilesystemArtifactStore,
   type FilesystemArtifactStore,
 } from './filesystemArtifactStore'
 import { toWebRequest, writeWebResponse } from './nodeAdapter'
+import { createServerMetrics, type ServerMetrics } from './serverMetrics'
 import { startArtifactSweeper } from './sweeper'
 
 export interface ServerOptions {
@@ -43,6 +45,13 @@ export interface ServerOptions {
   heartbeatMs?: number
   /** Serve the live change stream at /changes. Default true (clients poll without it). */
   liveChanges?: boolean
+  /** The window of /metrics' finished-run, error-rate and recovery figures, in seconds. Default 300. */
+  metricsWindowSeconds?: number
+  /**
+   * The built-in notifier (for deployments without Prometheus): the plan's alerts to Slack,
+   * PagerDuty or email, evaluated every `intervalMs` (default 30 s). Off when omitted.
+   */
+  alerts?: { channels: readonly AlertChannel[]; intervalMs?: number; rules?: readonly AlertRule[] }
   /** Logs unexpected errors. Default console.error. */
   onError?: (error: OpsError | unknown, context: string) => void
   /** More web-standard handlers, each served at its exact path (e.g. a GitHub webhook receiver). */
@@ -57,6 +66,10 @@ export interface OpsServer {
   readonly handler: ExecutorHandler
   readonly artifactStore: ArtifactContentStore | undefined
   readonly http: Server
+  /** Prometheus metrics (served at /metrics): API latency and `ops.queue_stats`. */
+  readonly metrics: ServerMetrics
+  /** The built-in alert notifier, when `alerts` was given. */
+  readonly alerts: AlertNotifier | undefined
   /** Purges expired artifacts now (the sweeper does so every sweepIntervalMs). */
   purgeExpiredArtifacts(): Promise<number>
   /** Stops accepting requests, ends open streams, then closes the pool. */
@@ -66,7 +79,7 @@ export interface OpsServer {
 /**
  * Starts the self-hosted control plane on Node: the executor API (the same handler as the Supabase
  * Edge Function), the live change stream at `/changes`, signed artifact uploads and downloads at
- * `/artifact-content/…`, and the artifact retention sweeper.
+ * `/artifact-content/…`, the artifact retention sweeper, `/livez` and Prometheus `/metrics`.
  *
  * @example
  * const server = await createServer({
@@ -117,8 +130,25 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
     onError: (error, request) => onError(error, `${request.method} ${request.url}`),
   })
 
+  const metrics = createServerMetrics({ sql, windowSeconds: options.metricsWindowSeconds })
+  const alerts =
+    options.alerts && options.alerts.channels.length > 0
+      ? createAlertNotifier({
+          stats: () => metrics.stats(),
+          apiP95Seconds: () => metrics.apiP95Seconds(),
+          channels: options.alerts.channels,
+          rules: options.alerts.rules,
+          onError: (err, context) => onError(err, `alerts: ${context}`),
+        })
+      : undefined
+
   const server = createHttpServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
+    if (req.method === 'GET' && metrics.handle(res, path)) return
+    const started = performance.now()
+    res.once('finish', () =>
+      metrics.observeRequest(req.method ?? 'GET', path, res.statusCode, (performance.now() - started) / 1000),
+    )
     const extra = options.handlers?.find((h) => h.path === path)?.handler
     const served = extra
       ? extra(toWebRequest(req, res, baseUrl)).then((response) => writeWebResponse(res, response, req))
@@ -157,6 +187,8 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
     onError: (err) => onError(err, 'artifact sweep'),
   })
 
+  alerts?.start(options.alerts?.intervalMs)
+
   let closing: Promise<void> | undefined
   return {
     url: baseUrl,
@@ -164,10 +196,13 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
     handler,
     artifactStore,
     http: server,
+    metrics,
+    alerts,
     purgeExpiredArtifacts: () => sweeper.purge(),
     close() {
       closing ??= (async () => {
         await sweeper.stop()
+        await alerts?.stop()
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
         // Open SSE streams would keep the server open forever: end them.
         await handler.close()

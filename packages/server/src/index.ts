@@ -5,6 +5,21 @@
  */
 
 export { supabaseStorageStore } from '@ops-control-room/core'
+export type {
+  AlertChannel,
+  AlertEvent,
+  AlertNotifier,
+  AlertNotifierOptions,
+  AlertRule,
+} from './alertNotifier'
+export {
+  alertChannelsFromEnv,
+  createAlertNotifier,
+  DEFAULT_ALERT_RULES,
+  emailChannel,
+  pagerDutyChannel,
+  slackChannel,
+} from './alertNotifier'
 export type { CliCommand } from './cliCommand'
 export { parseFlags } from './cliCommand'
 export type { OpsServer, ServerOptions } from './createServer'
@@ -12,6 +27,8 @@ export { createServer } from './createServer'
 export type { FilesystemArtifactStore, FilesystemArtifactStoreOptions } from './filesystemArtifactStore'
 export { CONTENT_PREFIX, createFilesystemArtifactStore } from './filesystemArtifactStore'
 export { toWebRequest, writeWebResponse } from './nodeAdapter'
+export type { ServerMetrics, ServerMetricsOptions } from './serverMetrics'
+export { createServerMetrics } from './serverMetrics'
 export type { SignedGrant } from './signedUrl'
 export { signGrant, verifyGrant } from './signedUrl'
 export type { ArtifactSweeperOptions } from './sweeper'

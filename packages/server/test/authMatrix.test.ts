@@ -95,6 +95,7 @@ const CASES: Record<string, (f: F) => { method: 'GET' | 'POST'; path: string; bo
   listTemplates: () => ({ method: 'GET', path: '/templates?latestOnly=true' }),
   getTemplate: (f) => ({ method: 'GET', path: `/templates/${f.template}` }),
   listWorkers: () => ({ method: 'GET', path: '/workers' }),
+  queueStats: () => ({ method: 'GET', path: '/stats?windowSeconds=60' }),
   claimRuns: () => ({ method: 'POST', path: '/worker/claim', body: { workerId: W, lanes: { A: 1 } } }),
   heartbeat: (f) => ({
     method: 'POST',
@@ -144,6 +145,7 @@ const AUTHENTICATED = [
   'listTemplates',
   'getTemplate',
   'listWorkers',
+  'queueStats',
   'createDownloadUrl',
 ]
 const EXPECTED: Record<ApiRole, Set<string>> = {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import {
   cpSync,
   existsSync,
@@ -26,7 +26,6 @@ import {
 import { createTestDatabase, freePort, type TestDatabase } from '@ops-control-room/testing'
 import { createClient } from '@supabase/supabase-js'
 import { jwtVerify } from 'jose'
-import { build } from 'tsup'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { JWT_SECRET, tokenFor } from './helpers'
@@ -43,36 +42,28 @@ let gatewayUrl: string
 let denoLog = ''
 
 /**
- * Lays out the function as the Supabase CLI would deploy it: its own index.ts and deno.json (npm:
- * specifiers only), with the npm packages in a node_modules beside it, @ops-control-room/core built
- * from source, as it would be installed from the registry.
+ * Lays out the function as the Supabase CLI would deploy it from this repository: its own index.ts
+ * and deno.json, @ops-control-room/core bundled from source into _vendor/ by the repository's own
+ * script (`pnpm supabase:bundle`), and the npm packages deno.json names in a node_modules beside it.
  */
 async function layOutFunction(dir: string) {
   const fn = join(dir, 'functions/ops-executor')
   mkdirSync(fn, { recursive: true })
   cpSync(join(repo, 'supabase/functions/ops-executor/index.ts'), join(fn, 'index.ts'))
   const config = JSON.parse(readFileSync(join(repo, 'supabase/functions/ops-executor/deno.json'), 'utf8'))
-  expect(Object.values(config.imports).every((s) => String(s).startsWith('npm:'))).toBe(true)
+  // Everything is either an npm: package or a file inside the function: nothing the deploy leaves behind.
+  expect(
+    Object.values(config.imports).every(
+      (s) => String(s).startsWith('npm:') || String(s).startsWith('./_vendor/'),
+    ),
+  ).toBe(true)
   writeFileSync(join(fn, 'deno.json'), JSON.stringify({ ...config, nodeModulesDir: 'manual' }))
   writeFileSync(join(fn, 'package.json'), '{"type":"module"}')
-  const modules = join(fn, 'node_modules')
-  const pkg = join(modules, '@ops-control-room/core')
-  mkdirSync(pkg, { recursive: true })
-  cpSync(join(core, 'package.json'), join(pkg, 'package.json'))
-  cpSync(join(repo, 'supabase/migrations'), join(pkg, 'migrations'), { recursive: true })
-  cpSync(join(core, 'sql'), join(pkg, 'sql'), { recursive: true })
-  await build({
-    entry: { index: join(core, 'src/index.ts'), postgres: join(core, 'src/postgres.ts') },
-    format: ['esm'],
-    outDir: join(pkg, 'dist'),
-    dts: false,
-    splitting: true,
-    silent: true,
-    config: false,
-    target: 'es2022',
-    tsconfig: join(core, 'tsconfig.build.json'),
-    external: ['postgres', 'zod', 'jose', '@cfworker/json-schema'],
+  execFileSync(process.execPath, [join(repo, 'scripts/bundle-edge-function.mjs'), join(fn, '_vendor/core')], {
+    cwd: repo,
+    stdio: 'pipe',
   })
+  const modules = join(fn, 'node_modules')
   const link = (name: string, from: string) => {
     mkdirSync(dirname(join(modules, name)), { recursive: true })
     symlinkSync(realpathSync(join(from, 'node_modules', name)), join(modules, name))

@@ -39,6 +39,8 @@ const baseEnv = () => ({
   DATABASE_URL: ctx.db.url,
   OPS_HANDLERS: 'test/fixtures/handlers.ts',
   OPS_DB_POOL: '4',
+  // These tests name each process and look for that name in the database.
+  OPS_WORKER_ID_SUFFIX: 'false',
 })
 
 describe('with real worker processes', () => {

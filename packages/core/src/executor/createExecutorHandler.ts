@@ -274,6 +274,7 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
         `template ${input.name}${input.version ? `@${input.version}` : ''}`,
       ),
     listWorkers: ({ backend }) => backend.listWorkers(),
+    queueStats: ({ backend, input }) => backend.queueStats(input as never),
     claimRuns: ({ backend, input }) => backend.claimRuns(input as never),
     heartbeat: ({ backend, input }) => backend.heartbeat(input as never),
     completeRuns: ({ backend, input }) => backend.completeRuns(input as never),

@@ -401,6 +401,20 @@ export const ROUTES: readonly RouteDef[] = [
     tag: 'workers',
   }),
   route({
+    id: 'queueStats',
+    method: 'GET',
+    path: '/stats',
+    summary:
+      'The queue now and in the last window: queued/running per lane and kind, error rate, recoveries, worker health.',
+    source: 'query',
+    input: C.QueueStatsInput,
+    response: C.QueueStats,
+    status: 200,
+    roles: USERS,
+    readOnly: true,
+    tag: 'workers',
+  }),
+  route({
     id: 'claimRuns',
     method: 'POST',
     path: '/worker/claim',

@@ -58,6 +58,7 @@ export function createRemoteOperations(call: ExecutorCall): RemoteOperations {
     getTemplate: ({ name, ...query }) => orNull<C.RunTemplate>(get(`/templates/${enc(name)}`, query)),
     listTemplates: (input) => get<C.RunTemplate[]>('/templates', input),
     listWorkers: () => get<C.WorkerInfo[]>('/workers'),
+    queueStats: (input) => get<C.QueueStats>('/stats', input),
     claimRuns: (input) => post<C.Run[]>('/worker/claim', input),
     heartbeat: (input) => post<C.HeartbeatResult>('/worker/heartbeat', input),
     completeRuns: (input) => post<C.Run[]>('/worker/complete', input),

@@ -268,6 +268,12 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
         return rows.map(toTemplate)
       }),
 
+    queueStats: (input) =>
+      q(async () => {
+        const [row] = await sql`select ops.queue_stats(make_interval(secs => ${input.windowSeconds})) as s`
+        return toQueueStats(row?.s as QueueStatsRow)
+      }),
+
     listWorkers: () =>
       q(async () =>
         (await sql`select * from ops.workers order by last_seen_at desc limit 1000`).map(toWorker),
@@ -432,3 +438,63 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 }
 
 export type { Parsed }
+
+interface QueueStatsRow {
+  at: string
+  window_seconds: number
+  queued: number | string
+  running: number | string
+  oldest_queued_seconds: number | string
+  queues: {
+    lane: C.Lane
+    kind: string
+    queued: number
+    running: number
+    oldest_queued_seconds: number | null
+  }[]
+  finished: { lane: C.Lane; kind: string; succeeded: number; failed: number; cancelled: number }[]
+  succeeded: number | string
+  failed: number | string
+  error_rate: number | string
+  recovery: { count: number; max_seconds: number | string; avg_seconds: number | string }
+  workers: { live: number; stale: number; stopped_recently: number; health: number | string }
+}
+
+/** `ops.queue_stats`' snake_case document as the contract's QueueStats. */
+function toQueueStats(s: QueueStatsRow): C.QueueStats {
+  return {
+    at: new Date(s.at).toISOString(),
+    windowSeconds: Number(s.window_seconds),
+    queued: Number(s.queued),
+    running: Number(s.running),
+    oldestQueuedSeconds: Number(s.oldest_queued_seconds),
+    queues: s.queues.map((x) => ({
+      lane: x.lane,
+      kind: x.kind,
+      queued: Number(x.queued),
+      running: Number(x.running),
+      oldestQueuedSeconds: x.oldest_queued_seconds === null ? null : Number(x.oldest_queued_seconds),
+    })),
+    finished: s.finished.map((x) => ({
+      lane: x.lane,
+      kind: x.kind,
+      succeeded: Number(x.succeeded),
+      failed: Number(x.failed),
+      cancelled: Number(x.cancelled),
+    })),
+    succeeded: Number(s.succeeded),
+    failed: Number(s.failed),
+    errorRate: Number(s.error_rate),
+    recovery: {
+      count: Number(s.recovery.count),
+      maxSeconds: Number(s.recovery.max_seconds),
+      avgSeconds: Number(s.recovery.avg_seconds),
+    },
+    workers: {
+      live: Number(s.workers.live),
+      stale: Number(s.workers.stale),
+      stoppedRecently: Number(s.workers.stopped_recently),
+      health: Number(s.workers.health),
+    },
+  }
+}

@@ -1,3 +1,4 @@
+import { alertChannelsFromEnv } from '../alertNotifier'
 import { type CliCommand, flagOrEnv, parseFlags } from '../cliCommand'
 import { createServer } from '../createServer'
 
@@ -40,6 +41,8 @@ export const serveCommand: CliCommand = {
       host: str('host', 'HOST') ?? '127.0.0.1',
       publicUrl: str('public-url', 'OPS_PUBLIC_URL'),
       migrate: flags.migrate === true,
+      // OPS_ALERT_SLACK_WEBHOOK, OPS_ALERT_PAGERDUTY_ROUTING_KEY, OPS_ALERT_SMTP_HOST…: see alertNotifier.ts.
+      alerts: { channels: alertChannelsFromEnv(process.env) },
     })
     console.log(`ops-control-room: executor API on ${server.url}`)
     await new Promise<void>((resolve) => {

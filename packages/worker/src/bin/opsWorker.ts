@@ -1,106 +1,92 @@
 #!/usr/bin/env node
 /**
- * `ops-worker`: a runnable worker configured by environment variables.
- *
- *   DATABASE_URL               PostgreSQL URL (required)
- *   WORKER_ID                  unique in the fleet (default <host>-<pid>-<random>)
- *   OPS_LANES                  lanes to serve, e.g. `A,B` (default A,B,C,D)
- *   OPS_CONCURRENCY            per-lane concurrency: `4`, or `A=4,B=2` (default 4)
- *   OPS_HANDLERS               `shell`, module paths and package names (`pkg#export`) exporting handlers
- *                              or handler factories (default shell)
- *   OPS_HANDLER_OPTIONS        JSON object: options per OPS_HANDLERS entry, given to its factory
- *   OPS_WORKSPACE_DIR          parent of per-run workspaces (default <tmpdir>/ops-workspaces)
- *   OPS_KEEP_WORKSPACES        `1` keeps each run's workspace after it ends (debugging)
- *   OPS_SECRET_<NAME>          a secret handlers read as ctx.secrets.get('<NAME>') or { "$secret": "<NAME>" }
- *   OPS_HEALTH_PORT            serve /health and /metrics on this port (default: off)
- *   OPS_ARTIFACTS_DIR          keep artifact files here (default: in PostgreSQL)
- *   OPS_HEARTBEAT_INTERVAL_MS, OPS_HEARTBEAT_TIMEOUT_S, OPS_SWEEP_INTERVAL_MS, OPS_POLL_INTERVAL_MS,
- *   OPS_SHUTDOWN_TIMEOUT_MS, OPS_ABORT_GRACE_MS, OPS_DB_POOL
+ * `ops-worker`: a runnable worker configured by environment variables (`ops-worker --help` lists
+ * them; `workerConfig.ts` reads them). SUPABASE_URL + SUPABASE_KEY talk to the ops-executor Edge
+ * Function over HTTPS, DATABASE_URL connects directly.
  *
  * SIGTERM/SIGINT stop it gracefully (a second signal aborts in-flight runs at once). One JSON line
- * per lifecycle event goes to stdout.
+ * per lifecycle event goes to stdout. It exits non-zero when it cannot work (bad configuration,
+ * database not migrated, credentials refused), so the platform restarts it or alerts.
  */
-import { createOpsClient, LANES, type Lane } from '@ops-control-room/core'
-import { postgresBackend } from '@ops-control-room/core/postgres'
+import { readFileSync } from 'node:fs'
 import { createWorker } from '../createWorker'
 import { startHealthServer } from '../healthServer'
 import { loadHandlers } from '../loadHandlers'
-import { filesystemArtifactStore } from '../stores/filesystemArtifactStore'
-import { postgresArtifactStore } from '../stores/postgresArtifactStore'
-import type { Concurrency } from '../types'
+import { parseWorkerConfig, WORKER_HELP, WorkerConfigError } from './workerConfig'
+import {
+  checkDatabase,
+  describeStartupError,
+  EXIT,
+  openWorkerConnection,
+  WorkerStartupError,
+} from './workerConnection'
 
-const env = process.env
 const log = (msg: string, extra: Record<string, unknown> = {}) =>
   process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), msg, ...extra })}\n`)
 
-function fail(message: string): never {
+function fail(message: string, code: number = EXIT.config): never {
   process.stderr.write(`ops-worker: ${message}\n`)
-  process.exit(2)
+  process.exit(code)
 }
 
-const int = (name: string): number | undefined => {
-  const v = env[name]
-  if (v === undefined || v === '') return undefined
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 0) fail(`${name} must be a non-negative integer (got ${v})`)
-  return n
-}
-
-function parseLanes(text: string | undefined): Lane[] {
-  if (!text) return [...LANES]
-  const lanes = text.split(',').map((s) => s.trim().toUpperCase())
-  for (const l of lanes)
-    if (!LANES.includes(l as Lane)) fail(`OPS_LANES: ${l} is not one of ${LANES.join(', ')}`)
-  return lanes as Lane[]
-}
-
-function parseConcurrency(text: string | undefined): Concurrency | undefined {
-  if (!text) return undefined
-  if (/^\d+$/.test(text)) return Number(text)
-  const out: Partial<Record<Lane, number>> = {}
-  for (const part of text.split(',')) {
-    const m = /^\s*([A-D])\s*=\s*(\d+)\s*$/i.exec(part)
-    if (!m) fail(`OPS_CONCURRENCY: write a number or A=4,B=2 (got ${text})`)
-    out[(m[1] as string).toUpperCase() as Lane] = Number(m[2])
+function packageVersion(): string | undefined {
+  // src/bin/opsWorker.ts in the workspace, dist/opsWorker.js once built.
+  for (const relative of ['../../package.json', '../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as {
+        name?: string
+        version?: string
+      }
+      if (pkg.name === '@ops-control-room/worker') return pkg.version
+    } catch {}
   }
-  return out
+  return process.env.npm_package_version
 }
 
 async function main() {
-  const databaseUrl = env.DATABASE_URL
-  if (!databaseUrl) fail('set DATABASE_URL to the PostgreSQL database of Ops Control Room')
+  let parsed: ReturnType<typeof parseWorkerConfig>
+  try {
+    parsed = parseWorkerConfig(process.argv.slice(2), process.env)
+  } catch (err) {
+    if (err instanceof WorkerConfigError) fail(err.message)
+    throw err
+  }
+  if ('help' in parsed) {
+    process.stdout.write(WORKER_HELP)
+    return
+  }
+  if ('version' in parsed) {
+    process.stdout.write(`${packageVersion() ?? 'unknown'}\n`)
+    return
+  }
+  const config = parsed.config
   let handlerOptions: Record<string, unknown> = {}
   try {
-    handlerOptions = env.OPS_HANDLER_OPTIONS ? JSON.parse(env.OPS_HANDLER_OPTIONS) : {}
+    handlerOptions = process.env.OPS_HANDLER_OPTIONS ? JSON.parse(process.env.OPS_HANDLER_OPTIONS) : {}
   } catch {
     fail('OPS_HANDLER_OPTIONS must be a JSON object keyed by OPS_HANDLERS entry')
   }
-  const handlers = await loadHandlers(env.OPS_HANDLERS ?? 'shell', { options: handlerOptions }).catch(
+  const handlers = await loadHandlers(config.handlers.join(','), { options: handlerOptions }).catch(
     (err: Error) => fail(err.message),
   )
-  const client = createOpsClient({
-    backend: postgresBackend({ databaseUrl, max: int('OPS_DB_POOL') ?? 10, applicationName: 'ops-worker' }),
-  })
-  const store = env.OPS_ARTIFACTS_DIR
-    ? filesystemArtifactStore({ root: env.OPS_ARTIFACTS_DIR })
-    : postgresArtifactStore({ databaseUrl })
-  const sweep = int('OPS_SWEEP_INTERVAL_MS')
+  if (config.connection.mode === 'direct') await checkDatabase(config.connection)
+  const connection = openWorkerConnection(config.connection, { artifactsDir: config.artifactsDir })
   const worker = createWorker({
-    client,
-    workerId: env.WORKER_ID || undefined,
-    lanes: parseLanes(env.OPS_LANES),
-    concurrency: parseConcurrency(env.OPS_CONCURRENCY),
+    client: connection.client,
+    workerId: config.workerId,
+    lanes: config.lanes,
+    concurrency: config.concurrency,
     handlers,
-    artifactStore: store,
-    workspaceRoot: env.OPS_WORKSPACE_DIR || undefined,
-    keepWorkspaces: env.OPS_KEEP_WORKSPACES === '1',
-    heartbeatIntervalMs: int('OPS_HEARTBEAT_INTERVAL_MS'),
-    heartbeatTimeoutSeconds: int('OPS_HEARTBEAT_TIMEOUT_S'),
-    sweepIntervalMs: sweep === 0 ? false : sweep,
-    pollIntervalMs: int('OPS_POLL_INTERVAL_MS'),
-    shutdownTimeoutMs: int('OPS_SHUTDOWN_TIMEOUT_MS'),
-    abortGraceMs: int('OPS_ABORT_GRACE_MS'),
-    version: env.npm_package_version,
+    artifactStore: connection.artifactStore,
+    workspaceRoot: process.env.OPS_WORKSPACE_DIR || undefined,
+    keepWorkspaces: process.env.OPS_KEEP_WORKSPACES === '1',
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+    sweepIntervalMs: config.sweepIntervalMs === 0 ? false : config.sweepIntervalMs,
+    pollIntervalMs: config.pollIntervalMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    abortGraceMs: config.abortGraceMs,
+    version: packageVersion(),
   })
   worker.on('error', (err) => log('error', { error: err.message }))
   worker.on('run:failed', ({ run, error, retrying }) =>
@@ -111,10 +97,21 @@ async function main() {
     if (recovered.length > 0) log('recovered stuck runs', { count: recovered.length })
   })
 
-  const healthPort = int('OPS_HEALTH_PORT')
-  const health = healthPort === undefined ? undefined : await startHealthServer(worker, { port: healthPort })
-  await worker.start()
-  log('ready', { workerId: worker.id, lanes: worker.lanes, kinds: worker.kinds(), healthPort: health?.port })
+  try {
+    await worker.start()
+  } catch (err) {
+    await connection.close().catch(() => {})
+    throw describeStartupError(err)
+  }
+  const health =
+    config.healthPort === undefined ? undefined : await startHealthServer(worker, { port: config.healthPort })
+  log('ready', {
+    workerId: worker.id,
+    mode: config.connection.mode,
+    lanes: worker.lanes,
+    kinds: worker.kinds(),
+    healthPort: health?.port,
+  })
 
   let signals = 0
   const onSignal = (signal: NodeJS.Signals) => {
@@ -128,8 +125,7 @@ async function main() {
     void (async () => {
       await worker.stop()
       await health?.close()
-      await (store as { close?: () => Promise<void> }).close?.()
-      await client.close()
+      await connection.close()
       log('stopped', { workerId: worker.id })
       process.exit(0)
     })()
@@ -139,6 +135,7 @@ async function main() {
 }
 
 main().catch((err) => {
+  if (err instanceof WorkerStartupError) fail(err.message, err.exitCode)
   process.stderr.write(`ops-worker: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-  process.exit(1)
+  process.exit(EXIT.unexpected)
 })
