@@ -139,7 +139,8 @@ export interface WorkerOptions {
   heartbeatIntervalMs?: number
   /**
    * Deadline of each database call (claim, heartbeat, settlement, events, sweep) in ms: a call hung
-   * on a dead connection is abandoned and retried. Default 10000.
+   * on a dead connection is abandoned and retried. Default: a third of the heartbeat timeout, at
+   * most 10000.
    */
   callTimeoutMs?: number
   /** Runs whose heartbeat is older than this are recovered by the fleet's sweeper. Default 30. */
