@@ -55,6 +55,24 @@ END)
   grant SELECT to authenticated
   grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
 
+table ops.kind_policies (row level security)
+  column kind text not null
+  column roles text[] not null
+  column user_ids uuid[]
+  column claims jsonb
+  column description text
+  column created_at timestamp with time zone not null default now()
+  column updated_at timestamp with time zone not null default now()
+  constraint kind_policies_claims_object CHECK (((claims IS NULL) OR (jsonb_typeof(claims) = 'object'::text)))
+  constraint kind_policies_description_length CHECK (((description IS NULL) OR (char_length(description) <= 1000)))
+  constraint kind_policies_kind_format CHECK (((kind = '*'::text) OR (kind ~ '^[a-z0-9][a-z0-9_.:-]{0,99}$'::text)))
+  constraint kind_policies_pkey PRIMARY KEY (kind)
+  constraint kind_policies_roles_nonempty CHECK (((cardinality(roles) >= 1) AND (cardinality(roles) <= 20)))
+  constraint kind_policies_user_ids_size CHECK (((user_ids IS NULL) OR (cardinality(user_ids) <= 10000)))
+  index CREATE UNIQUE INDEX kind_policies_pkey ON ops.kind_policies USING btree (kind)
+  policy kind_policies_service for ALL to service_role using (true) with check (true)
+  grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
+
 table ops.run_events (row level security)
   column id bigint not null generated as identity
   column run_id uuid not null
@@ -246,6 +264,19 @@ begin
   get diagnostics v_count = row_count;
   return v_count;
 end;
+$function$
+
+-- execute: (owner only)
+CREATE OR REPLACE FUNCTION ops.caller_role()
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select case
+    when coalesce(pg_catalog.current_setting('role', true), 'none') in ('none', '') then session_user::text
+    else pg_catalog.current_setting('role', true)
+  end
 $function$
 
 -- execute: service_role
@@ -470,6 +501,19 @@ exception when others then
 end;
 $function$
 
+-- execute: service_role
+CREATE OR REPLACE FUNCTION ops.delete_kind_policy(p_kind text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  delete from ops.kind_policies where kind = p_kind;
+  return found;
+end;
+$function$
+
 -- execute: authenticated, service_role
 CREATE OR REPLACE FUNCTION ops.enqueue_runs(p_session_id uuid, p_runs jsonb)
  RETURNS SETOF ops.runs
@@ -481,6 +525,7 @@ declare
   v_ids uuid[];
   v_keys text[];
   v_missing text;
+  v_forbidden text;
   v_actor uuid := ops.current_user_id();
 begin
   if p_runs is null or pg_catalog.jsonb_typeof(p_runs) <> 'array' or pg_catalog.jsonb_array_length(p_runs) = 0 then
@@ -505,6 +550,22 @@ begin
   limit 1;
   if v_missing is not null then
     raise exception 'template % does not exist', v_missing using errcode = 'OPNTF';
+  end if;
+
+  v_forbidden := ops.forbidden_kind(array(
+    select distinct coalesce(e.value ->> 'kind', (
+      select t.kind from ops.run_templates t
+      where t.name = e.value ->> 'template_name'
+        and (e.value ->> 'template_version' is null or t.version = (e.value ->> 'template_version')::integer)
+      order by t.version desc
+      limit 1
+    ))
+    from pg_catalog.jsonb_array_elements(p_runs) e
+  ));
+  if v_forbidden is not null then
+    raise exception 'role % may not enqueue runs of kind %: ask an operator for a kind policy (ops.set_kind_policy)',
+      ops.caller_role(), v_forbidden
+      using errcode = '42501', detail = v_forbidden;
   end if;
 
   with input as materialized (
@@ -673,6 +734,45 @@ AS $function$
 begin
   raise exception 'template %@% is immutable: create a new version instead', old.name, old.version
     using errcode = 'OPCON';
+end;
+$function$
+
+-- execute: (owner only)
+CREATE OR REPLACE FUNCTION ops.forbidden_kind(p_kinds text[])
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+AS $function$
+declare
+  v_role text := ops.caller_role();
+  v_claims jsonb;
+  v_user uuid;
+  v_kind text;
+begin
+  if v_role = 'service_role'
+    or exists (select 1 from pg_catalog.pg_roles r where r.rolname = v_role and r.rolsuper)
+    or v_role = (select n.nspowner::pg_catalog.regrole::text from pg_catalog.pg_namespace n where n.nspname = 'ops')
+  then
+    return null;
+  end if;
+  begin
+    v_claims := coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb);
+  exception when others then
+    v_claims := '{}'::jsonb;
+  end;
+  v_user := ops.current_user_id();
+  select k into v_kind
+  from pg_catalog.unnest(p_kinds) k
+  where not exists (
+    select 1 from ops.kind_policies p
+    where (p.kind = k or p.kind = '*')
+      and v_role = any (p.roles)
+      and (p.user_ids is null or v_user = any (p.user_ids))
+      and (p.claims is null or v_claims @> p.claims)
+  )
+  limit 1;
+  return v_kind;
 end;
 $function$
 
@@ -1078,6 +1178,39 @@ begin
       using errcode = 'check_violation', constraint = 'runs_failed_has_error';
   end if;
   return true;
+end;
+$function$
+
+-- execute: service_role
+CREATE OR REPLACE FUNCTION ops.set_kind_policy(p jsonb)
+ RETURNS ops.kind_policies
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_row ops.kind_policies;
+begin
+  if p is null or pg_catalog.jsonb_typeof(p) <> 'object' or p ->> 'kind' is null then
+    raise exception 'a kind policy needs a kind' using errcode = 'OPVAL';
+  end if;
+  if pg_catalog.jsonb_typeof(p -> 'roles') is distinct from 'array' then
+    raise exception 'a kind policy needs roles (an array of role names)' using errcode = 'OPVAL';
+  end if;
+  insert into ops.kind_policies (kind, roles, user_ids, claims, description)
+  values (
+    p ->> 'kind',
+    array(select pg_catalog.jsonb_array_elements_text(p -> 'roles')),
+    case when pg_catalog.jsonb_typeof(p -> 'user_ids') = 'array'
+      then array(select pg_catalog.jsonb_array_elements_text(p -> 'user_ids'))::uuid[] end,
+    case when pg_catalog.jsonb_typeof(p -> 'claims') = 'null' then null else p -> 'claims' end,
+    p ->> 'description'
+  )
+  on conflict (kind) do update set
+    roles = excluded.roles, user_ids = excluded.user_ids, claims = excluded.claims,
+    description = excluded.description, updated_at = pg_catalog.now()
+  returning * into v_row;
+  return v_row;
 end;
 $function$
 

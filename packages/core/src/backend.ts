@@ -72,6 +72,11 @@ export interface Backend {
 
   listWorkers(): Promise<C.WorkerInfo[]>
 
+  // Who may run what (service_role only).
+  setKindPolicy(input: Parsed<typeof C.SetKindPolicyInput>): Promise<C.KindPolicy>
+  listKindPolicies(): Promise<C.KindPolicy[]>
+  deleteKindPolicy(input: Parsed<typeof C.DeleteKindPolicyInput>): Promise<boolean>
+
   // The worker's side.
   claimRuns(input: Parsed<typeof C.ClaimRunsInput>): Promise<C.Run[]>
   heartbeat(input: Parsed<typeof C.HeartbeatInput>): Promise<C.HeartbeatResult>

@@ -64,6 +64,17 @@ export interface OpsClient {
   readonly workers: {
     list(): Promise<C.WorkerInfo[]>
   }
+  /**
+   * Who may enqueue which kinds (service_role only). A kind without a policy can be enqueued by
+   * service_role alone; the database enforces this for every caller.
+   */
+  readonly policies: {
+    /** Creates or replaces the policy of one kind (or of `'*'`, every kind). */
+    set(input: C.SetKindPolicyInput): Promise<C.KindPolicy>
+    list(): Promise<C.KindPolicy[]>
+    /** Removes a kind's policy (it becomes service_role-only); whether there was one. */
+    delete(kind: string): Promise<boolean>
+  }
   /** The operations a worker performs. `@ops-control-room/worker` uses these; most apps never do. */
   readonly worker: {
     claim(input: C.ClaimRunsInput): Promise<C.Run[]>
@@ -230,6 +241,12 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
     },
     workers: {
       list: async () => backend.listWorkers(),
+    },
+    policies: {
+      set: async (input) => backend.setKindPolicy(parseInput(C.SetKindPolicyInput, input, 'kind policy')),
+      list: async () => backend.listKindPolicies(),
+      delete: async (kind) =>
+        backend.deleteKindPolicy(parseInput(C.DeleteKindPolicyInput, { kind }, 'kind policy')),
     },
     worker: {
       claim: async (input) => backend.claimRuns(parseInput(C.ClaimRunsInput, input, 'claim request')),

@@ -280,6 +280,39 @@ export const EnqueueFromTemplateInput = z.strictObject({
   idempotencyKey: z.string().min(1).max(200).optional(),
 })
 
+// Who may run what ------------------------------------------------------------------------------------
+
+/**
+ * Which roles (and optionally which users or JWT claims) may enqueue runs of one kind. A kind without
+ * a policy can be enqueued by `service_role` only; `'*'` applies to every kind.
+ */
+export const KindPolicy = z.object({
+  kind: z.string(),
+  roles: z.array(z.string()),
+  userIds: z.array(uuid).nullable(),
+  claims: jsonObject.nullable(),
+  description: z.string().nullable(),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+})
+
+export const SetKindPolicyInput = z.strictObject({
+  /** A kind, or `'*'` for every kind. */
+  kind: z.union([identifier, z.literal('*')]),
+  /** Database roles allowed to enqueue it, e.g. `['authenticated']`. */
+  roles: z
+    .array(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database role name'))
+    .min(1)
+    .max(20),
+  /** Only these users (the JWT's `sub`); any user of those roles when omitted. */
+  userIds: z.array(uuid).max(10_000).optional(),
+  /** Only callers whose JWT claims contain this object (JSON containment, `@>`). */
+  claims: jsonObject.optional(),
+  description: z.string().max(1000).optional(),
+})
+
+export const DeleteKindPolicyInput = z.strictObject({ kind: z.union([identifier, z.literal('*')]) })
+
 // The worker's side ---------------------------------------------------------------------------------
 
 const workerId = z.string().min(1).max(200)
@@ -437,6 +470,9 @@ export type RunEvent = z.infer<typeof RunEvent>
 export type Artifact = z.infer<typeof Artifact>
 export type RunTemplate = z.infer<typeof RunTemplate>
 export type WorkerInfo = z.infer<typeof WorkerInfo>
+export type KindPolicy = z.infer<typeof KindPolicy>
+export type SetKindPolicyInput = z.input<typeof SetKindPolicyInput>
+export type DeleteKindPolicyInput = z.input<typeof DeleteKindPolicyInput>
 export type RunSpec = z.input<typeof RunSpec>
 export type CreateSessionInput = z.input<typeof CreateSessionInput>
 export type ListSessionsInput = z.input<typeof ListSessionsInput>

@@ -5,6 +5,9 @@ import { startTestServer, type TestServer, tokenFor } from './helpers'
 let t: TestServer
 beforeAll(async () => {
   t = await startTestServer({ bodyLimit: 64 * 1024 })
+  // The kinds signed-in users enqueue below; any other kind is service_role-only.
+  for (const kind of ['build', 'deploy', 'a', 'k'])
+    await t.client('service_role').policies.set({ kind, roles: ['authenticated'] })
 })
 afterAll(() => t.teardown())
 
@@ -31,8 +34,8 @@ describe('executor API', () => {
     const runs = await user.runs.enqueue({
       sessionId: session.id,
       runs: [
-        { kind: 'shell', lane: 'B', params: { command: 'make' } },
-        { kind: 'shell', lane: 'B', priority: 5 },
+        { kind: 'build', lane: 'B', params: { command: 'make' } },
+        { kind: 'build', lane: 'B', priority: 5 },
       ],
     })
     expect(runs.map((r) => r.status)).toEqual(['queued', 'queued'])
@@ -179,6 +182,28 @@ describe('executor API', () => {
     expect(wrong.status).toBe(405)
     expect(wrong.headers.get('allow')).toBe('POST')
     expect((await errorOf(wrong)).code).toBe('validation')
+  })
+
+  it('refuses a signed-in user a kind no policy allows (shell) with 403, writing nothing', async () => {
+    const user = t.client('authenticated')
+    const session = await user.sessions.create({ name: 'no shell for you' })
+    const before = await t.fingerprint()
+    const response = await t.request('/runs', {
+      method: 'POST',
+      role: 'authenticated',
+      body: JSON.stringify({ sessionId: session.id, runs: [{ kind: 'shell', params: { command: 'id' } }] }),
+    })
+    expect(response.status).toBe(403)
+    expect(await errorOf(response)).toMatchObject({ code: 'forbidden' })
+    expect(await t.fingerprint()).toBe(before)
+    // service_role manages policies over HTTP; once allowed, the same request is accepted.
+    await t.client('service_role').policies.set({ kind: 'shell', roles: ['authenticated'] })
+    expect((await t.client('service_role').policies.list()).map((p) => p.kind)).toContain('shell')
+    await expect(
+      user.runs.enqueue({ sessionId: session.id, runs: [{ kind: 'shell', params: { command: 'id' } }] }),
+    ).resolves.toHaveLength(1)
+    expect(await t.client('service_role').policies.delete('shell')).toBe(true)
+    await expect(user.policies.list()).rejects.toMatchObject({ code: 'forbidden' })
   })
 
   it('maps database conflicts to 409 and writes nothing on a failed request', async () => {

@@ -21,6 +21,12 @@ export async function tokenFor(
     .sign(new TextEncoder().encode(options.secret ?? JWT_SECRET))
 }
 
+/** Lets signed-in users enqueue these kinds (any other kind is service_role-only). */
+export async function allowKinds(sql: postgres.Sql, kinds: readonly string[]): Promise<void> {
+  for (const kind of kinds)
+    await sql`select ops.set_kind_policy(${sql.json({ kind, roles: ['authenticated'] })}::jsonb)`
+}
+
 export interface TestServer {
   db: TestDatabase
   server: OpsServer

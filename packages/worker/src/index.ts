@@ -13,8 +13,14 @@ export { HandlerError, toErrorInfo } from './handlerError'
 export type { HealthServer } from './healthServer'
 export { startHealthServer } from './healthServer'
 export type { WorkerMetrics } from './metrics'
-export type { ShellResult } from './shellHandler'
-export { ShellParams, shellHandler } from './shellHandler'
+export type { ShellHandlerOptions, ShellResult } from './shellHandler'
+export {
+  createShellHandler,
+  DEFAULT_SHELL_ENV,
+  ShellParams,
+  secretValuesOf,
+  shellHandler,
+} from './shellHandler'
 export type { FilesystemArtifactStoreOptions } from './stores/filesystemArtifactStore'
 export { filesystemArtifactStore } from './stores/filesystemArtifactStore'
 export type { PostgresArtifactStore, PostgresArtifactStoreOptions } from './stores/postgresArtifactStore'

@@ -274,6 +274,11 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
         `template ${input.name}${input.version ? `@${input.version}` : ''}`,
       ),
     listWorkers: ({ backend }) => backend.listWorkers(),
+    setKindPolicy: ({ backend, input }) => backend.setKindPolicy(input as never),
+    listKindPolicies: ({ backend }) => backend.listKindPolicies(),
+    deleteKindPolicy: async ({ backend, input }) => ({
+      deleted: await backend.deleteKindPolicy(input as never),
+    }),
     claimRuns: ({ backend, input }) => backend.claimRuns(input as never),
     heartbeat: ({ backend, input }) => backend.heartbeat(input as never),
     completeRuns: ({ backend, input }) => backend.completeRuns(input as never),

@@ -58,6 +58,10 @@ export function createRemoteOperations(call: ExecutorCall): RemoteOperations {
     getTemplate: ({ name, ...query }) => orNull<C.RunTemplate>(get(`/templates/${enc(name)}`, query)),
     listTemplates: (input) => get<C.RunTemplate[]>('/templates', input),
     listWorkers: () => get<C.WorkerInfo[]>('/workers'),
+    setKindPolicy: (input) => post<C.KindPolicy>('/kind-policies', input),
+    listKindPolicies: () => get<C.KindPolicy[]>('/kind-policies'),
+    deleteKindPolicy: async (input) =>
+      (await post<{ deleted: boolean }>('/kind-policies/delete', input)).deleted,
     claimRuns: (input) => post<C.Run[]>('/worker/claim', input),
     heartbeat: (input) => post<C.HeartbeatResult>('/worker/heartbeat', input),
     completeRuns: (input) => post<C.Run[]>('/worker/complete', input),

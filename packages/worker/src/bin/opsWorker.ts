@@ -6,7 +6,10 @@
  *   WORKER_ID                  unique in the fleet (default <host>-<pid>-<random>)
  *   OPS_LANES                  lanes to serve, e.g. `A,B` (default A,B,C,D)
  *   OPS_CONCURRENCY            per-lane concurrency: `4`, or `A=4,B=2` (default 4)
- *   OPS_HANDLERS               `shell` and/or module paths exporting handler definitions (default shell)
+ *   OPS_HANDLERS               `shell` and/or module paths exporting handler definitions (required:
+ *                              no handler is registered unless named here)
+ *   OPS_SHELL_ENV              more variable names the `shell` handler's commands inherit (default: only
+ *                              PATH, HOME, locale, TZ, TMPDIR, TERM)
  *   OPS_HEALTH_PORT            serve /health and /metrics on this port (default: off)
  *   OPS_ARTIFACTS_DIR          keep artifact files here (default: in PostgreSQL)
  *   OPS_HEARTBEAT_INTERVAL_MS, OPS_HEARTBEAT_TIMEOUT_S, OPS_SWEEP_INTERVAL_MS, OPS_POLL_INTERVAL_MS,
@@ -21,7 +24,7 @@ import { createOpsClient, LANES, type Lane } from '@ops-control-room/core'
 import { postgresBackend } from '@ops-control-room/core/postgres'
 import { createWorker } from '../createWorker'
 import { startHealthServer } from '../healthServer'
-import { shellHandler } from '../shellHandler'
+import { createShellHandler, DEFAULT_SHELL_ENV } from '../shellHandler'
 import { filesystemArtifactStore } from '../stores/filesystemArtifactStore'
 import { postgresArtifactStore } from '../stores/postgresArtifactStore'
 import type { AnyHandler, Concurrency } from '../types'
@@ -70,7 +73,11 @@ async function loadHandlers(text: string): Promise<AnyHandler[]> {
     .map((s) => s.trim())
     .filter(Boolean)) {
     if (entry === 'shell') {
-      handlers.push(shellHandler)
+      const extra = (env.OPS_SHELL_ENV ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+      handlers.push(createShellHandler({ inheritEnv: [...DEFAULT_SHELL_ENV, ...extra] }))
       continue
     }
     const mod = (await import(pathToFileURL(resolve(entry)).href)) as Record<string, unknown>
@@ -87,7 +94,13 @@ async function loadHandlers(text: string): Promise<AnyHandler[]> {
 async function main() {
   const databaseUrl = env.DATABASE_URL
   if (!databaseUrl) fail('set DATABASE_URL to the PostgreSQL database of Ops Control Room')
-  const handlers = await loadHandlers(env.OPS_HANDLERS ?? 'shell')
+  // Nothing runs by default: a worker executes only the kinds its operator named.
+  const handlers = await loadHandlers(env.OPS_HANDLERS ?? '')
+  if (handlers.length === 0) {
+    fail(
+      'set OPS_HANDLERS to the handlers to run: `shell` and/or module paths (none is registered by default)',
+    )
+  }
   const client = createOpsClient({
     backend: postgresBackend({ databaseUrl, max: int('OPS_DB_POOL') ?? 10, applicationName: 'ops-worker' }),
   })
