@@ -1,7 +1,7 @@
-import { Validator } from '@cfworker/json-schema'
 import type { Backend, SubscribeOptions, Unsubscribe } from './backend'
 import * as C from './contract'
 import { NotFoundError, ValidationError } from './errors'
+import { paramsSchemaValidator } from './paramsSchema'
 import { parseInput } from './validate'
 
 export interface OpsClientOptions {
@@ -98,13 +98,17 @@ const id = (value: unknown, what: string): string => parseInput(C.Run.shape.id, 
 /** Checks params against a template's JSON Schema; throws ValidationError listing what is wrong. */
 export function validateTemplateParams(template: C.RunTemplate, params: Record<string, unknown>): void {
   if (!template.paramsSchema) return
-  const result = new Validator(template.paramsSchema as never, '2020-12', false).validate(params)
+  const result = paramsSchemaValidator(template.paramsSchema).validate(params)
   if (!result.valid) {
     const issues = result.errors
       .filter((e) => e.keyword !== 'properties' && e.keyword !== 'allOf')
       .map((e) => ({
         path: `params${e.instanceLocation.replace(/^#/, '').replace(/\//g, '.')}`,
-        message: e.error,
+        // A pattern runs as a format of ours (see paramsSchema.ts): say "pattern", as written.
+        message: e.error.replace(
+          /does not match format "ops-linear-pattern:(.*)"\.$/s,
+          'does not match pattern $1.',
+        ),
       }))
     throw new ValidationError(
       `params do not match template ${template.name}@${template.version}: ${issues[0]?.path}: ${issues[0]?.message}`,
@@ -196,15 +200,7 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
     templates: {
       create: async (input) => {
         const parsed = parseInput(C.CreateTemplateInput, input, 'template')
-        if (parsed.paramsSchema) {
-          try {
-            new Validator(parsed.paramsSchema as never, '2020-12', false)
-          } catch (err) {
-            throw new ValidationError(`paramsSchema is not a usable JSON Schema: ${String(err)}`, {
-              cause: err,
-            })
-          }
-        }
+        if (parsed.paramsSchema) paramsSchemaValidator(parsed.paramsSchema)
         return backend.createTemplate(parsed)
       },
       get: async (input) => {

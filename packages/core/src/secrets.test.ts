@@ -1,5 +1,6 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { findSecret } from './secrets'
+import { findSecret, valueLooksSecret } from './secrets'
 
 describe('findSecret', () => {
   it.each([
@@ -39,5 +40,86 @@ describe('findSecret', () => {
     expect(
       findSecret({ a: long, b: `${'a:'.repeat(50_000)}//`, c: `x://${'y'.repeat(100_000)}` }),
     ).toBeUndefined()
+  })
+
+  it('answers 1 MiB adversarial values in linear time ("eyJ" repeated was quadratic as a regex)', () => {
+    const MiB = 1024 * 1024
+    const fill = (unit: string) => unit.repeat(Math.ceil(MiB / unit.length)).slice(0, MiB)
+    for (const unit of [
+      'eyJ',
+      'eyJaaaa.',
+      'xoxb-!',
+      'github_pat_!',
+      'AKIA!',
+      'ghp_',
+      'sk_live_',
+      '-----BEGIN ',
+      'a:',
+      'a://',
+      'a://b:',
+    ]) {
+      expect([unit, findSecret({ v: fill(unit) })]).toEqual([unit, undefined])
+    }
+  })
+
+  it('the linear scanners give the same verdicts as the regular expressions they replace', () => {
+    // The rules as regular expressions: the specification (and what ops.find_secret runs in SQL).
+    const reference = [
+      /^bearer\s+\S{8,}/i,
+      /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\./,
+      /(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})/,
+      /[sr]k_(live|test)_[A-Za-z0-9]{10,}/,
+      /(AKIA|ASIA)[0-9A-Z]{16}/,
+      /xox[baprs]-[A-Za-z0-9-]{10,}/,
+      /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+      /[a-z][a-z0-9+.-]{0,31}:\/\/[^/\s:@]{1,255}:[^/\s@]{1,255}@/i,
+    ]
+    const pieces = [
+      'eyJ',
+      '.',
+      'a',
+      'Z',
+      '9',
+      '_',
+      '-',
+      ' ',
+      '\t',
+      ':',
+      '/',
+      '@',
+      '//',
+      '://',
+      'ghp_',
+      'github_pat_!',
+      'sk_live_',
+      'rk_test_',
+      'AKIA!',
+      'ASIA',
+      'xoxb-!',
+      '-----BEGIN ',
+      'RSA ',
+      'PRIVATE KEY',
+      '-----',
+      'Bearer ',
+      'bearer\t',
+      'x',
+      'AAAAAAAA',
+      'abcdefgh12',
+      'postgres',
+      'h+s.',
+      '\u00a0',
+      'é',
+    ]
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...pieces), { maxLength: 40 }),
+        fc.integer({ min: 0, max: 3 }),
+        (parts, n) => {
+          const value = parts.join('').repeat(n + 1)
+          expect([value, valueLooksSecret(value)]).toEqual([value, reference.some((re) => re.test(value))])
+        },
+      ),
+      { numRuns: 5000 },
+    )
   })
 })

@@ -206,6 +206,24 @@ describe('executor API', () => {
     await expect(user.policies.list()).rejects.toMatchObject({ code: 'forbidden' })
   })
 
+  it('refuses a caller the route does not allow before reading or validating its body', async () => {
+    // Malformed JSON would be a 400 if it were parsed: the 403 shows it never was.
+    for (const [role, path] of [
+      ['anon', '/runs'],
+      ['anon', '/sessions'],
+      ['authenticated', '/templates'],
+      ['authenticated', '/worker/claim'],
+    ] as const) {
+      const response = await t.request(path, { method: 'POST', role, body: '{"runs": [' })
+      expect([role, path, response.status, (await errorOf(response)).code]).toEqual([
+        role,
+        path,
+        403,
+        'forbidden',
+      ])
+    }
+  })
+
   it('maps database conflicts to 409 and writes nothing on a failed request', async () => {
     const user = t.client('authenticated')
     const session = await user.sessions.create({ name: 'atomic' })

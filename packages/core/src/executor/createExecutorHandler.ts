@@ -407,8 +407,14 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
       }
     }
 
-    // Authenticate before reading a body: an anonymous flood costs no parsing.
+    // Authenticate, then authorise, before reading a body: a caller refused by the route's roles (the
+    // database's grants, written out in the route table; authMatrix.test.ts keeps the two equal)
+    // costs no parsing or validation, whatever it sent.
     const caller = await verify(request.headers.get('authorization'))
+    if (!route.roles.includes(caller.role)) {
+      await request.body?.cancel().catch(() => {})
+      throw new ForbiddenError(`role ${caller.role} may not call ${route.id}`)
+    }
     const input = await readInput(route, request, url, params)
     if (route.id === 'changes') return await openChanges(caller, input, request)
 

@@ -88,7 +88,10 @@ export interface RouteDef {
   readonly pathParams?: Readonly<Record<string, string>>
   readonly response: z.ZodType
   readonly status: 200 | 201
-  /** The roles whose database grants allow this (documentation; the database enforces it). */
+  /**
+   * The roles whose database grants allow this. The handler refuses other roles before it reads the
+   * body; the database enforces the grants again.
+   */
   readonly roles: readonly ApiRole[]
   /** Reads only: runs in a READ ONLY transaction. */
   readonly readOnly: boolean
