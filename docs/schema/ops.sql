@@ -161,9 +161,9 @@ table ops.runs (row level security)
   constraint runs_pkey PRIMARY KEY (id)
   constraint runs_session_id_fkey FOREIGN KEY (session_id) REFERENCES ops.sessions(id) ON DELETE CASCADE
   index CREATE INDEX idx_runs_heartbeat ON ops.runs USING btree (heartbeat_at) WHERE ((status = 'running'::ops.run_status) AND (heartbeat_at IS NOT NULL))
-  index CREATE UNIQUE INDEX idx_runs_idempotency_key ON ops.runs USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL)
   index CREATE INDEX idx_runs_seq ON ops.runs USING btree (seq)
   index CREATE INDEX idx_runs_session ON ops.runs USING btree (session_id, seq)
+  index CREATE UNIQUE INDEX idx_runs_session_idempotency_key ON ops.runs USING btree (session_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)
   index CREATE INDEX idx_runs_status_lane ON ops.runs USING btree (lane, priority DESC, run_at, seq) WHERE (status = 'queued'::ops.run_status)
   index CREATE UNIQUE INDEX runs_pkey ON ops.runs USING btree (id)
   policy runs_read for SELECT to anon, authenticated using (true)
@@ -526,6 +526,7 @@ declare
   v_keys text[];
   v_missing text;
   v_forbidden text;
+  v_conflict text;
   v_actor uuid := ops.current_user_id();
 begin
   if p_runs is null or pg_catalog.jsonb_typeof(p_runs) <> 'array' or pg_catalog.jsonb_array_length(p_runs) = 0 then
@@ -596,7 +597,7 @@ begin
       i.t_name, i.t_version, v_actor
     from input i
     order by i.ord
-    on conflict (idempotency_key) where idempotency_key is not null do nothing
+    on conflict (session_id, idempotency_key) where idempotency_key is not null do nothing
     returning id, kind, lane, template_name, template_version
   ),
   ev as (
@@ -610,13 +611,39 @@ begin
   into v_ids, v_keys
   from input i;
 
+  -- A key already used in this session (earlier, or by another element of this batch) answers with
+  -- that run, but only for the same request: resolved against the existing run's template version,
+  -- the element must give the same run (run_at only when given). Otherwise 409, as Stripe does.
+  select e.value ->> 'idempotency_key' into v_conflict
+  from pg_catalog.jsonb_array_elements(p_runs) with ordinality e(value, ord)
+  join ops.runs r on r.session_id = p_session_id and r.idempotency_key = e.value ->> 'idempotency_key'
+  left join ops.run_templates t on t.name = r.template_name and t.version = r.template_version
+  where r.id <> v_ids[e.ord::integer]
+    and not (
+      (e.value ->> 'template_name') is not distinct from r.template_name
+      and (e.value ->> 'template_version' is null or (e.value ->> 'template_version')::integer = r.template_version)
+      and coalesce(e.value ->> 'kind', t.kind) = r.kind
+      and coalesce((e.value ->> 'lane')::ops.lane_type, t.lane, 'A') = r.lane
+      and coalesce((e.value ->> 'priority')::integer, t.priority, 0) = r.priority
+      and coalesce(t.default_params, '{}'::jsonb) || coalesce(e.value -> 'params', '{}'::jsonb) = r.params
+      and coalesce((e.value ->> 'max_attempts')::integer, t.max_attempts, 1) = r.max_attempts
+      and coalesce((e.value ->> 'timeout_seconds')::integer, t.timeout_seconds) is not distinct from r.timeout_seconds
+      and (e.value ->> 'run_at' is null or (e.value ->> 'run_at')::timestamptz = r.run_at)
+    )
+  limit 1;
+  if v_conflict is not null then
+    raise exception 'idempotency key % was already used in this session for a different request', v_conflict
+      using errcode = 'OPIDC', detail = v_conflict;
+  end if;
+
   return query
   select r.*
   from unnest(v_ids, v_keys) with ordinality u(id, key, ord)
   cross join lateral (
     select x.* from ops.runs x where x.id = u.id
     union all
-    select y.* from ops.runs y where u.key is not null and y.idempotency_key = u.key and y.id <> u.id
+    select y.* from ops.runs y
+    where u.key is not null and y.session_id = p_session_id and y.idempotency_key = u.key and y.id <> u.id
   ) r
   order by u.ord;
 end;

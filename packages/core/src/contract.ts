@@ -196,7 +196,10 @@ export const RunSpec = z.strictObject({
   runAt: z.iso.datetime({ offset: true }).optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),
   timeoutSeconds: z.number().int().min(1).max(604_800).optional(),
-  /** A retried enqueue with the same key creates nothing and returns the existing run. */
+  /**
+   * Scoped to the session: a retried enqueue with the same key and the same request creates nothing
+   * and returns the existing run; the same key with a different request is an IdempotencyConflictError.
+   */
   idempotencyKey: z.string().min(1).max(200).optional(),
   template: z.strictObject({ name: identifier, version: z.number().int().min(1).optional() }).optional(),
 })

@@ -10,6 +10,7 @@ export const OPS_ERROR_CODES = [
   'secret_in_params',
   'not_found',
   'conflict',
+  'idempotency_conflict',
   'unauthorized',
   'forbidden',
   'cancelled',
@@ -81,6 +82,17 @@ export class ConflictError extends OpsError {
   override readonly name = 'ConflictError'
   constructor(message: string, options: { cause?: unknown; details?: unknown } = {}) {
     super('conflict', message, options)
+  }
+}
+
+/**
+ * An idempotency key already used in the session for a different request; `details.key` names it.
+ * Send a new key for a new request, or the same request again to get the first run back.
+ */
+export class IdempotencyConflictError extends OpsError {
+  override readonly name = 'IdempotencyConflictError'
+  constructor(message: string, options: { cause?: unknown; details?: unknown } = {}) {
+    super('idempotency_conflict', message, options)
   }
 }
 
@@ -168,6 +180,8 @@ export function errorFromJSON(json: OpsErrorJSON, cause?: unknown): OpsError {
       return new NotFoundError(json.message, options)
     case 'conflict':
       return new ConflictError(json.message, options)
+    case 'idempotency_conflict':
+      return new IdempotencyConflictError(json.message, options)
     case 'unauthorized':
       return new UnauthorizedError(json.message, options)
     case 'forbidden':

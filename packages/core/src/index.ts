@@ -68,6 +68,7 @@ export {
   ConflictError,
   errorFromJSON,
   ForbiddenError,
+  IdempotencyConflictError,
   InternalError,
   isOpsError,
   NotFoundError,

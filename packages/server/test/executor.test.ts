@@ -240,6 +240,17 @@ describe('executor API', () => {
     })
     expect(response.status).toBe(404)
     expect(await t.fingerprint()).toBe(before)
+    // The same idempotency key for a different request: 409 idempotency_conflict, nothing written.
+    const reused = await t.request('/runs', {
+      method: 'POST',
+      role: 'authenticated',
+      body: JSON.stringify({
+        sessionId: session.id,
+        runs: [{ kind: 'a', params: { x: 1 }, idempotencyKey: 'k1' }],
+      }),
+    })
+    expect([reused.status, (await errorOf(reused)).code]).toEqual([409, 'idempotency_conflict'])
+    expect(await t.fingerprint()).toBe(before)
     const nul = await t.request('/sessions', { method: 'POST', body: JSON.stringify({ name: 'a\u0000b' }) })
     expect(nul.status).toBe(400)
     expect(await t.fingerprint()).toBe(before)

@@ -15,6 +15,7 @@ export const STATUS_OF: Record<OpsErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  idempotency_conflict: 409,
   cancelled: 409,
   payload_too_large: 413,
   internal: 500,

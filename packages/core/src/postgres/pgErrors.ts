@@ -1,6 +1,7 @@
 import {
   ConflictError,
   ForbiddenError,
+  IdempotencyConflictError,
   InternalError,
   isOpsError,
   NotFoundError,
@@ -59,6 +60,8 @@ export function toOpsError(err: unknown): OpsError {
       return new NotFoundError(message, { cause: err })
     case 'OPCON':
       return new ConflictError(message, { cause: err })
+    case 'OPIDC':
+      return new IdempotencyConflictError(message, { cause: err, details: { key: e.detail } })
     case '23505':
       return new ConflictError(`already exists (${e.constraint_name ?? 'unique constraint'})`, { cause: err })
     case '23503':
