@@ -6,6 +6,7 @@
  * `pnpm bench secrets`
  */
 import { spawnSync } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -40,7 +41,22 @@ function time(fn: () => unknown): number {
 }
 
 const rows: { check: string; input: string; ms: number }[] = []
-for (const unit of ['eyJ', 'eyJaaaa.', 'xoxb-!', 'github_pat_!', 'AKIA!', '-----BEGIN ', 'a:', 'a://b:', 'a'])
+for (const unit of [
+  'eyJ',
+  'eyJaaaa.',
+  'xoxb-!',
+  'github_pat_!',
+  'AKIA!',
+  '-----BEGIN ',
+  'a:',
+  'a://b:',
+  'a',
+  'password ',
+  '?token',
+  'sk-',
+  'Aa1/',
+  'glpat-!',
+])
   rows.push({
     check: 'findSecret',
     input: `${JSON.stringify(unit)} × 1 MiB`,
@@ -62,17 +78,22 @@ const template = {
   createdBy: null,
   createdAt: new Date(0).toISOString(),
 }
-rows.push({
-  check: 'params pattern ^([a-z0-9]+\\.?)*$',
-  input: '"a" × 1 MiB + "!"',
-  ms: time(() => {
-    try {
-      validateTemplateParams(template, { host: `${fill('a')}!` })
-    } catch {
-      // The expected verdict: no match.
-    }
-  }),
-})
+for (const [label, size] of [
+  ['256 KiB (the params limit)', 256 * 1024],
+  ['1 MiB', MiB],
+] as const) {
+  rows.push({
+    check: 'params pattern ^([a-z0-9]+\\.?)*$',
+    input: `"a" × ${label} + "!"`,
+    ms: time(() => {
+      try {
+        validateTemplateParams(template, { host: `${fill('a', size)}!` })
+      } catch {
+        // The expected verdict: no match.
+      }
+    }),
+  })
+}
 const oldJwt = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\./
 rows.push({
   check: 'old JWT regex (for scale)',
@@ -81,6 +102,11 @@ rows.push({
 })
 
 console.table(rows)
-const worst = Math.max(...rows.filter((r) => !r.check.startsWith('old')).map((r) => r.ms))
-console.log(`worst 1 MiB input: ${worst} ms (aim: < 50 ms)`)
-console.log(`BENCH_JSON ${JSON.stringify({ suite: 'secrets', rows, worstMs: worst })}`)
+const secretRows = rows.filter((r) => r.check === 'findSecret')
+const worst = Math.max(...secretRows.map((r) => r.ms))
+console.log(
+  `secret check, worst 1 MiB adversarial input: ${worst} ms (aim: < 50 ms); load average ${loadavg()[0]?.toFixed(2)}`,
+)
+console.log(
+  `BENCH_JSON ${JSON.stringify({ suite: 'secrets', rows, worstSecretCheckMs: worst, loadavg: loadavg() })}`,
+)

@@ -439,7 +439,12 @@ CREATE OR REPLACE FUNCTION ops.create_session(p_name text, p_description text DE
 AS $function$
 declare
   v_session ops.sessions;
+  v_path text := ops.find_secret(coalesce(p_metadata, '{}'::jsonb), 'metadata');
 begin
+  if v_path is not null then
+    raise exception 'the value at % looks like a secret; pass secrets through the worker''s environment or a vault, never in metadata', v_path
+      using errcode = 'OPSEC', detail = v_path;
+  end if;
   insert into ops.sessions (name, description, metadata, created_by)
   values (p_name, p_description, coalesce(p_metadata, '{}'::jsonb), ops.current_user_id())
   returning * into v_session;
@@ -717,38 +722,25 @@ CREATE OR REPLACE FUNCTION ops.find_secret(p jsonb, p_root text DEFAULT 'params'
  IMMUTABLE PARALLEL SAFE
  SET search_path TO ''
 AS $function$
-  with recursive walk(path, key, value) as (
-    select p_root, null::text, p
+  with recursive walk(path, secret_key, value) as (
+    select p_root, false, p
     union all
-    select c.path, c.key, c.value
+    select c.path, c.secret_key, c.value
     from walk w
     cross join lateral (
-      select w.path || '.' || o.key as path, o.key, o.value
-      from pg_catalog.jsonb_each(case when pg_catalog.jsonb_typeof(w.value) = 'object' then w.value else '{}'::jsonb end) o
+      select w.path || '.' || o.key as path, w.secret_key or ops.key_looks_secret(o.key) as secret_key, o.value
+      from pg_catalog.jsonb_each(
+        case when pg_catalog.jsonb_typeof(w.value) = 'object' and not ops.is_secret_ref(w.value)
+          then w.value else '{}'::jsonb end) o
       union all
-      select w.path || '[' || (a.ord - 1) || ']', w.key, a.value
+      select w.path || '[' || (a.ord - 1) || ']', w.secret_key, a.value
       from pg_catalog.jsonb_array_elements(case when pg_catalog.jsonb_typeof(w.value) = 'array' then w.value else '[]'::jsonb end)
         with ordinality a(value, ord)
     ) c
   )
   select path from walk
   where pg_catalog.jsonb_typeof(value) = 'string'
-    and (
-      (
-        key is not null
-        and (value #>> '{}') <> ''
-        and pg_catalog.lower(pg_catalog.regexp_replace(key, '([a-z0-9])([A-Z])', '\1_\2', 'g'))
-          ~ '(^|[_. -])(password|passwd|secret|token|credentials?|authorization|apikey|api_key|access_key|private_key)($|[_. -])'
-      )
-      or (value #>> '{}') ~* '^bearer\s+\S{8,}'
-      or (value #>> '{}') ~ 'eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.'
-      or (value #>> '{}') ~ '(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})'
-      or (value #>> '{}') ~ '[sr]k_(live|test)_[A-Za-z0-9]{10,}'
-      or (value #>> '{}') ~ '(AKIA|ASIA)[0-9A-Z]{16}'
-      or (value #>> '{}') ~ 'xox[baprs]-[A-Za-z0-9-]{10,}'
-      or (value #>> '{}') ~ '-----BEGIN [A-Z ]*PRIVATE KEY-----'
-      or (value #>> '{}') ~* '[a-z][a-z0-9+.-]{0,31}://[^/\s:@]{1,255}:[^/\s@]{1,255}@'
-    )
+    and ((secret_key and (value #>> '{}') <> '') or ops.value_looks_secret(value #>> '{}'))
   limit 1
 $function$
 
@@ -869,6 +861,50 @@ begin
   select u.id, 'lost'::text from unnest(coalesce(p_run_ids, '{}')) u(id)
   where not exists (select 1 from beat b where b.id = u.id);
 end;
+$function$
+
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.is_secret_ref(v jsonb)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO ''
+AS $function$
+  select pg_catalog.jsonb_typeof(v) = 'object'
+    and v ? '$secret'
+    and (select pg_catalog.count(*) from pg_catalog.jsonb_object_keys(v)) = 1
+    and pg_catalog.jsonb_typeof(v -> '$secret') = 'string'
+    and (v ->> '$secret') ~ '^[A-Za-z_][A-Za-z0-9_]{0,127}$'
+$function$
+
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.key_looks_secret(p_key text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO ''
+AS $function$
+  select ops.normalize_key(p_key)
+    ~ '(^|_)(passwords?|password[0-9]+|passwd|passphrase|pwd|secrets?|token|credentials?|authorization|apikey|api_key|access_key|accesskey|private_key|privatekey)($|_)'
+$function$
+
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.normalize_key(p_key text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO ''
+AS $function$
+  select pg_catalog.regexp_replace(
+    pg_catalog.lower(pg_catalog.regexp_replace(
+      case when p_key ~ '[^ -~]' then
+        pg_catalog.translate(
+          pg_catalog.regexp_replace(pg_catalog.normalize(p_key, 'NFKC'), '[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0]', '', 'g'),
+          'аеорсухіјѕԁԛԝкмтнвгАВЕКМНОРСТУХІЈЅΑΒΕΖΗΙΚΜΝΟΡΤΥΧοαερτυικνχ',
+          'aeopcyxijsdqwkmthbrABEKMHOPCTYXIJSABEZHIKMNOPTYXoaeptuikvx')
+      else p_key end,
+      '([a-z0-9])([A-Z])', '\1_\2', 'g')),
+    '[^a-z0-9]+', '_', 'g')
 $function$
 
 -- execute: (owner only)
@@ -1258,4 +1294,37 @@ begin
   get diagnostics v_count = row_count;
   return v_count;
 end;
+$function$
+
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.value_looks_secret(v text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO ''
+AS $function$
+  select v ~* '^bearer\s+\S{8,}'
+    or v ~ 'eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.'
+    or v ~ '(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})'
+    or v ~ '[sr]k_(live|test)_[A-Za-z0-9]{10,}'
+    or v ~ '(AKIA|ASIA)[0-9A-Z]{16}'
+    or v ~ 'xox[baprs]-[A-Za-z0-9-]{10,}'
+    or v ~ '-----BEGIN [A-Z ]*PRIVATE KEY( BLOCK)?-----'
+    or v ~* '[a-z][a-z0-9+.-]{0,31}://[^/\s:@]{0,255}:[^/\s@]{1,255}@'
+    or v ~ 'glpat-[A-Za-z0-9_-]{20,}'
+    or v ~ 'hooks\.slack\.com/services/[A-Za-z0-9/]{20,}'
+    or v ~ 'AIza[0-9A-Za-z_-]{35}'
+    or v ~ '(^|[^A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}'
+    or v ~* '(^|[^A-Za-z0-9_])(password|passwd|pwd)[ \t]*=[ \t]*[^ \t\r\n&#]'
+    or v ~* '[?&](access_token|refresh_token|id_token|token|client_secret|secret|api_key|apikey|sig|signature|x-amz-signature|x-goog-signature)=[^&# \t\r\n]'
+    or (v ~* '^basic[ \t\n\r\f\v]' and coalesce((
+      select pg_catalog.length(t.tok) >= 8 and pg_catalog.length(t.tok) % 4 = 0
+        and t.tok ~ '^[A-Za-z0-9+/]+={0,2}$'
+        and (t.tok ~ '[0-9+/=]' or (t.tok ~ '[a-z]' and pg_catalog.substr(t.tok, 2) ~ '[A-Z]'))
+      from (select pg_catalog.regexp_replace(pg_catalog.substr(v, 6), '^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$', '', 'g') as tok) t
+    ), false))
+    or (v ~ '[A-Za-z0-9/+]{40}' and exists (
+      select 1 from pg_catalog.regexp_split_to_table(v, '[^A-Za-z0-9/+]+') x
+      where pg_catalog.length(x) = 40 and x ~ '[A-Z]' and x ~ '[a-z]' and x ~ '[0-9]'
+    ))
 $function$

@@ -174,10 +174,23 @@ export const Params = jsonObject.superRefine((value, ctx) => {
   }
 })
 
+/** Session metadata: a JSON object holding no credentials (checked like params). */
+const SessionMetadata = jsonObject.superRefine((value, ctx) => {
+  const path = findSecret(value, 'metadata')
+  if (path) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `the value at ${path} looks like a secret; pass secrets through the worker's environment or a vault, never in metadata`,
+      // Named from the input's root (`metadata.x`), as params' paths are named from `params`.
+      params: { secretPath: path.replace(/^metadata/, '') },
+    })
+  }
+})
+
 export const CreateSessionInput = z.strictObject({
   name: z.string().trim().min(1).max(200),
   description: z.string().max(10_000).optional(),
-  metadata: jsonObject.optional(),
+  metadata: SessionMetadata.optional(),
 })
 
 export const ListSessionsInput = z.strictObject({
