@@ -16,6 +16,7 @@ export const OPS_ERROR_CODES = [
   'cancelled',
   'timeout',
   'payload_too_large',
+  'rate_limited',
   'unavailable',
   'internal',
 ] as const
@@ -133,6 +134,14 @@ export class PayloadTooLargeError extends OpsError {
   }
 }
 
+/** Too many requests or streams; `details.retryAfterSeconds` says when to try again. */
+export class RateLimitedError extends OpsError {
+  override readonly name = 'RateLimitedError'
+  constructor(message: string, options: { cause?: unknown; details?: unknown } = {}) {
+    super('rate_limited', message, options)
+  }
+}
+
 /** The database or the API could not be reached; retrying later may work. */
 export class UnavailableError extends OpsError {
   override readonly name = 'UnavailableError'
@@ -192,6 +201,8 @@ export function errorFromJSON(json: OpsErrorJSON, cause?: unknown): OpsError {
       return new TimeoutError(json.message, options)
     case 'payload_too_large':
       return new PayloadTooLargeError(json.message, options)
+    case 'rate_limited':
+      return new RateLimitedError(json.message, options)
     case 'unavailable':
       return new UnavailableError(json.message, options)
     default:

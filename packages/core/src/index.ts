@@ -75,6 +75,7 @@ export {
   OPS_ERROR_CODES,
   OpsError,
   PayloadTooLargeError,
+  RateLimitedError,
   SecretInParamsError,
   TimeoutError,
   UnauthorizedError,

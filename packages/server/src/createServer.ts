@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
-import { createServer as createHttpServer, type Server } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono/node-server'
 import type { ArtifactContentStore, OpsError } from '@ops-control-room/core'
 import { createExecutorHandler, type ExecutorHandler, migrate } from '@ops-control-room/core/postgres'
 import postgres from 'postgres'
@@ -9,7 +10,7 @@ import {
   createFilesystemArtifactStore,
   type FilesystemArtifactStore,
 } from './filesystemArtifactStore'
-import { toWebRequest, writeWebResponse } from './nodeAdapter'
+import { createRateLimiter, type RateLimitOptions } from './rateLimiter'
 import { startArtifactSweeper } from './sweeper'
 
 export interface ServerOptions {
@@ -43,6 +44,22 @@ export interface ServerOptions {
   heartbeatMs?: number
   /** Serve the live change stream at /changes. Default true (clients poll without it). */
   liveChanges?: boolean
+  /**
+   * Per-address and per-token request limits (429 with Retry-After beyond). On by default (100/s,
+   * burst 200 per address; 200/s, burst 400 per token); `false` turns them off.
+   */
+  rateLimit?: RateLimitOptions | false
+  /** The request line and headers must arrive within this many ms. Default 20 000. */
+  headersTimeoutMs?: number
+  /** A JSON body must arrive whole within this many ms (408 beyond). Default 30 000. */
+  bodyTimeoutMs?: number
+  /**
+   * A connection with no traffic either way for this long is closed (covers uploads and downloads
+   * that stall). Default 120 000; never less than twice the SSE heartbeat.
+   */
+  idleTimeoutMs?: number
+  /** Open change streams: in all, per token, and unread bytes per client before it is dropped. */
+  changeStreams?: { maxStreams?: number; maxStreamsPerToken?: number; clientBufferBytes?: number }
   /** Logs unexpected errors. Default console.error. */
   onError?: (error: OpsError | unknown, context: string) => void
 }
@@ -110,32 +127,95 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
     jwtSecret: options.jwtSecret,
     artifactStore,
     bodyLimit: options.bodyLimit,
+    bodyTimeoutMs: options.bodyTimeoutMs,
     maxUploadBytes: options.maxUploadBytes,
-    changes: options.liveChanges === false ? false : { heartbeatMs: options.heartbeatMs },
+    changes:
+      options.liveChanges === false ? false : { heartbeatMs: options.heartbeatMs, ...options.changeStreams },
     onError: (error, request) => onError(error, `${request.method} ${request.url}`),
   })
 
+  // The web handler on node:http through @hono/node-server: abort signals, backpressure, repeated
+  // Set-Cookie headers, unread bodies drained or the connection closed, and request targets such as
+  // `//evil.example/x` kept as paths of this host.
+  const listener = getRequestListener(
+    async (request: Request, env: HttpBindings | Http2Bindings) => {
+      const response = await handler(request)
+      // Answered before the body was read (401, 403, 413): the connection cannot carry another
+      // request, so say so rather than let the client reuse a socket that is about to close.
+      if (
+        !(env.incoming as IncomingMessage).complete &&
+        request.method !== 'GET' &&
+        request.method !== 'HEAD'
+      ) {
+        const headers = new Headers(response.headers)
+        headers.set('connection', 'close')
+        return new Response(response.body, { status: response.status, headers })
+      }
+      return response
+    },
+    {
+      overrideGlobalObjects: false,
+      errorHandler: (err) => {
+        onError(err, 'request')
+        return new Response(JSON.stringify({ error: { code: 'internal', message: 'internal error' } }), {
+          status: 500,
+          headers: { 'content-type': 'application/json' },
+        })
+      },
+    },
+  )
+  const limiter = options.rateLimit === false ? undefined : createRateLimiter(options.rateLimit)
+
   const server = createHttpServer((req, res) => {
+    if (limiter) {
+      const auth = req.headers.authorization
+      const wait = limiter.check(req.socket.remoteAddress ?? '', typeof auth === 'string' ? auth : undefined)
+      if (wait > 0) {
+        const seconds = Math.max(1, Math.ceil(wait))
+        res.writeHead(429, {
+          'content-type': 'application/json; charset=utf-8',
+          'retry-after': String(seconds),
+          // The body is left unread: the connection cannot carry another request.
+          connection: 'close',
+        })
+        res.end(
+          JSON.stringify({
+            error: {
+              code: 'rate_limited',
+              message: `too many requests: retry in ${seconds} s`,
+              details: { retryAfterSeconds: seconds },
+            },
+          }),
+        )
+        return
+      }
+    }
     const path = (req.url ?? '/').split('?')[0] ?? '/'
-    const served =
-      fsStore && path.startsWith(CONTENT_PREFIX)
-        ? fsStore.handleRequest(
-            req,
-            res,
-            path.slice(CONTENT_PREFIX.length),
-            new URL(req.url ?? '/', 'http://x').searchParams,
-          )
-        : handler(toWebRequest(req, res, baseUrl)).then((response) => writeWebResponse(res, response, req))
-    served.catch((err) => {
-      onError(err, `${req.method} ${req.url}`)
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ error: { code: 'internal', message: 'internal error' } }))
-      } else res.destroy()
-    })
+    if (fsStore && path.startsWith(CONTENT_PREFIX)) {
+      fsStore
+        .handleRequest(
+          req,
+          res,
+          path.slice(CONTENT_PREFIX.length),
+          new URL(req.url ?? '/', 'http://x').searchParams,
+        )
+        .catch((err) => {
+          onError(err, `${req.method} ${req.url}`)
+          if (!res.headersSent) {
+            res.writeHead(500, { 'content-type': 'application/json' })
+            res.end(JSON.stringify({ error: { code: 'internal', message: 'internal error' } }))
+          } else res.destroy()
+        })
+      return
+    }
+    void listener(req, res)
   })
-  // Uploads of large artifacts may take a while; the default request timeout would cut them off.
+  // Uploads of large artifacts may take a while, so there is no limit on a whole request; a stalled
+  // one is cut by the idle timeout, a trickled JSON body by the executor's body timeout, and slow
+  // headers by headersTimeout.
   server.requestTimeout = 0
+  server.headersTimeout = options.headersTimeoutMs ?? 20_000
+  server.timeout = Math.max(options.idleTimeoutMs ?? 120_000, 2 * (options.heartbeatMs ?? 15_000))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 8787, host, () => {

@@ -52,6 +52,8 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
     port: 0,
     sweepIntervalMs: 0,
     onError: () => {},
+    // Tests send bursts from one address; the limits have tests of their own (limits.test.ts).
+    rateLimit: false,
     ...options,
   })
   const sql = postgres(db.url, { max: 2, onnotice: () => {} })

@@ -2,7 +2,14 @@ import postgres from 'postgres'
 import type { Backend } from '../backend'
 import { createOpsClient } from '../client'
 import type * as C from '../contract'
-import { ForbiddenError, NotFoundError, type OpsError, UnavailableError, ValidationError } from '../errors'
+import {
+  ForbiddenError,
+  NotFoundError,
+  type OpsError,
+  RateLimitedError,
+  UnavailableError,
+  ValidationError,
+} from '../errors'
 import { toOpsError } from '../postgres/pgErrors'
 import { postgresBackend } from '../postgres/postgresBackend'
 import { toArtifact } from '../rows'
@@ -33,12 +40,26 @@ export interface ExecutorHandlerOptions extends JwtVerification {
   basePath?: string | readonly string[]
   /** Largest JSON body accepted, in bytes (413 beyond). Default 8 MiB. */
   bodyLimit?: number
+  /** A JSON body must have arrived whole within this many ms (408 beyond). Default 30 000. */
+  bodyTimeoutMs?: number
   /** Largest artifact upload a signed URL allows, in bytes. Default 1 GiB. */
   maxUploadBytes?: number
   /** CORS: the allowed origin, or false for no CORS headers. Default '*' (tokens, not cookies, authorise). */
   corsOrigin?: string | false
-  /** The live change stream (`GET /changes`): heartbeat interval and replay buffer. `false` disables it. */
-  changes?: { heartbeatMs?: number; bufferSize?: number } | false
+  /**
+   * The live change stream (`GET /changes`): heartbeat interval, replay buffer, how many bytes one
+   * client may leave unread before it is dropped (it resumes with Last-Event-ID), and how many streams
+   * may be open in all and per token (429 beyond). `false` disables it.
+   */
+  changes?:
+    | {
+        heartbeatMs?: number
+        bufferSize?: number
+        clientBufferBytes?: number
+        maxStreams?: number
+        maxStreamsPerToken?: number
+      }
+    | false
   /** Called with unexpected (5xx) errors, for logging. Default: console.error. */
   onError?: (error: OpsError, request: Request) => void
 }
@@ -102,6 +123,12 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
         : [...options.basePath]
   ).map((p) => p.replace(/\/+$/, ''))
   const bodyLimit = options.bodyLimit ?? 8 * 1024 * 1024
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000
+  const maxStreams = (options.changes && options.changes.maxStreams) || 1000
+  const maxStreamsPerToken = (options.changes && options.changes.maxStreamsPerToken) || 100
+  // Open streams per token (the raw bearer token: every holder of one token shares its cap).
+  const streamsOf = new Map<string, number>()
+  let openStreams = 0
   const maxUploadBytes = options.maxUploadBytes ?? 1024 * 1024 * 1024
   const store = options.artifactStore
   const cors = options.corsOrigin === undefined ? '*' : options.corsOrigin
@@ -326,7 +353,7 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
 
   async function readInput(route: RouteDef, request: Request, url: URL, params: Record<string, string>) {
     let raw: unknown
-    if (route.source === 'body') raw = await readJsonBody(request, bodyLimit)
+    if (route.source === 'body') raw = await readJsonBody(request, bodyLimit, bodyTimeoutMs)
     else if (route.source === 'query') raw = queryToInput(url.searchParams, route.input)
     else raw = {}
     if (route.pathParams) {
@@ -359,10 +386,37 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
       }
       return Boolean(row.events)
     })
+    const token = request.headers.get('authorization') ?? ''
+    const mine = streamsOf.get(token) ?? 0
+    if (openStreams >= maxStreams || mine >= maxStreamsPerToken) {
+      throw new RateLimitedError(
+        openStreams >= maxStreams
+          ? `too many open change streams (${maxStreams}): poll, or retry later`
+          : `this token already has ${mine} open change streams (the limit is ${maxStreamsPerToken})`,
+        { details: { retryAfterSeconds: 5 } },
+      )
+    }
+    openStreams++
+    streamsOf.set(token, mine + 1)
+    let released = false
+    const release = () => {
+      if (released) return
+      released = true
+      openStreams--
+      const n = (streamsOf.get(token) ?? 1) - 1
+      if (n <= 0) streamsOf.delete(token)
+      else streamsOf.set(token, n)
+    }
     let stream: ReadableStream<Uint8Array>
     try {
-      stream = await hub.open({ sessionId, events }, request.headers.get('last-event-id'), request.signal)
+      stream = await hub.open(
+        { sessionId, events },
+        request.headers.get('last-event-id'),
+        request.signal,
+        release,
+      )
     } catch (err) {
+      release()
       throw new UnavailableError('live changes are unavailable here (LISTEN failed): poll instead', {
         cause: err,
       })
@@ -435,7 +489,8 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
       return await handle(request)
     } catch (err) {
       const e = clientFacing(toOpsError(err))
-      if (e.code === 'internal' || e.code === 'unavailable') onError(e, request)
+      // A client that went away caused whatever failed after it: nothing to log, nobody to answer.
+      if ((e.code === 'internal' || e.code === 'unavailable') && !request.signal.aborted) onError(e, request)
       return errorResponse(e, corsHeaders)
     }
   }) as ExecutorHandler
