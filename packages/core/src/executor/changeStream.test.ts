@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest'
 import type { Change } from '../contract'
 import { createChangeHub } from './changeStream'
 
+/** A text decoder stream, typed for a byte stream's pipeThrough. */
+const decoder = () => new TextDecoderStream() as unknown as ReadableWritablePair<string, Uint8Array>
+
 /** A hub fed by hand: `emit` is what the database subscription would call. */
 function hubWithSource(options: { clientBufferBytes?: number; bufferSize?: number } = {}) {
   let emit: (c: Change) => void = () => {}
@@ -24,7 +27,7 @@ function hubWithSource(options: { clientBufferBytes?: number; bufferSize?: numbe
 }
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<{ text: string; error?: unknown }> {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader()
+  const reader = stream.pipeThrough(decoder()).getReader()
   let text = ''
   try {
     for (;;) {
@@ -56,7 +59,7 @@ describe('the change hub bounds what a slow client can hold', () => {
 
   it('a dropped client resumes with Last-Event-ID and gets what it missed from the replay buffer', async () => {
     const { hub, emit } = hubWithSource({ clientBufferBytes: 4 * 1024 })
-    const slow = (await hub.open({ events: true }, null)).pipeThrough(new TextDecoderStream()).getReader()
+    const slow = (await hub.open({ events: true }, null)).pipeThrough(decoder()).getReader()
     // It reads the first ten changes, then stops reading while 200 more happen.
     for (let i = 0; i < 10; i++) emit(i)
     let seen = ''
@@ -65,7 +68,7 @@ describe('the change hub bounds what a slow client can hold', () => {
     for (let i = 10; i < 210; i++) emit(i)
     expect(hub.size).toBe(0)
     await expect(slow.read()).rejects.toThrow(/dropped/)
-    const resumed = (await hub.open({ events: true }, last)).pipeThrough(new TextDecoderStream()).getReader()
+    const resumed = (await hub.open({ events: true }, last)).pipeThrough(decoder()).getReader()
     let replay = ''
     while (!replay.includes('000000000209')) replay += (await resumed.read()).value
     const ids = [...replay.matchAll(/"id":"[0-9a-f-]+?(\d{4})"/g)].map((m) => Number(m[1]))
@@ -79,7 +82,7 @@ describe('the change hub bounds what a slow client can hold', () => {
   it('a client that keeps reading is never dropped', async () => {
     const { hub, emit } = hubWithSource({ clientBufferBytes: 4 * 1024 })
     const stream = await hub.open({ events: true }, null)
-    const reader = stream.pipeThrough(new TextDecoderStream()).getReader()
+    const reader = stream.pipeThrough(decoder()).getReader()
     let seen = 0
     for (let i = 0; i < 2000; i++) {
       emit(i)

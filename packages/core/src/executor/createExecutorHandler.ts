@@ -124,8 +124,9 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
   ).map((p) => p.replace(/\/+$/, ''))
   const bodyLimit = options.bodyLimit ?? 8 * 1024 * 1024
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000
-  const maxStreams = (options.changes && options.changes.maxStreams) || 1000
-  const maxStreamsPerToken = (options.changes && options.changes.maxStreamsPerToken) || 100
+  const streamLimits = options.changes === false ? undefined : options.changes
+  const maxStreams = streamLimits?.maxStreams ?? 1000
+  const maxStreamsPerToken = streamLimits?.maxStreamsPerToken ?? 100
   // Open streams per token (the raw bearer token: every holder of one token shares its cap).
   const streamsOf = new Map<string, number>()
   let openStreams = 0
