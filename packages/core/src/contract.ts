@@ -25,6 +25,42 @@ export const ARTIFACT_KINDS = ['file', 'link', 'text'] as const
 
 /** Size limit of a run's params, serialised as JSON (the database enforces the same order of size). */
 export const MAX_PARAMS_BYTES = 256 * 1024
+/**
+ * Longest artifact name, in UTF-8 bytes. Stores keep a name as a file name with a suffix, and file
+ * systems allow 255 bytes: counted in characters, a name of 251–255 bytes broke the store.
+ */
+export const MAX_ARTIFACT_NAME_BYTES = 200
+
+/** Whether a name holds a path separator or a control character (CR, LF, NUL, DEL…). */
+function hasPathOrControl(n: string): boolean {
+  for (let i = 0; i < n.length; i++) {
+    const c = n.charCodeAt(i)
+    if (c < 32 || c === 127 || c === 47 || c === 92) return true
+  }
+  return false
+}
+
+/** An artifact's name: a file name (no path, no control characters), at most MAX_ARTIFACT_NAME_BYTES. */
+export const ArtifactName = z
+  .string()
+  .min(1)
+  // Characters never outnumber bytes: this bounds the work of the byte count below.
+  .max(MAX_ARTIFACT_NAME_BYTES)
+  .refine((n) => new TextEncoder().encode(n).length <= MAX_ARTIFACT_NAME_BYTES, {
+    message: `at most ${MAX_ARTIFACT_NAME_BYTES} bytes (UTF-8)`,
+  })
+  .refine((n) => !hasPathOrControl(n) && n !== '.' && n !== '..', 'a file name, not a path')
+
+/**
+ * A content type: visible ASCII and spaces only. A CR or LF would let it split the download's
+ * headers, so it is refused here rather than failing (or worse) when the content is served.
+ */
+export const ContentType = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'a media type such as text/plain; charset=utf-8 (visible ASCII only)')
+
 /** Most runs one enqueue call accepts. */
 export const MAX_ENQUEUE_BATCH = 10_000
 
@@ -436,13 +472,9 @@ export const AppendEventsInput = z.strictObject({ events: z.array(NewEvent).min(
 export const NewArtifact = z
   .strictObject({
     runId: uuid,
-    name: z
-      .string()
-      .min(1)
-      .max(255)
-      .refine((n) => !/[/\\]/.test(n) && n !== '.' && n !== '..', 'a name, not a path'),
+    name: ArtifactName,
     kind: ArtifactKind,
-    contentType: z.string().min(1).max(255).optional(),
+    contentType: ContentType.optional(),
     size: z.number().int().min(0).optional(),
     sha256: z
       .string()

@@ -13,11 +13,8 @@ export type ApiRole = (typeof API_ROLES)[number]
 /** Asks for a signed URL to upload one file artifact's content to. */
 export const UploadUrlInput = z.strictObject({
   runId: C.Run.shape.id,
-  name: C.Artifact.shape.name
-    .min(1)
-    .max(255)
-    .refine((n) => !/[/\\]/.test(n) && !n.includes('\0') && n !== '.' && n !== '..', 'a name, not a path'),
-  contentType: z.string().min(1).max(255).optional(),
+  name: C.ArtifactName,
+  contentType: C.ContentType.optional(),
   /** Announced size in bytes; the upload is refused beyond it (and beyond the store's limit). */
   size: z.number().int().min(0).optional(),
   expiresInSeconds: z.number().int().min(10).max(86_400).default(900),
