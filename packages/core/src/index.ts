@@ -89,7 +89,7 @@ export {
 // itself needs a PostgreSQL driver: `createExecutorHandler` is in `@ops-control-room/core/postgres`.
 export type { ArtifactContentStore } from './executor/artifactContentStore'
 export type { Caller, JwtVerification } from './executor/auth'
-export { createTokenVerifier } from './executor/auth'
+export { createTokenVerifier, MIN_HS256_SECRET_BYTES } from './executor/auth'
 export type { ChangeFilter, ChangeHub } from './executor/changeStream'
 export { createChangeHub } from './executor/changeStream'
 export { buildOpenApiDocument } from './executor/openApiDocument'

@@ -16,8 +16,12 @@ import { startArtifactSweeper } from './sweeper'
 export interface ServerOptions {
   /** PostgreSQL the executor runs on (its user must be a member of anon, authenticated, service_role). */
   databaseUrl: string
-  /** The HS256 secret tokens are signed with. */
+  /** The HS256 secret tokens are signed with: at least 32 bytes. Tokens must carry `exp`. */
   jwtSecret: string
+  /** Accept only tokens from this issuer (`iss`), when given. */
+  jwtIssuer?: string
+  /** Accept only tokens for this audience (`aud`), when given (Supabase: `authenticated`). */
+  jwtAudience?: string
   /** Where the filesystem artifact store keeps content. Omit with `artifactStore`, or for no artifacts. */
   artifactsDir?: string
   /** Another artifact store (e.g. `supabaseStorageStore`) instead of the filesystem one. */
@@ -125,6 +129,8 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
   const handler = createExecutorHandler({
     sql,
     jwtSecret: options.jwtSecret,
+    issuer: options.jwtIssuer,
+    audience: options.jwtAudience,
     artifactStore,
     bodyLimit: options.bodyLimit,
     bodyTimeoutMs: options.bodyTimeoutMs,
