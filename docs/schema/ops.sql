@@ -267,6 +267,18 @@ end;
 $function$
 
 -- execute: (owner only)
+CREATE OR REPLACE FUNCTION ops.caller_is_trusted()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select ops.caller_role() = 'service_role'
+    or exists (select 1 from pg_catalog.pg_roles r where r.rolname = ops.caller_role() and r.rolsuper)
+    or ops.caller_role() = (select n.nspowner::pg_catalog.regrole::text from pg_catalog.pg_namespace n where n.nspname = 'ops')
+$function$
+
+-- execute: (owner only)
 CREATE OR REPLACE FUNCTION ops.caller_role()
  RETURNS text
  LANGUAGE sql
@@ -532,6 +544,7 @@ declare
   v_missing text;
   v_forbidden text;
   v_conflict text;
+  v_unchecked text;
   v_actor uuid := ops.current_user_id();
 begin
   if p_runs is null or pg_catalog.jsonb_typeof(p_runs) <> 'array' or pg_catalog.jsonb_array_length(p_runs) = 0 then
@@ -556,6 +569,30 @@ begin
   limit 1;
   if v_missing is not null then
     raise exception 'template % does not exist', v_missing using errcode = 'OPNTF';
+  end if;
+
+  -- A template's params schema is JSON Schema, which only the TypeScript layer checks. The executor
+  -- API validates params and then says so for its transaction (ops.template_params_checked); a caller
+  -- that is not trusted and did not come through it (PostgREST, a direct call) may not enqueue from
+  -- a template that has a schema: that path is closed rather than left unvalidated.
+  if not ops.caller_is_trusted()
+    and pg_catalog.current_setting('ops.template_params_checked', true) is distinct from 'on'
+  then
+    select e.value ->> 'template_name' into v_unchecked
+    from pg_catalog.jsonb_array_elements(p_runs) e
+    where e.value ? 'template_name'
+      and (
+        select t.params_schema from ops.run_templates t
+        where t.name = e.value ->> 'template_name'
+          and (e.value ->> 'template_version' is null or t.version = (e.value ->> 'template_version')::integer)
+        order by t.version desc
+        limit 1
+      ) is not null
+    limit 1;
+    if v_unchecked is not null then
+      raise exception 'template % has a params schema: enqueue it through the executor API or the client, which validate params', v_unchecked
+        using errcode = 'OPVAL', detail = v_unchecked;
+    end if;
   end if;
 
   v_forbidden := ops.forbidden_kind(array(
@@ -769,10 +806,7 @@ declare
   v_user uuid;
   v_kind text;
 begin
-  if v_role = 'service_role'
-    or exists (select 1 from pg_catalog.pg_roles r where r.rolname = v_role and r.rolsuper)
-    or v_role = (select n.nspowner::pg_catalog.regrole::text from pg_catalog.pg_namespace n where n.nspname = 'ops')
-  then
+  if ops.caller_is_trusted() then
     return null;
   end if;
   begin

@@ -154,7 +154,42 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
         backend.listSessions(parseInput(C.ListSessionsInput, input, 'session query')),
     },
     runs: {
-      enqueue: async (input) => backend.enqueueRuns(parseInput(C.EnqueueRunsInput, input, 'enqueue request')),
+      enqueue: async (input) => {
+        const parsed = parseInput(C.EnqueueRunsInput, input, 'enqueue request')
+        // Runs from templates: params checked against the template's schema, and the version pinned
+        // to the one checked (a newer version created meanwhile cannot slip in unvalidated).
+        if (parsed.runs.some((r) => r.template)) {
+          const templates = new Map<string, C.RunTemplate>()
+          const runs = []
+          for (const [i, run] of parsed.runs.entries()) {
+            if (!run.template) {
+              runs.push(run)
+              continue
+            }
+            const key = `${run.template.name}@${run.template.version ?? 'latest'}`
+            let template = templates.get(key)
+            if (!template) {
+              template = mustExist(
+                await backend.getTemplate({ name: run.template.name, version: run.template.version }),
+                `template ${key.replace(/@latest$/, '')} does not exist`,
+              )
+              templates.set(key, template)
+            }
+            try {
+              validateTemplateParams(template, { ...template.defaultParams, ...(run.params ?? {}) })
+            } catch (err) {
+              const e = err as ValidationError
+              throw new ValidationError(`runs[${i}]: ${e.message}`, { cause: e, details: e.details })
+            }
+            // Pinned, unless an idempotency key asks for "the latest": a retry of that request after a
+            // newer version appeared must still find its first run rather than conflict with it.
+            const pin = run.template.version !== undefined || run.idempotencyKey === undefined
+            runs.push(pin ? { ...run, template: { name: template.name, version: template.version } } : run)
+          }
+          return backend.enqueueRuns({ ...parsed, runs })
+        }
+        return backend.enqueueRuns(parsed)
+      },
       get: async (runId) =>
         mustExist(await backend.getRun(id(runId, 'run id')), `run ${runId} does not exist`),
       list: async (input = {}) => backend.listRuns(parseInput(C.ListRunsInput, input, 'run query')),

@@ -224,6 +224,35 @@ describe('executor API', () => {
     }
   })
 
+  it('validates template params on POST /runs too (not only /runs/from-template)', async () => {
+    await t.client('service_role').templates.create({
+      name: 'strict',
+      kind: 'deploy',
+      paramsSchema: { type: 'object', required: ['service'], properties: { service: { type: 'string' } } },
+    })
+    const session = await t.client('authenticated').sessions.create({ name: 'strict' })
+    const before = await t.fingerprint()
+    const bad = await t.request('/runs', {
+      method: 'POST',
+      role: 'authenticated',
+      body: JSON.stringify({
+        sessionId: session.id,
+        runs: [{ template: { name: 'strict' }, params: { service: 7 } }],
+      }),
+    })
+    expect([bad.status, (await errorOf(bad)).code]).toEqual([400, 'validation'])
+    expect(await t.fingerprint()).toBe(before)
+    const good = await t.request('/runs', {
+      method: 'POST',
+      role: 'authenticated',
+      body: JSON.stringify({
+        sessionId: session.id,
+        runs: [{ template: { name: 'strict' }, params: { service: 'api' } }],
+      }),
+    })
+    expect(good.status).toBe(201)
+  })
+
   it('maps database conflicts to 409 and writes nothing on a failed request', async () => {
     const user = t.client('authenticated')
     const session = await user.sessions.create({ name: 'atomic' })

@@ -174,6 +174,15 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
     if (!row?.ok) throw new ForbiddenError(`permission denied for function ${fn.replace(/\(.*$/, '')}`)
   }
 
+  /** A backend whose enqueue first records that template params were validated (by the client). */
+  const paramsChecked = (backend: Backend, tx: Tx): Backend => ({
+    ...backend,
+    enqueueRuns: async (input) => {
+      await tx`select set_config('ops.template_params_checked', 'on', true)`
+      return backend.enqueueRuns(input)
+    },
+  })
+
   const found = <T>(value: T | null, what: string): T => {
     if (value === null) throw new NotFoundError(`${what} does not exist`)
     return value
@@ -185,9 +194,14 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
     listSessions: ({ backend, input }) => backend.listSessions(input as never),
     getSession: async ({ backend, input }) =>
       found(await backend.getSession(input.id as string), `session ${input.id}`),
-    enqueueRuns: ({ backend, input }) => backend.enqueueRuns(input as never),
-    enqueueFromTemplate: ({ backend, input }) =>
-      createOpsClient({ backend }).templates.enqueue(input as C.EnqueueFromTemplateInput),
+    // Both go through the client, which checks template params against their schemas, then tell the
+    // database so for this transaction: it refuses template runs with a schema otherwise.
+    enqueueRuns: ({ backend, input, tx }) =>
+      createOpsClient({ backend: paramsChecked(backend, tx) }).runs.enqueue(input as C.EnqueueRunsInput),
+    enqueueFromTemplate: ({ backend, input, tx }) =>
+      createOpsClient({ backend: paramsChecked(backend, tx) }).templates.enqueue(
+        input as C.EnqueueFromTemplateInput,
+      ),
     listRuns: ({ backend, input }) => backend.listRuns(input as never),
     getRun: async ({ backend, input }) => found(await backend.getRun(input.id as string), `run ${input.id}`),
     cancelRuns: ({ backend, input }) => backend.cancelRuns(input as never),
