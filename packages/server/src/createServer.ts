@@ -172,7 +172,9 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
   )
   const limiter = options.rateLimit === false ? undefined : createRateLimiter(options.rateLimit)
 
-  const server = createHttpServer((req, res) => {
+  // Timeouts are checked every second (Node's default is every 30 s, which would let a slow client
+  // hold a connection half a minute past headersTimeout).
+  const server = createHttpServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     if (limiter) {
       const auth = req.headers.authorization
       const wait = limiter.check(req.socket.remoteAddress ?? '', typeof auth === 'string' ? auth : undefined)

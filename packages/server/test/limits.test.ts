@@ -48,6 +48,16 @@ describe('a client cannot stall the server', () => {
     expect(answer).toMatch(/"code":"timeout"/)
   })
 
+  it('headers that do not arrive in time end the connection with 408', async () => {
+    const s = await startTestServer({ headersTimeoutMs: 500 })
+    try {
+      const answer = await raw(s.server.port, (socket) => socket.write('GET /health HTTP/1.1\r\nhost: x\r\n'))
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /)
+    } finally {
+      await s.teardown()
+    }
+  })
+
   it('a path such as //evil.example/health stays a path of this host', async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = httpRequest(
