@@ -116,6 +116,24 @@ table ops.github_sessions (row level security)
   index CREATE INDEX idx_github_sessions_session ON ops.github_sessions USING btree (session_id)
   grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
 
+table ops.kind_policies (row level security)
+  column kind text not null
+  column roles text[] not null
+  column user_ids uuid[]
+  column claims jsonb
+  column description text
+  column created_at timestamp with time zone not null default now()
+  column updated_at timestamp with time zone not null default now()
+  constraint kind_policies_claims_object CHECK (((claims IS NULL) OR (jsonb_typeof(claims) = 'object'::text)))
+  constraint kind_policies_description_length CHECK (((description IS NULL) OR (char_length(description) <= 1000)))
+  constraint kind_policies_kind_format CHECK (((kind = '*'::text) OR (kind ~ '^[a-z0-9][a-z0-9_.:-]{0,99}$'::text)))
+  constraint kind_policies_pkey PRIMARY KEY (kind)
+  constraint kind_policies_roles_nonempty CHECK (((cardinality(roles) >= 1) AND (cardinality(roles) <= 20)))
+  constraint kind_policies_user_ids_size CHECK (((user_ids IS NULL) OR (cardinality(user_ids) <= 10000)))
+  index CREATE UNIQUE INDEX kind_policies_pkey ON ops.kind_policies USING btree (kind)
+  policy kind_policies_service for ALL to service_role using (true) with check (true)
+  grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
+
 table ops.run_events (row level security)
   column id bigint not null generated as identity
   column run_id uuid not null
@@ -208,9 +226,9 @@ table ops.runs (row level security)
   constraint runs_session_id_fkey FOREIGN KEY (session_id) REFERENCES ops.sessions(id) ON DELETE CASCADE
   index CREATE INDEX idx_runs_finished ON ops.runs USING btree (finished_at) WHERE (finished_at IS NOT NULL)
   index CREATE INDEX idx_runs_heartbeat ON ops.runs USING btree (heartbeat_at) WHERE ((status = 'running'::ops.run_status) AND (heartbeat_at IS NOT NULL))
-  index CREATE UNIQUE INDEX idx_runs_idempotency_key ON ops.runs USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL)
   index CREATE INDEX idx_runs_seq ON ops.runs USING btree (seq)
   index CREATE INDEX idx_runs_session ON ops.runs USING btree (session_id, seq)
+  index CREATE UNIQUE INDEX idx_runs_session_idempotency_key ON ops.runs USING btree (session_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)
   index CREATE INDEX idx_runs_status_lane ON ops.runs USING btree (lane, priority DESC, run_at, seq) WHERE (status = 'queued'::ops.run_status)
   index CREATE UNIQUE INDEX runs_pkey ON ops.runs USING btree (id)
   policy runs_read for SELECT to anon, authenticated using (true)
@@ -336,6 +354,31 @@ begin
   get diagnostics v_count = row_count;
   return v_count;
 end;
+$function$
+
+-- execute: (owner only)
+CREATE OR REPLACE FUNCTION ops.caller_is_trusted()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select ops.caller_role() = 'service_role'
+    or exists (select 1 from pg_catalog.pg_roles r where r.rolname = ops.caller_role() and r.rolsuper)
+    or ops.caller_role() = (select n.nspowner::pg_catalog.regrole::text from pg_catalog.pg_namespace n where n.nspname = 'ops')
+$function$
+
+-- execute: (owner only)
+CREATE OR REPLACE FUNCTION ops.caller_role()
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select case
+    when coalesce(pg_catalog.current_setting('role', true), 'none') in ('none', '') then session_user::text
+    else pg_catalog.current_setting('role', true)
+  end
 $function$
 
 -- execute: service_role
@@ -517,7 +560,12 @@ CREATE OR REPLACE FUNCTION ops.create_session(p_name text, p_description text DE
 AS $function$
 declare
   v_session ops.sessions;
+  v_path text := ops.find_secret(coalesce(p_metadata, '{}'::jsonb), 'metadata');
 begin
+  if v_path is not null then
+    raise exception 'the value at % looks like a secret; pass secrets through the worker''s environment or a vault, never in metadata', v_path
+      using errcode = 'OPSEC', detail = v_path;
+  end if;
   insert into ops.sessions (name, description, metadata, created_by)
   values (p_name, p_description, coalesce(p_metadata, '{}'::jsonb), ops.current_user_id())
   returning * into v_session;
@@ -579,6 +627,19 @@ exception when others then
 end;
 $function$
 
+-- execute: service_role
+CREATE OR REPLACE FUNCTION ops.delete_kind_policy(p_kind text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  delete from ops.kind_policies where kind = p_kind;
+  return found;
+end;
+$function$
+
 -- execute: authenticated, service_role
 CREATE OR REPLACE FUNCTION ops.enqueue_runs(p_session_id uuid, p_runs jsonb)
  RETURNS SETOF ops.runs
@@ -590,6 +651,9 @@ declare
   v_ids uuid[];
   v_keys text[];
   v_missing text;
+  v_forbidden text;
+  v_conflict text;
+  v_unchecked text;
   v_actor uuid := ops.current_user_id();
 begin
   if p_runs is null or pg_catalog.jsonb_typeof(p_runs) <> 'array' or pg_catalog.jsonb_array_length(p_runs) = 0 then
@@ -614,6 +678,46 @@ begin
   limit 1;
   if v_missing is not null then
     raise exception 'template % does not exist', v_missing using errcode = 'OPNTF';
+  end if;
+
+  -- A template's params schema is JSON Schema, which only the TypeScript layer checks. The executor
+  -- API validates params and then says so for its transaction (ops.template_params_checked); a caller
+  -- that is not trusted and did not come through it (PostgREST, a direct call) may not enqueue from
+  -- a template that has a schema: that path is closed rather than left unvalidated.
+  if not ops.caller_is_trusted()
+    and pg_catalog.current_setting('ops.template_params_checked', true) is distinct from 'on'
+  then
+    select e.value ->> 'template_name' into v_unchecked
+    from pg_catalog.jsonb_array_elements(p_runs) e
+    where e.value ? 'template_name'
+      and (
+        select t.params_schema from ops.run_templates t
+        where t.name = e.value ->> 'template_name'
+          and (e.value ->> 'template_version' is null or t.version = (e.value ->> 'template_version')::integer)
+        order by t.version desc
+        limit 1
+      ) is not null
+    limit 1;
+    if v_unchecked is not null then
+      raise exception 'template % has a params schema: enqueue it through the executor API or the client, which validate params', v_unchecked
+        using errcode = 'OPVAL', detail = v_unchecked;
+    end if;
+  end if;
+
+  v_forbidden := ops.forbidden_kind(array(
+    select distinct coalesce(e.value ->> 'kind', (
+      select t.kind from ops.run_templates t
+      where t.name = e.value ->> 'template_name'
+        and (e.value ->> 'template_version' is null or t.version = (e.value ->> 'template_version')::integer)
+      order by t.version desc
+      limit 1
+    ))
+    from pg_catalog.jsonb_array_elements(p_runs) e
+  ));
+  if v_forbidden is not null then
+    raise exception 'role % may not enqueue runs of kind %: ask an operator for a kind policy (ops.set_kind_policy)',
+      ops.caller_role(), v_forbidden
+      using errcode = '42501', detail = v_forbidden;
   end if;
 
   with input as materialized (
@@ -644,7 +748,7 @@ begin
       i.t_name, i.t_version, v_actor
     from input i
     order by i.ord
-    on conflict (idempotency_key) where idempotency_key is not null do nothing
+    on conflict (session_id, idempotency_key) where idempotency_key is not null do nothing
     returning id, kind, lane, template_name, template_version
   ),
   ev as (
@@ -658,13 +762,39 @@ begin
   into v_ids, v_keys
   from input i;
 
+  -- A key already used in this session (earlier, or by another element of this batch) answers with
+  -- that run, but only for the same request: resolved against the existing run's template version,
+  -- the element must give the same run (run_at only when given). Otherwise 409, as Stripe does.
+  select e.value ->> 'idempotency_key' into v_conflict
+  from pg_catalog.jsonb_array_elements(p_runs) with ordinality e(value, ord)
+  join ops.runs r on r.session_id = p_session_id and r.idempotency_key = e.value ->> 'idempotency_key'
+  left join ops.run_templates t on t.name = r.template_name and t.version = r.template_version
+  where r.id <> v_ids[e.ord::integer]
+    and not (
+      (e.value ->> 'template_name') is not distinct from r.template_name
+      and (e.value ->> 'template_version' is null or (e.value ->> 'template_version')::integer = r.template_version)
+      and coalesce(e.value ->> 'kind', t.kind) = r.kind
+      and coalesce((e.value ->> 'lane')::ops.lane_type, t.lane, 'A') = r.lane
+      and coalesce((e.value ->> 'priority')::integer, t.priority, 0) = r.priority
+      and coalesce(t.default_params, '{}'::jsonb) || coalesce(e.value -> 'params', '{}'::jsonb) = r.params
+      and coalesce((e.value ->> 'max_attempts')::integer, t.max_attempts, 1) = r.max_attempts
+      and coalesce((e.value ->> 'timeout_seconds')::integer, t.timeout_seconds) is not distinct from r.timeout_seconds
+      and (e.value ->> 'run_at' is null or (e.value ->> 'run_at')::timestamptz = r.run_at)
+    )
+  limit 1;
+  if v_conflict is not null then
+    raise exception 'idempotency key % was already used in this session for a different request', v_conflict
+      using errcode = 'OPIDC', detail = v_conflict;
+  end if;
+
   return query
   select r.*
   from unnest(v_ids, v_keys) with ordinality u(id, key, ord)
   cross join lateral (
     select x.* from ops.runs x where x.id = u.id
     union all
-    select y.* from ops.runs y where u.key is not null and y.idempotency_key = u.key and y.id <> u.id
+    select y.* from ops.runs y
+    where u.key is not null and y.session_id = p_session_id and y.idempotency_key = u.key and y.id <> u.id
   ) r
   order by u.ord;
 end;
@@ -744,38 +874,25 @@ CREATE OR REPLACE FUNCTION ops.find_secret(p jsonb, p_root text DEFAULT 'params'
  IMMUTABLE PARALLEL SAFE
  SET search_path TO ''
 AS $function$
-  with recursive walk(path, key, value) as (
-    select p_root, null::text, p
+  with recursive walk(path, secret_key, value) as (
+    select p_root, false, p
     union all
-    select c.path, c.key, c.value
+    select c.path, c.secret_key, c.value
     from walk w
     cross join lateral (
-      select w.path || '.' || o.key as path, o.key, o.value
-      from pg_catalog.jsonb_each(case when pg_catalog.jsonb_typeof(w.value) = 'object' then w.value else '{}'::jsonb end) o
+      select w.path || '.' || o.key as path, w.secret_key or ops.key_looks_secret(o.key) as secret_key, o.value
+      from pg_catalog.jsonb_each(
+        case when pg_catalog.jsonb_typeof(w.value) = 'object' and not ops.is_secret_ref(w.value)
+          then w.value else '{}'::jsonb end) o
       union all
-      select w.path || '[' || (a.ord - 1) || ']', w.key, a.value
+      select w.path || '[' || (a.ord - 1) || ']', w.secret_key, a.value
       from pg_catalog.jsonb_array_elements(case when pg_catalog.jsonb_typeof(w.value) = 'array' then w.value else '[]'::jsonb end)
         with ordinality a(value, ord)
     ) c
   )
   select path from walk
   where pg_catalog.jsonb_typeof(value) = 'string'
-    and (
-      (
-        key is not null
-        and (value #>> '{}') <> ''
-        and pg_catalog.lower(pg_catalog.regexp_replace(key, '([a-z0-9])([A-Z])', '\1_\2', 'g'))
-          ~ '(^|[_. -])(password|passwd|secret|token|credentials?|authorization|apikey|api_key|access_key|private_key)($|[_. -])'
-      )
-      or (value #>> '{}') ~* '^bearer\s+\S{8,}'
-      or (value #>> '{}') ~ 'eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.'
-      or (value #>> '{}') ~ '(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})'
-      or (value #>> '{}') ~ '[sr]k_(live|test)_[A-Za-z0-9]{10,}'
-      or (value #>> '{}') ~ '(AKIA|ASIA)[0-9A-Z]{16}'
-      or (value #>> '{}') ~ 'xox[baprs]-[A-Za-z0-9-]{10,}'
-      or (value #>> '{}') ~ '-----BEGIN [A-Z ]*PRIVATE KEY-----'
-      or (value #>> '{}') ~* '[a-z][a-z0-9+.-]{0,31}://[^/\s:@]{1,255}:[^/\s@]{1,255}@'
-    )
+    and ((secret_key and (value #>> '{}') <> '') or ops.value_looks_secret(value #>> '{}'))
   limit 1
 $function$
 
@@ -788,6 +905,42 @@ AS $function$
 begin
   raise exception 'template %@% is immutable: create a new version instead', old.name, old.version
     using errcode = 'OPCON';
+end;
+$function$
+
+-- execute: (owner only)
+CREATE OR REPLACE FUNCTION ops.forbidden_kind(p_kinds text[])
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+AS $function$
+declare
+  v_role text := ops.caller_role();
+  v_claims jsonb;
+  v_user uuid;
+  v_kind text;
+begin
+  if ops.caller_is_trusted() then
+    return null;
+  end if;
+  begin
+    v_claims := coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb);
+  exception when others then
+    v_claims := '{}'::jsonb;
+  end;
+  v_user := ops.current_user_id();
+  select k into v_kind
+  from pg_catalog.unnest(p_kinds) k
+  where not exists (
+    select 1 from ops.kind_policies p
+    where (p.kind = k or p.kind = '*')
+      and v_role = any (p.roles)
+      and (p.user_ids is null or v_user = any (p.user_ids))
+      and (p.claims is null or v_claims @> p.claims)
+  )
+  limit 1;
+  return v_kind;
 end;
 $function$
 
@@ -885,6 +1038,50 @@ begin
   select i.id, i.lease, 'lost'::text from input i
   where not exists (select 1 from beat b where b.id = i.id and b.lease = i.lease);
 end;
+$function$
+
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.is_secret_ref(v jsonb)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO ''
+AS $function$
+  select pg_catalog.jsonb_typeof(v) = 'object'
+    and v ? '$secret'
+    and (select pg_catalog.count(*) from pg_catalog.jsonb_object_keys(v)) = 1
+    and pg_catalog.jsonb_typeof(v -> '$secret') = 'string'
+    and (v ->> '$secret') ~ '^[A-Za-z_][A-Za-z0-9_]{0,127}$'
+$function$
+
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.key_looks_secret(p_key text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO ''
+AS $function$
+  select ops.normalize_key(p_key)
+    ~ '(^|_)(passwords?|password[0-9]+|passwd|passphrase|pwd|secrets?|token|credentials?|authorization|apikey|api_key|access_key|accesskey|private_key|privatekey)($|_)'
+$function$
+
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.normalize_key(p_key text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO ''
+AS $function$
+  select pg_catalog.regexp_replace(
+    pg_catalog.lower(pg_catalog.regexp_replace(
+      case when p_key ~ '[^ -~]' then
+        pg_catalog.translate(
+          pg_catalog.regexp_replace(pg_catalog.normalize(p_key, 'NFKC'), '[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0]', '', 'g'),
+          'аеорсухіјѕԁԛԝкмтнвгАВЕКМНОРСТУХІЈЅΑΒΕΖΗΙΚΜΝΟΡΤΥΧοαερτυικνχ',
+          'aeopcyxijsdqwkmthbrABEKMHOPCTYXIJSABEZHIKMNOPTYXoaeptuikvx')
+      else p_key end,
+      '([a-z0-9])([A-Z])', '\1_\2', 'g')),
+    '[^a-z0-9]+', '_', 'g')
 $function$
 
 -- execute: (owner only)
@@ -1468,6 +1665,39 @@ end;
 $function$
 
 -- execute: service_role
+CREATE OR REPLACE FUNCTION ops.set_kind_policy(p jsonb)
+ RETURNS ops.kind_policies
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_row ops.kind_policies;
+begin
+  if p is null or pg_catalog.jsonb_typeof(p) <> 'object' or p ->> 'kind' is null then
+    raise exception 'a kind policy needs a kind' using errcode = 'OPVAL';
+  end if;
+  if pg_catalog.jsonb_typeof(p -> 'roles') is distinct from 'array' then
+    raise exception 'a kind policy needs roles (an array of role names)' using errcode = 'OPVAL';
+  end if;
+  insert into ops.kind_policies (kind, roles, user_ids, claims, description)
+  values (
+    p ->> 'kind',
+    array(select pg_catalog.jsonb_array_elements_text(p -> 'roles')),
+    case when pg_catalog.jsonb_typeof(p -> 'user_ids') = 'array'
+      then array(select pg_catalog.jsonb_array_elements_text(p -> 'user_ids'))::uuid[] end,
+    case when pg_catalog.jsonb_typeof(p -> 'claims') = 'null' then null else p -> 'claims' end,
+    p ->> 'description'
+  )
+  on conflict (kind) do update set
+    roles = excluded.roles, user_ids = excluded.user_ids, claims = excluded.claims,
+    description = excluded.description, updated_at = pg_catalog.now()
+  returning * into v_row;
+  return v_row;
+end;
+$function$
+
+-- execute: service_role
 CREATE OR REPLACE FUNCTION ops.update_progress(p_worker_id text, p_updates jsonb)
  RETURNS integer
  LANGUAGE plpgsql
@@ -1494,4 +1724,37 @@ begin
   get diagnostics v_count = row_count;
   return v_count;
 end;
+$function$
+
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.value_looks_secret(v text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO ''
+AS $function$
+  select v ~* '^bearer\s+\S{8,}'
+    or v ~ 'eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.'
+    or v ~ '(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})'
+    or v ~ '[sr]k_(live|test)_[A-Za-z0-9]{10,}'
+    or v ~ '(AKIA|ASIA)[0-9A-Z]{16}'
+    or v ~ 'xox[baprs]-[A-Za-z0-9-]{10,}'
+    or v ~ '-----BEGIN [A-Z ]*PRIVATE KEY( BLOCK)?-----'
+    or v ~* '[a-z][a-z0-9+.-]{0,31}://[^/\s:@]{0,255}:[^/\s@]{1,255}@'
+    or v ~ 'glpat-[A-Za-z0-9_-]{20,}'
+    or v ~ 'hooks\.slack\.com/services/[A-Za-z0-9/]{20,}'
+    or v ~ 'AIza[0-9A-Za-z_-]{35}'
+    or v ~ '(^|[^A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}'
+    or v ~* '(^|[^A-Za-z0-9_])(password|passwd|pwd)[ \t]*=[ \t]*[^ \t\r\n&#]'
+    or v ~* '[?&](access_token|refresh_token|id_token|token|client_secret|secret|api_key|apikey|sig|signature|x-amz-signature|x-goog-signature)=[^&# \t\r\n]'
+    or (v ~* '^basic[ \t\n\r\f\v]' and coalesce((
+      select pg_catalog.length(t.tok) >= 8 and pg_catalog.length(t.tok) % 4 = 0
+        and t.tok ~ '^[A-Za-z0-9+/]+={0,2}$'
+        and (t.tok ~ '[0-9+/=]' or (t.tok ~ '[a-z]' and pg_catalog.substr(t.tok, 2) ~ '[A-Z]'))
+      from (select pg_catalog.regexp_replace(pg_catalog.substr(v, 6), '^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$', '', 'g') as tok) t
+    ), false))
+    or (v ~ '[A-Za-z0-9/+]{40}' and exists (
+      select 1 from pg_catalog.regexp_split_to_table(v, '[^A-Za-z0-9/+]+') x
+      where pg_catalog.length(x) = 40 and x ~ '[A-Z]' and x ~ '[a-z]' and x ~ '[0-9]'
+    ))
 $function$

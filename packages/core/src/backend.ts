@@ -74,6 +74,11 @@ export interface Backend {
   /** The queue now and the last window: `ops.queue_stats` (service_role). */
   queueStats(input: Parsed<typeof C.QueueStatsInput>): Promise<C.QueueStats>
 
+  // Who may run what (service_role only).
+  setKindPolicy(input: Parsed<typeof C.SetKindPolicyInput>): Promise<C.KindPolicy>
+  listKindPolicies(): Promise<C.KindPolicy[]>
+  deleteKindPolicy(input: Parsed<typeof C.DeleteKindPolicyInput>): Promise<boolean>
+
   // The worker's side.
   claimRuns(input: Parsed<typeof C.ClaimRunsInput>): Promise<C.Run[]>
   heartbeat(input: Parsed<typeof C.HeartbeatInput>): Promise<C.HeartbeatResult>

@@ -1,7 +1,7 @@
-import { Validator } from '@cfworker/json-schema'
 import type { Backend, SubscribeOptions, Unsubscribe } from './backend'
 import * as C from './contract'
 import { NotFoundError, ValidationError } from './errors'
+import { paramsSchemaValidator } from './paramsSchema'
 import { parseInput } from './validate'
 
 export interface OpsClientOptions {
@@ -69,6 +69,17 @@ export interface OpsClient {
    * (finished runs, error rate, recoveries, worker health). Signed-in users and the service role.
    */
   stats(input?: C.QueueStatsInput): Promise<C.QueueStats>
+  /**
+   * Who may enqueue which kinds (service_role only). A kind without a policy can be enqueued by
+   * service_role alone; the database enforces this for every caller.
+   */
+  readonly policies: {
+    /** Creates or replaces the policy of one kind (or of `'*'`, every kind). */
+    set(input: C.SetKindPolicyInput): Promise<C.KindPolicy>
+    list(): Promise<C.KindPolicy[]>
+    /** Removes a kind's policy (it becomes service_role-only); whether there was one. */
+    delete(kind: string): Promise<boolean>
+  }
   /** The operations a worker performs. `@ops-control-room/worker` uses these; most apps never do. */
   readonly worker: {
     claim(input: C.ClaimRunsInput): Promise<C.Run[]>
@@ -92,13 +103,17 @@ const id = (value: unknown, what: string): string => parseInput(C.Run.shape.id, 
 /** Checks params against a template's JSON Schema; throws ValidationError listing what is wrong. */
 export function validateTemplateParams(template: C.RunTemplate, params: Record<string, unknown>): void {
   if (!template.paramsSchema) return
-  const result = new Validator(template.paramsSchema as never, '2020-12', false).validate(params)
+  const result = paramsSchemaValidator(template.paramsSchema).validate(params)
   if (!result.valid) {
     const issues = result.errors
       .filter((e) => e.keyword !== 'properties' && e.keyword !== 'allOf')
       .map((e) => ({
         path: `params${e.instanceLocation.replace(/^#/, '').replace(/\//g, '.')}`,
-        message: e.error,
+        // A pattern runs as a format of ours (see paramsSchema.ts): say "pattern", as written.
+        message: e.error.replace(
+          /does not match format "ops-linear-pattern:(.*)"\.$/s,
+          'does not match pattern $1.',
+        ),
       }))
     throw new ValidationError(
       `params do not match template ${template.name}@${template.version}: ${issues[0]?.path}: ${issues[0]?.message}`,
@@ -144,7 +159,42 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
         backend.listSessions(parseInput(C.ListSessionsInput, input, 'session query')),
     },
     runs: {
-      enqueue: async (input) => backend.enqueueRuns(parseInput(C.EnqueueRunsInput, input, 'enqueue request')),
+      enqueue: async (input) => {
+        const parsed = parseInput(C.EnqueueRunsInput, input, 'enqueue request')
+        // Runs from templates: params checked against the template's schema, and the version pinned
+        // to the one checked (a newer version created meanwhile cannot slip in unvalidated).
+        if (parsed.runs.some((r) => r.template)) {
+          const templates = new Map<string, C.RunTemplate>()
+          const runs = []
+          for (const [i, run] of parsed.runs.entries()) {
+            if (!run.template) {
+              runs.push(run)
+              continue
+            }
+            const key = `${run.template.name}@${run.template.version ?? 'latest'}`
+            let template = templates.get(key)
+            if (!template) {
+              template = mustExist(
+                await backend.getTemplate({ name: run.template.name, version: run.template.version }),
+                `template ${key.replace(/@latest$/, '')} does not exist`,
+              )
+              templates.set(key, template)
+            }
+            try {
+              validateTemplateParams(template, { ...template.defaultParams, ...(run.params ?? {}) })
+            } catch (err) {
+              const e = err as ValidationError
+              throw new ValidationError(`runs[${i}]: ${e.message}`, { cause: e, details: e.details })
+            }
+            // Pinned, unless an idempotency key asks for "the latest": a retry of that request after a
+            // newer version appeared must still find its first run rather than conflict with it.
+            const pin = run.template.version !== undefined || run.idempotencyKey === undefined
+            runs.push(pin ? { ...run, template: { name: template.name, version: template.version } } : run)
+          }
+          return backend.enqueueRuns({ ...parsed, runs })
+        }
+        return backend.enqueueRuns(parsed)
+      },
       get: async (runId) =>
         mustExist(await backend.getRun(id(runId, 'run id')), `run ${runId} does not exist`),
       list: async (input = {}) => backend.listRuns(parseInput(C.ListRunsInput, input, 'run query')),
@@ -190,15 +240,7 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
     templates: {
       create: async (input) => {
         const parsed = parseInput(C.CreateTemplateInput, input, 'template')
-        if (parsed.paramsSchema) {
-          try {
-            new Validator(parsed.paramsSchema as never, '2020-12', false)
-          } catch (err) {
-            throw new ValidationError(`paramsSchema is not a usable JSON Schema: ${String(err)}`, {
-              cause: err,
-            })
-          }
-        }
+        if (parsed.paramsSchema) paramsSchemaValidator(parsed.paramsSchema)
         return backend.createTemplate(parsed)
       },
       get: async (input) => {
@@ -237,6 +279,12 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
       list: async () => backend.listWorkers(),
     },
     stats: async (input = {}) => backend.queueStats(parseInput(C.QueueStatsInput, input, 'stats request')),
+    policies: {
+      set: async (input) => backend.setKindPolicy(parseInput(C.SetKindPolicyInput, input, 'kind policy')),
+      list: async () => backend.listKindPolicies(),
+      delete: async (kind) =>
+        backend.deleteKindPolicy(parseInput(C.DeleteKindPolicyInput, { kind }, 'kind policy')),
+    },
     worker: {
       claim: async (input) => backend.claimRuns(parseInput(C.ClaimRunsInput, input, 'claim request')),
       heartbeat: async (input) => backend.heartbeat(parseInput(C.HeartbeatInput, input, 'heartbeat')),

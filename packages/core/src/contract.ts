@@ -25,6 +25,42 @@ export const ARTIFACT_KINDS = ['file', 'link', 'text'] as const
 
 /** Size limit of a run's params, serialised as JSON (the database enforces the same order of size). */
 export const MAX_PARAMS_BYTES = 256 * 1024
+/**
+ * Longest artifact name, in UTF-8 bytes. Stores keep a name as a file name with a suffix, and file
+ * systems allow 255 bytes: counted in characters, a name of 251–255 bytes broke the store.
+ */
+export const MAX_ARTIFACT_NAME_BYTES = 200
+
+/** Whether a name holds a path separator or a control character (CR, LF, NUL, DEL…). */
+function hasPathOrControl(n: string): boolean {
+  for (let i = 0; i < n.length; i++) {
+    const c = n.charCodeAt(i)
+    if (c < 32 || c === 127 || c === 47 || c === 92) return true
+  }
+  return false
+}
+
+/** An artifact's name: a file name (no path, no control characters), at most MAX_ARTIFACT_NAME_BYTES. */
+export const ArtifactName = z
+  .string()
+  .min(1)
+  // Characters never outnumber bytes: this bounds the work of the byte count below.
+  .max(MAX_ARTIFACT_NAME_BYTES)
+  .refine((n) => new TextEncoder().encode(n).length <= MAX_ARTIFACT_NAME_BYTES, {
+    message: `at most ${MAX_ARTIFACT_NAME_BYTES} bytes (UTF-8)`,
+  })
+  .refine((n) => !hasPathOrControl(n) && n !== '.' && n !== '..', 'a file name, not a path')
+
+/**
+ * A content type: visible ASCII and spaces only. A CR or LF would let it split the download's
+ * headers, so it is refused here rather than failing (or worse) when the content is served.
+ */
+export const ContentType = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'a media type such as text/plain; charset=utf-8 (visible ASCII only)')
+
 /** Most runs one enqueue call accepts. */
 export const MAX_ENQUEUE_BATCH = 10_000
 
@@ -223,10 +259,23 @@ export const Params = jsonObject.superRefine((value, ctx) => {
   }
 })
 
+/** Session metadata: a JSON object holding no credentials (checked like params). */
+const SessionMetadata = jsonObject.superRefine((value, ctx) => {
+  const path = findSecret(value, 'metadata')
+  if (path) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `the value at ${path} looks like a secret; pass secrets through the worker's environment or a vault, never in metadata`,
+      // Named from the input's root (`metadata.x`), as params' paths are named from `params`.
+      params: { secretPath: path.replace(/^metadata/, '') },
+    })
+  }
+})
+
 export const CreateSessionInput = z.strictObject({
   name: z.string().trim().min(1).max(200),
   description: z.string().max(10_000).optional(),
-  metadata: jsonObject.optional(),
+  metadata: SessionMetadata.optional(),
 })
 
 export const ListSessionsInput = z.strictObject({
@@ -245,7 +294,10 @@ export const RunSpec = z.strictObject({
   runAt: z.iso.datetime({ offset: true }).optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),
   timeoutSeconds: z.number().int().min(1).max(604_800).optional(),
-  /** A retried enqueue with the same key creates nothing and returns the existing run. */
+  /**
+   * Scoped to the session: a retried enqueue with the same key and the same request creates nothing
+   * and returns the existing run; the same key with a different request is an IdempotencyConflictError.
+   */
   idempotencyKey: z.string().min(1).max(200).optional(),
   template: z.strictObject({ name: identifier, version: z.number().int().min(1).optional() }).optional(),
 })
@@ -328,6 +380,39 @@ export const EnqueueFromTemplateInput = z.strictObject({
   runAt: z.iso.datetime({ offset: true }).optional(),
   idempotencyKey: z.string().min(1).max(200).optional(),
 })
+
+// Who may run what ------------------------------------------------------------------------------------
+
+/**
+ * Which roles (and optionally which users or JWT claims) may enqueue runs of one kind. A kind without
+ * a policy can be enqueued by `service_role` only; `'*'` applies to every kind.
+ */
+export const KindPolicy = z.object({
+  kind: z.string(),
+  roles: z.array(z.string()),
+  userIds: z.array(uuid).nullable(),
+  claims: jsonObject.nullable(),
+  description: z.string().nullable(),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+})
+
+export const SetKindPolicyInput = z.strictObject({
+  /** A kind, or `'*'` for every kind. */
+  kind: z.union([identifier, z.literal('*')]),
+  /** Database roles allowed to enqueue it, e.g. `['authenticated']`. */
+  roles: z
+    .array(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database role name'))
+    .min(1)
+    .max(20),
+  /** Only these users (the JWT's `sub`); any user of those roles when omitted. */
+  userIds: z.array(uuid).max(10_000).optional(),
+  /** Only callers whose JWT claims contain this object (JSON containment, `@>`). */
+  claims: jsonObject.optional(),
+  description: z.string().max(1000).optional(),
+})
+
+export const DeleteKindPolicyInput = z.strictObject({ kind: z.union([identifier, z.literal('*')]) })
 
 // The worker's side ---------------------------------------------------------------------------------
 
@@ -453,13 +538,9 @@ export const NewArtifact = z
     runId: uuid,
     /** The writer's lease: refused (`lease_lost`) unless it is the run's current one. */
     lease: Lease.optional(),
-    name: z
-      .string()
-      .min(1)
-      .max(255)
-      .refine((n) => !/[/\\]/.test(n) && n !== '.' && n !== '..', 'a name, not a path'),
+    name: ArtifactName,
     kind: ArtifactKind,
-    contentType: z.string().min(1).max(255).optional(),
+    contentType: ContentType.optional(),
     size: z.number().int().min(0).optional(),
     sha256: z
       .string()
@@ -509,6 +590,9 @@ export type Artifact = z.infer<typeof Artifact>
 export type RunTemplate = z.infer<typeof RunTemplate>
 export type WorkerInfo = z.infer<typeof WorkerInfo>
 export type QueueStats = z.infer<typeof QueueStats>
+export type KindPolicy = z.infer<typeof KindPolicy>
+export type SetKindPolicyInput = z.input<typeof SetKindPolicyInput>
+export type DeleteKindPolicyInput = z.input<typeof DeleteKindPolicyInput>
 export type RunSpec = z.input<typeof RunSpec>
 export type CreateSessionInput = z.input<typeof CreateSessionInput>
 export type ListSessionsInput = z.input<typeof ListSessionsInput>

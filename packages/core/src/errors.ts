@@ -11,11 +11,13 @@ export const OPS_ERROR_CODES = [
   'not_found',
   'conflict',
   'lease_lost',
+  'idempotency_conflict',
   'unauthorized',
   'forbidden',
   'cancelled',
   'timeout',
   'payload_too_large',
+  'rate_limited',
   'unavailable',
   'internal',
 ] as const
@@ -96,6 +98,17 @@ export class LeaseLostError extends OpsError {
   }
 }
 
+/**
+ * An idempotency key already used in the session for a different request; `details.key` names it.
+ * Send a new key for a new request, or the same request again to get the first run back.
+ */
+export class IdempotencyConflictError extends OpsError {
+  override readonly name = 'IdempotencyConflictError'
+  constructor(message: string, options: { cause?: unknown; details?: unknown } = {}) {
+    super('idempotency_conflict', message, options)
+  }
+}
+
 /** No or invalid credentials. */
 export class UnauthorizedError extends OpsError {
   override readonly name = 'UnauthorizedError'
@@ -130,6 +143,14 @@ export class PayloadTooLargeError extends OpsError {
   override readonly name = 'PayloadTooLargeError'
   constructor(message: string, options: { cause?: unknown; details?: unknown } = {}) {
     super('payload_too_large', message, options)
+  }
+}
+
+/** Too many requests or streams; `details.retryAfterSeconds` says when to try again. */
+export class RateLimitedError extends OpsError {
+  override readonly name = 'RateLimitedError'
+  constructor(message: string, options: { cause?: unknown; details?: unknown } = {}) {
+    super('rate_limited', message, options)
   }
 }
 
@@ -182,6 +203,8 @@ export function errorFromJSON(json: OpsErrorJSON, cause?: unknown): OpsError {
       return new ConflictError(json.message, options)
     case 'lease_lost':
       return new LeaseLostError(json.message, options)
+    case 'idempotency_conflict':
+      return new IdempotencyConflictError(json.message, options)
     case 'unauthorized':
       return new UnauthorizedError(json.message, options)
     case 'forbidden':
@@ -192,6 +215,8 @@ export function errorFromJSON(json: OpsErrorJSON, cause?: unknown): OpsError {
       return new TimeoutError(json.message, options)
     case 'payload_too_large':
       return new PayloadTooLargeError(json.message, options)
+    case 'rate_limited':
+      return new RateLimitedError(json.message, options)
     case 'unavailable':
       return new UnavailableError(json.message, options)
     default:

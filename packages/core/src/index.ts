@@ -16,13 +16,16 @@ export {
   ARTIFACT_KINDS,
   Artifact,
   ArtifactKind,
+  ArtifactName,
   CancelRunsInput,
   Change,
   ClaimRunsInput,
   CompleteRunsInput,
+  ContentType,
   CreateArtifactsInput,
   CreateSessionInput,
   CreateTemplateInput,
+  DeleteKindPolicyInput,
   EnqueueFromTemplateInput,
   EnqueueRunsInput,
   ErrorInfo,
@@ -34,6 +37,7 @@ export {
   HeartbeatInput,
   HeartbeatResult,
   HeldRun,
+  KindPolicy,
   LANES,
   Lane,
   Lease,
@@ -42,6 +46,7 @@ export {
   ListRunsInput,
   ListSessionsInput,
   ListTemplatesInput,
+  MAX_ARTIFACT_NAME_BYTES,
   MAX_ENQUEUE_BATCH,
   MAX_PARAMS_BYTES,
   NewArtifact,
@@ -58,6 +63,7 @@ export {
   RunStatus,
   RunTemplate,
   Session,
+  SetKindPolicyInput,
   TERMINAL_STATUSES,
   UpdateProgressInput,
   WorkerInfo,
@@ -69,6 +75,7 @@ export {
   ConflictError,
   errorFromJSON,
   ForbiddenError,
+  IdempotencyConflictError,
   InternalError,
   isOpsError,
   LeaseLostError,
@@ -76,6 +83,7 @@ export {
   OPS_ERROR_CODES,
   OpsError,
   PayloadTooLargeError,
+  RateLimitedError,
   SecretInParamsError,
   TimeoutError,
   UnauthorizedError,
@@ -86,7 +94,7 @@ export {
 // itself needs a PostgreSQL driver: `createExecutorHandler` is in `@ops-control-room/core/postgres`.
 export type { ArtifactContentStore } from './executor/artifactContentStore'
 export type { Caller, JwtVerification } from './executor/auth'
-export { createTokenVerifier } from './executor/auth'
+export { createTokenVerifier, MIN_HS256_SECRET_BYTES } from './executor/auth'
 export type { ChangeFilter, ChangeHub } from './executor/changeStream'
 export { createChangeHub } from './executor/changeStream'
 export { buildOpenApiDocument } from './executor/openApiDocument'
@@ -120,6 +128,7 @@ export {
   changesFromNotification,
   NOTIFY_CHANNELS,
   toArtifact,
+  toKindPolicy,
   toRun,
   toRunEvent,
   toSession,

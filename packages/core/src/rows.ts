@@ -109,6 +109,19 @@ export function toTemplate(r: Row): C.RunTemplate {
   }
 }
 
+export function toKindPolicy(r: Row): C.KindPolicy {
+  const list = (v: unknown): string[] | null => (Array.isArray(v) ? v.map(String) : null)
+  return {
+    kind: String(r.kind),
+    roles: list(r.roles) ?? [],
+    userIds: list(r.user_ids),
+    claims: r.claims ? obj(r.claims) : null,
+    description: str(r.description),
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  }
+}
+
 export function toWorker(r: Row): C.WorkerInfo {
   const arr = (v: unknown): string[] =>
     Array.isArray(v)

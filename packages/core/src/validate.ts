@@ -14,10 +14,36 @@ function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /**
+ * The path of the first own `__proto__` key in `input`, or undefined. JSON.parse keeps such a key as
+ * data, but copying the object (as parsing does) turns it into a prototype, so the key would vanish
+ * without a word; it is refused instead. Iterative: deep input cannot overflow the stack.
+ */
+function findProtoKey(input: unknown): string | undefined {
+  const stack: [unknown, string][] = [[input, '']]
+  while (stack.length > 0) {
+    const [v, path] = stack.pop() as [unknown, string]
+    if (v === null || typeof v !== 'object') continue
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}[${i}]`])
+      continue
+    }
+    if (Object.hasOwn(v, '__proto__')) return path === '' ? '__proto__' : `${path}.__proto__`
+    for (const [k, child] of Object.entries(v)) stack.push([child, path === '' ? k : `${path}.${k}`])
+  }
+  return undefined
+}
+
+/**
  * Parses `input` with `schema`, or throws a `ValidationError` whose `details.issues` list every
  * problem (a `SecretInParamsError` when params hold a credential). Called before any I/O.
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const proto = findProtoKey(input)
+  if (proto !== undefined) {
+    throw new ValidationError(`invalid ${what}: ${proto}: a key may not be named __proto__`, {
+      details: { issues: [{ path: proto, message: 'a key may not be named __proto__' }] },
+    })
+  }
   const parsed = schema.safeParse(input)
   if (parsed.success) return parsed.data
   const issues: InputIssue[] = parsed.error.issues.map((i) => ({

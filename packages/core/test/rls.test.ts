@@ -11,6 +11,8 @@ beforeAll(async () => {
   sessionId = session.id
   const [run] = await ctx.client.runs.enqueue({ sessionId, runs: [{ kind: 'rls', params: { n: 1 } }] })
   runId = run?.id as string
+  // Signed-in users may enqueue only kinds an operator allowed (see kindPolicies.test.ts).
+  await ctx.sql`insert into ops.kind_policies (kind, roles) values ('user-run', '{authenticated}')`
   await ctx.client.worker.claim({ workerId: 'w', lanes: { A: 1 }, kinds: ['rls'] })
   await ctx.client.worker.appendEvents({ events: [{ runId, message: 'hello' }] })
   await ctx.client.worker.createArtifacts({

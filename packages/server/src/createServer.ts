@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
-import { createServer as createHttpServer, type Server } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono/node-server'
 import type { ArtifactContentStore, OpsError } from '@ops-control-room/core'
 import { createExecutorHandler, type ExecutorHandler, migrate } from '@ops-control-room/core/postgres'
 import postgres from 'postgres'
@@ -10,15 +11,19 @@ import {
   createFilesystemArtifactStore,
   type FilesystemArtifactStore,
 } from './filesystemArtifactStore'
-import { toWebRequest, writeWebResponse } from './nodeAdapter'
+import { createRateLimiter, type RateLimitOptions } from './rateLimiter'
 import { createServerMetrics, type ServerMetrics } from './serverMetrics'
 import { startArtifactSweeper } from './sweeper'
 
 export interface ServerOptions {
   /** PostgreSQL the executor runs on (its user must be a member of anon, authenticated, service_role). */
   databaseUrl: string
-  /** The HS256 secret tokens are signed with. */
+  /** The HS256 secret tokens are signed with: at least 32 bytes. Tokens must carry `exp`. */
   jwtSecret: string
+  /** Accept only tokens from this issuer (`iss`), when given. */
+  jwtIssuer?: string
+  /** Accept only tokens for this audience (`aud`), when given (Supabase: `authenticated`). */
+  jwtAudience?: string
   /** Where the filesystem artifact store keeps content. Omit with `artifactStore`, or for no artifacts. */
   artifactsDir?: string
   /** Another artifact store (e.g. `supabaseStorageStore`) instead of the filesystem one. */
@@ -52,6 +57,22 @@ export interface ServerOptions {
    * PagerDuty or email, evaluated every `intervalMs` (default 30 s). Off when omitted.
    */
   alerts?: { channels: readonly AlertChannel[]; intervalMs?: number; rules?: readonly AlertRule[] }
+  /**
+   * Per-address and per-token request limits (429 with Retry-After beyond). On by default (100/s,
+   * burst 200 per address; 200/s, burst 400 per token); `false` turns them off.
+   */
+  rateLimit?: RateLimitOptions | false
+  /** The request line and headers must arrive within this many ms. Default 20 000. */
+  headersTimeoutMs?: number
+  /** A JSON body must arrive whole within this many ms (408 beyond). Default 30 000. */
+  bodyTimeoutMs?: number
+  /**
+   * A connection with no traffic either way for this long is closed (covers uploads and downloads
+   * that stall). Default 120 000; never less than twice the SSE heartbeat.
+   */
+  idleTimeoutMs?: number
+  /** Open change streams: in all, per token, and unread bytes per client before it is dropped. */
+  changeStreams?: { maxStreams?: number; maxStreamsPerToken?: number; clientBufferBytes?: number }
   /** Logs unexpected errors. Default console.error. */
   onError?: (error: OpsError | unknown, context: string) => void
   /** More web-standard handlers, each served at its exact path (e.g. a GitHub webhook receiver). */
@@ -123,10 +144,14 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
   const handler = createExecutorHandler({
     sql,
     jwtSecret: options.jwtSecret,
+    issuer: options.jwtIssuer,
+    audience: options.jwtAudience,
     artifactStore,
     bodyLimit: options.bodyLimit,
+    bodyTimeoutMs: options.bodyTimeoutMs,
     maxUploadBytes: options.maxUploadBytes,
-    changes: options.liveChanges === false ? false : { heartbeatMs: options.heartbeatMs },
+    changes:
+      options.liveChanges === false ? false : { heartbeatMs: options.heartbeatMs, ...options.changeStreams },
     onError: (error, request) => onError(error, `${request.method} ${request.url}`),
   })
 
@@ -142,34 +167,97 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
         })
       : undefined
 
-  const server = createHttpServer((req, res) => {
+  // The web handler on node:http through @hono/node-server: abort signals, backpressure, repeated
+  // Set-Cookie headers, unread bodies drained or the connection closed, and request targets such as
+  // `//evil.example/x` kept as paths of this host.
+  const listener = getRequestListener(
+    async (request: Request, env: HttpBindings | Http2Bindings) => {
+      // Extra handlers (a GitHub webhook receiver, …) at their exact paths; the executor API elsewhere.
+      const extra = options.handlers?.find((h) => h.path === new URL(request.url).pathname)?.handler
+      const response = await (extra ?? handler)(request)
+      // Answered before the body was read (401, 403, 413): the connection cannot carry another
+      // request, so say so rather than let the client reuse a socket that is about to close.
+      if (
+        !(env.incoming as IncomingMessage).complete &&
+        request.method !== 'GET' &&
+        request.method !== 'HEAD'
+      ) {
+        const headers = new Headers(response.headers)
+        headers.set('connection', 'close')
+        return new Response(response.body, { status: response.status, headers })
+      }
+      return response
+    },
+    {
+      overrideGlobalObjects: false,
+      errorHandler: (err) => {
+        onError(err, 'request')
+        return new Response(JSON.stringify({ error: { code: 'internal', message: 'internal error' } }), {
+          status: 500,
+          headers: { 'content-type': 'application/json' },
+        })
+      },
+    },
+  )
+  const limiter = options.rateLimit === false ? undefined : createRateLimiter(options.rateLimit)
+
+  // Timeouts are checked every second (Node's default is every 30 s, which would let a slow client
+  // hold a connection half a minute past headersTimeout).
+  const server = createHttpServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
+    if (limiter) {
+      const auth = req.headers.authorization
+      const wait = limiter.check(req.socket.remoteAddress ?? '', typeof auth === 'string' ? auth : undefined)
+      if (wait > 0) {
+        const seconds = Math.max(1, Math.ceil(wait))
+        res.writeHead(429, {
+          'content-type': 'application/json; charset=utf-8',
+          'retry-after': String(seconds),
+          // The body is left unread: the connection cannot carry another request.
+          connection: 'close',
+        })
+        res.end(
+          JSON.stringify({
+            error: {
+              code: 'rate_limited',
+              message: `too many requests: retry in ${seconds} s`,
+              details: { retryAfterSeconds: seconds },
+            },
+          }),
+        )
+        return
+      }
+    }
     const path = (req.url ?? '/').split('?')[0] ?? '/'
     if (req.method === 'GET' && metrics.handle(res, path)) return
     const started = performance.now()
     res.once('finish', () =>
       metrics.observeRequest(req.method ?? 'GET', path, res.statusCode, (performance.now() - started) / 1000),
     )
-    const extra = options.handlers?.find((h) => h.path === path)?.handler
-    const served = extra
-      ? extra(toWebRequest(req, res, baseUrl)).then((response) => writeWebResponse(res, response, req))
-      : fsStore && path.startsWith(CONTENT_PREFIX)
-        ? fsStore.handleRequest(
-            req,
-            res,
-            path.slice(CONTENT_PREFIX.length),
-            new URL(req.url ?? '/', 'http://x').searchParams,
-          )
-        : handler(toWebRequest(req, res, baseUrl)).then((response) => writeWebResponse(res, response, req))
-    served.catch((err) => {
-      onError(err, `${req.method} ${req.url}`)
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ error: { code: 'internal', message: 'internal error' } }))
-      } else res.destroy()
-    })
+    if (fsStore && path.startsWith(CONTENT_PREFIX)) {
+      fsStore
+        .handleRequest(
+          req,
+          res,
+          path.slice(CONTENT_PREFIX.length),
+          new URL(req.url ?? '/', 'http://x').searchParams,
+        )
+        .catch((err) => {
+          onError(err, `${req.method} ${req.url}`)
+          if (!res.headersSent) {
+            res.writeHead(500, { 'content-type': 'application/json' })
+            res.end(JSON.stringify({ error: { code: 'internal', message: 'internal error' } }))
+          } else res.destroy()
+        })
+      return
+    }
+    void listener(req, res)
   })
-  // Uploads of large artifacts may take a while; the default request timeout would cut them off.
+  // Uploads of large artifacts may take a while, so there is no limit on a whole request; a stalled
+  // one is cut by the idle timeout, a trickled JSON body by the executor's body timeout, and slow
+  // headers by headersTimeout.
   server.requestTimeout = 0
+  server.headersTimeout = options.headersTimeoutMs ?? 20_000
+  server.timeout = Math.max(options.idleTimeoutMs ?? 120_000, 2 * (options.heartbeatMs ?? 15_000))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 8787, host, () => {

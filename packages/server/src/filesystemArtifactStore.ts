@@ -7,8 +7,10 @@ import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import {
   type ArtifactContentStore,
+  ArtifactName,
   type ArtifactPutInput,
   type ArtifactStore,
+  ContentType,
   NotFoundError,
   type StoredArtifact,
   toByteStream,
@@ -37,6 +39,15 @@ interface Meta {
 }
 
 class SizeLimitError extends Error {}
+
+/** Refuses a content type that could split headers (CR, LF) or is not a media type. */
+function checkContentType(contentType: string): void {
+  if (!ContentType.safeParse(contentType).success) {
+    throw new ValidationError(
+      `content type ${JSON.stringify(contentType.slice(0, 100))} must be a media type in visible ASCII`,
+    )
+  }
+}
 
 /**
  * A filesystem artifact store with HMAC-signed, expiring upload and download URLs. Content streams
@@ -67,6 +78,10 @@ export function createFilesystemArtifactStore(options: FilesystemArtifactStoreOp
       segments.some((s) => s === '' || s === '.' || s === '..' || /[\\\0]/.test(s))
     ) {
       throw new ValidationError(`not a storage path: ${JSON.stringify(storagePath.slice(0, 100))}`)
+    }
+    // Each segment is a file name, and its metadata file adds ".json": file systems allow 255 bytes.
+    if (segments.some((s) => Buffer.byteLength(s) > 250)) {
+      throw new ValidationError('a storage path segment is over 250 bytes')
     }
     const file = resolve(objects, ...segments)
     const meta = resolve(metas, ...segments)
@@ -168,6 +183,7 @@ export function createFilesystemArtifactStore(options: FilesystemArtifactStoreOp
       expiresInSeconds: number
     }) {
       locate(input.storagePath)
+      checkContentType(input.contentType)
       const url = signedUrl({
         op: 'put',
         storagePath: input.storagePath,
@@ -203,11 +219,12 @@ export function createFilesystemArtifactStore(options: FilesystemArtifactStoreOp
 
     // The worker-side ArtifactStore interface, for a worker in the same process as the server.
     async put(input: ArtifactPutInput): Promise<StoredArtifact> {
-      if (/[/\\\0]/.test(input.name) || input.name === '.' || input.name === '..') {
+      if (!ArtifactName.safeParse(input.name).success) {
         throw new ValidationError(
-          `artifact name ${JSON.stringify(input.name)} must be a file name, not a path`,
+          `artifact name ${JSON.stringify(input.name.slice(0, 100))} must be a file name of at most 200 bytes, not a path`,
         )
       }
+      checkContentType(input.contentType)
       const storagePath = `${input.runId}/${randomUUID()}/${input.name}`
       const source = Readable.fromWeb(toByteStream(input.body) as never)
       const m = await write(storagePath, source, input.contentType, maxUploadBytes)
@@ -290,7 +307,11 @@ export function createFilesystemArtifactStore(options: FilesystemArtifactStoreOp
           if ((err as { status?: number }).status === 409) {
             return sendError(res, 409, 'conflict', (err as Error).message)
           }
-          if (req.destroyed || req.aborted) return
+          if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') {
+            return sendError(res, 400, 'validation', 'the storage path is too long for this store')
+          }
+          // Only a client that is gone goes unanswered (a fully read request is "destroyed" too).
+          if (res.destroyed || req.socket.destroyed) return
           throw err
         }
       }
@@ -299,7 +320,13 @@ export function createFilesystemArtifactStore(options: FilesystemArtifactStoreOp
       if (!m) return sendError(res, 404, 'not_found', 'no content here')
       const fileName = grant.label ?? storagePath.split('/').pop() ?? 'artifact'
       res.writeHead(200, {
-        'content-type': m.contentType,
+        // Content is whatever a run produced: never let a browser sniff it into HTML, or run it as
+        // this origin's page (an SVG or HTML artifact opened directly renders sandboxed, scriptless).
+        'content-type': ContentType.safeParse(m.contentType).success
+          ? m.contentType
+          : 'application/octet-stream',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': "sandbox; default-src 'none'",
         'content-length': String(m.size),
         'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(fileName)}`,
         'x-content-sha256': m.sha256,

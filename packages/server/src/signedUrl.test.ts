@@ -28,6 +28,13 @@ describe('signed grants', () => {
     expect(verifyGrant('k', grant, '')).toBe(false)
   })
 
+  it('signs an unambiguous encoding: a newline in a field cannot make a signature fit another grant', () => {
+    // Joined with "\n", both read "get\np\n9\n1\n\nx": a signature for one was valid for the other.
+    const a: SignedGrant = { op: 'get', storagePath: 'p\n9', expires: 1, label: 'x' }
+    const b: SignedGrant = { op: 'get', storagePath: 'p', expires: 9, maxSize: 1, label: '\nx' }
+    expect(verifyGrant('k', b, signGrant('k', a))).toBe(false)
+  })
+
   it('encodes storage paths segment by segment', () => {
     expect(encodeStoragePath('r/u/a b?.txt')).toBe('r/u/a%20b%3F.txt')
   })

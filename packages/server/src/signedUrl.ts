@@ -11,14 +11,10 @@ export interface SignedGrant {
   label?: string
 }
 
+// A JSON array: every field is quoted and escaped, so no value (a name with a newline in it) can
+// shift into the next field. Joining with "\n" let a path's signature validate another path.
 const canonical = (g: SignedGrant) =>
-  [
-    g.op,
-    g.storagePath,
-    String(g.expires),
-    g.maxSize === undefined ? '' : String(g.maxSize),
-    g.label ?? '',
-  ].join('\n')
+  JSON.stringify(['ops-artifact-grant/2', g.op, g.storagePath, g.expires, g.maxSize ?? null, g.label ?? null])
 
 /** HMAC-SHA256 over every field of the grant: changing any of them (or the path) breaks the signature. */
 export function signGrant(secret: string, grant: SignedGrant): string {

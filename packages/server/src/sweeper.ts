@@ -26,7 +26,12 @@ export function startArtifactSweeper(options: ArtifactSweeperOptions) {
   async function purgeOnce(): Promise<number> {
     let total = 0
     for (;;) {
-      const rows = await options.sql`select storage_path from ops.purge_expired_artifacts(${batchSize})`
+      // As service_role, the role purging is granted to: the server may log in as a role that holds
+      // no privilege of its own (migrate's executorRole).
+      const rows = await options.sql.begin(async (tx) => {
+        await tx`select set_config('role', 'service_role', true)`
+        return await tx`select storage_path from ops.purge_expired_artifacts(${batchSize})`
+      })
       const paths = rows.map((r) => r.storage_path).filter((p): p is string => typeof p === 'string')
       if (options.store && paths.length) await options.store.delete(paths)
       total += rows.length

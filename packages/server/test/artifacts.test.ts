@@ -250,3 +250,72 @@ describe('signed artifact URLs', () => {
     expect(await viaApi.json()).toEqual({ purged: 0, storagePaths: [] })
   })
 })
+
+describe('artifact names, content types and downloads are safe', () => {
+  it('counts name limits in bytes at the edge: a 202-byte name of 101 characters is a 400, not a hung upload', async () => {
+    const refuse = async (body: Record<string, unknown>) => {
+      const response = await t.request('/artifacts/upload-url', {
+        method: 'POST',
+        body: JSON.stringify({ runId, ...body }),
+      })
+      return [response.status, (await response.json()).error?.code]
+    }
+    expect(await refuse({ name: 'é'.repeat(101) })).toEqual([400, 'validation'])
+    expect(await refuse({ name: 'a\nb.txt' })).toEqual([400, 'validation'])
+    // At the limit it works end to end: upload answers, and the content is served back.
+    const name = 'é'.repeat(100)
+    const { url } = await uploadUrl({ name })
+    const uploaded = await put(url, 'x')
+    expect(uploaded.status).toBe(201)
+    const created = await t.request('/artifacts', {
+      method: 'POST',
+      body: JSON.stringify({ artifacts: [{ runId, name: 'é'.repeat(101), kind: 'text', text: 'x' }] }),
+    })
+    expect(created.status).toBe(400)
+  })
+
+  it('refuses a CR or LF in a content type', async () => {
+    for (const contentType of ['text/plain\r\nx-evil: 1', 'text/html\n', 'text/\u0000plain']) {
+      const response = await t.request('/artifacts/upload-url', {
+        method: 'POST',
+        body: JSON.stringify({ runId, name: 'f.bin', contentType }),
+      })
+      expect([contentType, response.status]).toEqual([contentType, 400])
+    }
+    const store = createFilesystemArtifactStore({
+      root: t.artifactsDir,
+      publicUrl: t.server.url,
+      signingSecret: 'k',
+    })
+    await expect(
+      store.put({ runId, name: 'x.txt', contentType: 'text/plain\r\nset-cookie: a=b', body: 'x' }),
+    ).rejects.toMatchObject({ code: 'validation' })
+  })
+
+  it('serves downloads with nosniff and a sandboxing CSP, so HTML or SVG never runs as this origin', async () => {
+    const html = '<script>parent.document.cookie</script>'
+    const { url, storagePath } = await uploadUrl({ name: 'page.html', contentType: 'text/html' })
+    expect((await put(url, html)).status).toBe(201)
+    const [a] = await t.client('service_role').worker.createArtifacts({
+      artifacts: [
+        { runId, name: 'page.html', kind: 'file', storagePath, size: html.length, sha256: sha(html) },
+      ],
+    })
+    const link = await (
+      await t.request(`/artifacts/download-url?id=${a!.id}`, { role: 'authenticated' })
+    ).json()
+    const download = await fetch(link.url)
+    expect(download.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(download.headers.get('content-security-policy')).toMatch(/^sandbox/)
+    expect(download.headers.get('content-disposition')).toMatch(/^attachment/)
+    await download.body?.cancel()
+  })
+
+  it('an upload through httpArtifactStore that stalls is aborted, not left waiting forever', async () => {
+    const store = httpArtifactStore({ url: t.server.url, token: t.tokens.service_role, idleTimeoutMs: 200 })
+    const stalled = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new Uint8Array(10)) })
+    await expect(
+      store.put({ runId, name: 'stalled.bin', contentType: 'application/octet-stream', body: stalled }),
+    ).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/stalled/) })
+  })
+})

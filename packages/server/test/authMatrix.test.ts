@@ -6,6 +6,8 @@ let t: TestServer
 let fileArtifactId: string
 beforeAll(async () => {
   t = await startTestServer()
+  // The fixture's kind is one signed-in users may enqueue (a kind without a policy is service_role-only).
+  await t.sql`select ops.set_kind_policy('{"kind":"m","roles":["authenticated"]}')`
   const f = await fixture()
   const store = httpArtifactStore({ url: t.server.url, token: t.tokens.service_role })
   const stored = await store.put({
@@ -96,6 +98,13 @@ const CASES: Record<string, (f: F) => { method: 'GET' | 'POST'; path: string; bo
   getTemplate: (f) => ({ method: 'GET', path: `/templates/${f.template}` }),
   listWorkers: () => ({ method: 'GET', path: '/workers' }),
   queueStats: () => ({ method: 'GET', path: '/stats?windowSeconds=60' }),
+  setKindPolicy: () => ({
+    method: 'POST',
+    path: '/kind-policies',
+    body: { kind: 'm', roles: ['authenticated'] },
+  }),
+  listKindPolicies: () => ({ method: 'GET', path: '/kind-policies' }),
+  deleteKindPolicy: () => ({ method: 'POST', path: '/kind-policies/delete', body: { kind: 'nothing-here' } }),
   claimRuns: () => ({ method: 'POST', path: '/worker/claim', body: { workerId: W, lanes: { A: 1 } } }),
   heartbeat: (f) => ({
     method: 'POST',

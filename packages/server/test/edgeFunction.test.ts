@@ -26,6 +26,7 @@ import {
 import { createTestDatabase, freePort, type TestDatabase } from '@ops-control-room/testing'
 import { createClient } from '@supabase/supabase-js'
 import { jwtVerify } from 'jose'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { JWT_SECRET, tokenFor } from './helpers'
@@ -136,6 +137,10 @@ const opsAs = (token: string): OpsClient =>
 
 beforeAll(async () => {
   db = await createTestDatabase()
+  await (async (sql) => {
+    await sql`select ops.set_kind_policy('{"kind":"edge","roles":["authenticated"]}')`
+    await sql.end()
+  })(postgres(db.url, { max: 1, onnotice: () => {} }))
   work = await mkdtemp(join(tmpdir(), 'ops-edge-'))
   const fn = await layOutFunction(work)
   tokens = {

@@ -5,6 +5,9 @@ import { startTestServer, type TestServer, tokenFor } from './helpers'
 let t: TestServer
 beforeAll(async () => {
   t = await startTestServer({ bodyLimit: 64 * 1024 })
+  // The kinds signed-in users enqueue below; any other kind is service_role-only.
+  for (const kind of ['build', 'deploy', 'a', 'k'])
+    await t.client('service_role').policies.set({ kind, roles: ['authenticated'] })
 })
 afterAll(() => t.teardown())
 
@@ -31,8 +34,8 @@ describe('executor API', () => {
     const runs = await user.runs.enqueue({
       sessionId: session.id,
       runs: [
-        { kind: 'shell', lane: 'B', params: { command: 'make' } },
-        { kind: 'shell', lane: 'B', priority: 5 },
+        { kind: 'build', lane: 'B', params: { command: 'make' } },
+        { kind: 'build', lane: 'B', priority: 5 },
       ],
     })
     expect(runs.map((r) => r.status)).toEqual(['queued', 'queued'])
@@ -182,6 +185,75 @@ describe('executor API', () => {
     expect((await errorOf(wrong)).code).toBe('validation')
   })
 
+  it('refuses a signed-in user a kind no policy allows (shell) with 403, writing nothing', async () => {
+    const user = t.client('authenticated')
+    const session = await user.sessions.create({ name: 'no shell for you' })
+    const before = await t.fingerprint()
+    const response = await t.request('/runs', {
+      method: 'POST',
+      role: 'authenticated',
+      body: JSON.stringify({ sessionId: session.id, runs: [{ kind: 'shell', params: { command: 'id' } }] }),
+    })
+    expect(response.status).toBe(403)
+    expect(await errorOf(response)).toMatchObject({ code: 'forbidden' })
+    expect(await t.fingerprint()).toBe(before)
+    // service_role manages policies over HTTP; once allowed, the same request is accepted.
+    await t.client('service_role').policies.set({ kind: 'shell', roles: ['authenticated'] })
+    expect((await t.client('service_role').policies.list()).map((p) => p.kind)).toContain('shell')
+    await expect(
+      user.runs.enqueue({ sessionId: session.id, runs: [{ kind: 'shell', params: { command: 'id' } }] }),
+    ).resolves.toHaveLength(1)
+    expect(await t.client('service_role').policies.delete('shell')).toBe(true)
+    await expect(user.policies.list()).rejects.toMatchObject({ code: 'forbidden' })
+  })
+
+  it('refuses a caller the route does not allow before reading or validating its body', async () => {
+    // Malformed JSON would be a 400 if it were parsed: the 403 shows it never was.
+    for (const [role, path] of [
+      ['anon', '/runs'],
+      ['anon', '/sessions'],
+      ['authenticated', '/templates'],
+      ['authenticated', '/worker/claim'],
+    ] as const) {
+      const response = await t.request(path, { method: 'POST', role, body: '{"runs": [' })
+      expect([role, path, response.status, (await errorOf(response)).code]).toEqual([
+        role,
+        path,
+        403,
+        'forbidden',
+      ])
+    }
+  })
+
+  it('validates template params on POST /runs too (not only /runs/from-template)', async () => {
+    await t.client('service_role').templates.create({
+      name: 'strict',
+      kind: 'deploy',
+      paramsSchema: { type: 'object', required: ['service'], properties: { service: { type: 'string' } } },
+    })
+    const session = await t.client('authenticated').sessions.create({ name: 'strict' })
+    const before = await t.fingerprint()
+    const bad = await t.request('/runs', {
+      method: 'POST',
+      role: 'authenticated',
+      body: JSON.stringify({
+        sessionId: session.id,
+        runs: [{ template: { name: 'strict' }, params: { service: 7 } }],
+      }),
+    })
+    expect([bad.status, (await errorOf(bad)).code]).toEqual([400, 'validation'])
+    expect(await t.fingerprint()).toBe(before)
+    const good = await t.request('/runs', {
+      method: 'POST',
+      role: 'authenticated',
+      body: JSON.stringify({
+        sessionId: session.id,
+        runs: [{ template: { name: 'strict' }, params: { service: 'api' } }],
+      }),
+    })
+    expect(good.status).toBe(201)
+  })
+
   it('maps database conflicts to 409 and writes nothing on a failed request', async () => {
     const user = t.client('authenticated')
     const session = await user.sessions.create({ name: 'atomic' })
@@ -197,6 +269,17 @@ describe('executor API', () => {
       }),
     })
     expect(response.status).toBe(404)
+    expect(await t.fingerprint()).toBe(before)
+    // The same idempotency key for a different request: 409 idempotency_conflict, nothing written.
+    const reused = await t.request('/runs', {
+      method: 'POST',
+      role: 'authenticated',
+      body: JSON.stringify({
+        sessionId: session.id,
+        runs: [{ kind: 'a', params: { x: 1 }, idempotencyKey: 'k1' }],
+      }),
+    })
+    expect([reused.status, (await errorOf(reused)).code]).toEqual([409, 'idempotency_conflict'])
     expect(await t.fingerprint()).toBe(before)
     const nul = await t.request('/sessions', { method: 'POST', body: JSON.stringify({ name: 'a\u0000b' }) })
     expect(nul.status).toBe(400)

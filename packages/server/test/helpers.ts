@@ -21,6 +21,12 @@ export async function tokenFor(
     .sign(new TextEncoder().encode(options.secret ?? JWT_SECRET))
 }
 
+/** Lets signed-in users enqueue these kinds (any other kind is service_role-only). */
+export async function allowKinds(sql: postgres.Sql, kinds: readonly string[]): Promise<void> {
+  for (const kind of kinds)
+    await sql`select ops.set_kind_policy(${sql.json({ kind, roles: ['authenticated'] })}::jsonb)`
+}
+
 export interface TestServer {
   db: TestDatabase
   server: OpsServer
@@ -46,6 +52,8 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
     port: 0,
     sweepIntervalMs: 0,
     onError: () => {},
+    // Tests send bursts from one address; the limits have tests of their own (limits.test.ts).
+    rateLimit: false,
     ...options,
   })
   const sql = postgres(db.url, { max: 2, onnotice: () => {} })

@@ -9,12 +9,13 @@ import {
 import { createWorker, defineHandler, type Worker } from '@ops-control-room/worker'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { startTestServer, type TestServer } from './helpers'
+import { allowKinds, startTestServer, type TestServer } from './helpers'
 
 let t: TestServer
 let worker: Worker | undefined
 beforeAll(async () => {
   t = await startTestServer()
+  await allowKinds(t.sql, ['echo', 'blob', 'wait', 'x', 'y', 'z'])
 })
 afterAll(async () => {
   await worker?.stop({ timeoutMs: 0 })
@@ -217,6 +218,7 @@ describe('polling, where there is no change stream', () => {
   it('httpBackend falls back to polling when /changes is missing, and still sees run changes', async () => {
     const t3 = await startTestServer({ liveChanges: false })
     try {
+      await allowKinds(t3.sql, ['p'])
       const backend = httpBackend({ url: t3.server.url, token: t3.tokens.authenticated, pollIntervalMs: 100 })
       const user = createOpsClient({ backend })
       const session = await user.sessions.create({ name: 'poll' })

@@ -130,7 +130,8 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     const onError = (err: Error) => this.emit('error', err)
     // A call may take at most a third of the heartbeat timeout by default: a hung heartbeat is
     // abandoned and sent again long before the sweeper would take this worker's runs away.
-    this.callTimeoutMs = options.callTimeoutMs ?? Math.min(10_000, Math.max(1000, (timeoutSeconds * 1000) / 3))
+    this.callTimeoutMs =
+      options.callTimeoutMs ?? Math.min(10_000, Math.max(1000, (timeoutSeconds * 1000) / 3))
     // Every database call has a deadline: one hung on a dead connection is abandoned and the next try
     // goes out on another (the driver reconnects). A settlement whose answer was lost is retried with
     // the same lease, which is harmless: the second write finds the run settled and writes nothing.

@@ -16,8 +16,14 @@ export type { HandlerFactory, LoadHandlersOptions } from './loadHandlers'
 export { loadHandlers } from './loadHandlers'
 export type { WorkerMetrics } from './metrics'
 export { isSecretReference } from './runSecrets'
-export type { ShellResult } from './shellHandler'
-export { ShellParams, shellHandler } from './shellHandler'
+export type { ShellHandlerOptions, ShellResult } from './shellHandler'
+export {
+  createShellHandler,
+  DEFAULT_SHELL_ENV,
+  ShellParams,
+  secretValuesOf,
+  shellHandler,
+} from './shellHandler'
 export type { FilesystemArtifactStoreOptions } from './stores/filesystemArtifactStore'
 export { filesystemArtifactStore } from './stores/filesystemArtifactStore'
 export type { PostgresArtifactStore, PostgresArtifactStoreOptions } from './stores/postgresArtifactStore'

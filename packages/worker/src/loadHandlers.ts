@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { ValidationError } from '@ops-control-room/core'
-import { shellHandler } from './shellHandler'
+import { createShellHandler, DEFAULT_SHELL_ENV } from './shellHandler'
 import type { AnyHandler } from './types'
 
 /** Options of `loadHandlers`. */
@@ -39,7 +39,7 @@ const isHandler = (h: unknown): h is AnyHandler =>
  * @example
  * // OPS_HANDLERS='shell,@ops-control-room/spec-kit-handler#specKitHandler'
  * // OPS_HANDLER_OPTIONS='{"@ops-control-room/spec-kit-handler#specKitHandler":{"repo":"/srv/specs.git"}}'
- * const handlers = await loadHandlers(process.env.OPS_HANDLERS ?? 'shell', {
+ * const handlers = await loadHandlers(process.env.OPS_HANDLERS ?? '', {
  *   options: JSON.parse(process.env.OPS_HANDLER_OPTIONS ?? '{}'),
  * })
  * @throws ValidationError when an entry cannot be loaded or exports no handler
@@ -54,7 +54,12 @@ export async function loadHandlers(list: string, options: LoadHandlersOptions = 
     .map((s) => s.trim())
     .filter(Boolean)) {
     if (entry === 'shell') {
-      handlers.push(shellHandler)
+      // An explicit environment: the defaults plus what OPS_SHELL_ENV names, never the worker's own.
+      const extra = (env.OPS_SHELL_ENV ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+      handlers.push(createShellHandler({ inheritEnv: [...DEFAULT_SHELL_ENV, ...extra] }))
       continue
     }
     const hash = entry.lastIndexOf('#')

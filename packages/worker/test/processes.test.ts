@@ -2,7 +2,13 @@ import { readdirSync, readFileSync } from 'node:fs'
 import type { Run } from '@ops-control-room/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { createWorker, defineHandler, shellHandler } from '../src/index'
+import {
+  createShellHandler,
+  createWorker,
+  DEFAULT_SHELL_ENV,
+  defineHandler,
+  shellHandler,
+} from '../src/index'
 import { setupDatabase, startWorkerProcess, type WorkerProcess, waitFor } from './helpers'
 
 let ctx: Awaited<ReturnType<typeof setupDatabase>>
@@ -273,6 +279,70 @@ describe('with real worker processes', () => {
         (e) => e.type === 'shell:stdout',
       )
       expect(line?.message).toBe('$HOME; exit 1')
+    } finally {
+      await worker.stop()
+    }
+  })
+})
+
+describe('who may run what, on the worker', () => {
+  it('ops-worker registers no handler unless OPS_HANDLERS names one (no shell by default)', async () => {
+    const err = await startWorkerProcess({ DATABASE_URL: ctx.db.url, OPS_HANDLERS: '' }).catch((e) => e)
+    expect(String(err)).toMatch(/exited \(2\).*set OPS_HANDLERS/s)
+  })
+
+  it('the shell handler passes an allow-listed environment and redacts the worker’s secrets from output', async () => {
+    const { client } = ctx
+    const workerEnv = {
+      PATH: process.env.PATH,
+      HOME: '/tmp',
+      DATABASE_URL: 'postgres://ops:hunter2-very-secret@db.internal:5432/ops',
+      STRIPE_API_KEY: 'not-a-real-key-but-a-secret-one',
+      AWS_REGION: 'eu-west-1',
+    }
+    const handler = createShellHandler({ workerEnv, inheritEnv: [...DEFAULT_SHELL_ENV, 'AWS_REGION'] })
+    const worker = createWorker({ client, lanes: ['D'], handlers: [handler], heartbeatIntervalMs: 1000 })
+    await worker.start()
+    try {
+      const session = await client.sessions.create({ name: 'shell env' })
+      const [run] = await client.runs.enqueue({
+        sessionId: session.id,
+        runs: [
+          {
+            kind: 'shell',
+            lane: 'D',
+            params: {
+              command: 'sh',
+              // The command sees only the allow-list; echoing a secret it was handed some other way
+              // (here: the run's own args, as if read from /proc) is blanked out all the same.
+              args: [
+                '-c',
+                'env | sort; echo "db=$DATABASE_URL"; echo "leak: $0"; echo "pw: hunter2-very-secret" >&2; exit 1',
+                'not-a-real-key-but-a-secret-one',
+              ],
+            },
+          },
+        ],
+      })
+      const done = await waitFor('the shell run', async () => {
+        const r = await client.runs.get(run!.id)
+        return r.status === 'failed' ? r : undefined
+      })
+      const lines = (await client.events.list({ runId: run!.id }))
+        .filter((e) => e.type === 'shell:stdout' || e.type === 'shell:stderr')
+        .map((e) => e.message)
+      const names = lines.filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=')[0])
+      // `sh` adds PWD (and may add SHLVL, _) itself; nothing of the worker's besides the allow-list.
+      expect(names.filter((n) => !['PWD', 'SHLVL', '_', 'OLDPWD'].includes(n as string)).sort()).toEqual([
+        'AWS_REGION',
+        'HOME',
+        'PATH',
+      ])
+      expect(lines).toContain('db=')
+      expect(lines).toContain('leak: [redacted]')
+      expect(lines).toContain('pw: [redacted]')
+      expect(JSON.stringify(lines)).not.toMatch(/hunter2|not-a-real-key/)
+      expect(done.error?.context).toMatchObject({ stderrTail: ['pw: [redacted]'] })
     } finally {
       await worker.stop()
     }

@@ -13,6 +13,9 @@ export interface JwtVerification {
   audience?: string
 }
 
+/** The shortest HS256 secret accepted, in bytes (256 bits). */
+export const MIN_HS256_SECRET_BYTES = 32
+
 /** Who is calling: the verified claims and the database role they map to. */
 export interface Caller {
   role: ApiRole
@@ -27,6 +30,12 @@ export function createTokenVerifier(
     throw new TypeError('the executor needs { jwtSecret } (HS256) or { jwks } to verify tokens')
   }
   const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : undefined
+  // RFC 7518 §3.2: an HS256 key of fewer than 256 bits can be brute-forced offline from one token.
+  if (secret && secret.byteLength < MIN_HS256_SECRET_BYTES) {
+    throw new TypeError(
+      `the JWT secret is ${secret.byteLength} bytes; HS256 needs at least ${MIN_HS256_SECRET_BYTES} (e.g. openssl rand -base64 48)`,
+    )
+  }
   const keySet: JWTVerifyGetKey | undefined =
     options.jwks === undefined
       ? undefined
@@ -48,8 +57,7 @@ export function createTokenVerifier(
     const token = match[1] as string
     const known = verified.get(token)
     if (known) {
-      const exp = known.claims.exp
-      if (exp === undefined || exp + 5 > Date.now() / 1000) return known
+      if ((known.claims.exp as number) + 5 > Date.now() / 1000) return known
       verified.delete(token)
     }
     let payload: JWTPayload | undefined
@@ -57,6 +65,8 @@ export function createTokenVerifier(
     const verifyOptions = {
       ...(options.issuer ? { issuer: options.issuer } : {}),
       ...(options.audience ? { audience: options.audience } : {}),
+      // A token without an expiry would be good forever (and cached forever): refuse it.
+      requiredClaims: ['exp'],
       clockTolerance: 5,
     }
     // A token signed with the secret is HS256; anything else is checked against the JWKS.
@@ -76,7 +86,12 @@ export function createTokenVerifier(
     }
     if (!payload) {
       const code = (failure as { code?: string } | undefined)?.code
-      const why = code === 'ERR_JWT_EXPIRED' ? 'the token has expired' : 'the token is not valid'
+      const why =
+        code === 'ERR_JWT_EXPIRED'
+          ? 'the token has expired'
+          : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+            ? `the token is not valid: ${(failure as Error).message}`
+            : 'the token is not valid'
       throw new UnauthorizedError(why, { cause: failure, details: code ? { reason: code } : undefined })
     }
     const role = payload.role

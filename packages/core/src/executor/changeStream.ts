@@ -25,8 +25,11 @@ export function createChangeHub(options: {
   subscribe: (listener: (change: C.Change) => void) => Promise<Unsubscribe>
   bufferSize?: number
   heartbeatMs?: number
+  /** Bytes one stream may hold unread before its client is dropped. Default 1 MiB. */
+  clientBufferBytes?: number
 }) {
   const bufferSize = options.bufferSize ?? 10_000
+  const clientBufferBytes = options.clientBufferBytes ?? 1024 * 1024
   const heartbeatMs = options.heartbeatMs ?? 15_000
   const epoch = crypto.randomUUID().slice(0, 8)
   const buffer: Entry[] = []
@@ -38,7 +41,9 @@ export function createChangeHub(options: {
   function publish(change: C.Change) {
     const entry = { seq: ++seq, change }
     buffer.push(entry)
-    if (buffer.length > bufferSize) buffer.splice(0, buffer.length - bufferSize)
+    // Trimmed in batches: one splice per change would cost O(bufferSize) for every change.
+    if (buffer.length > bufferSize + Math.max(64, bufferSize >> 3))
+      buffer.splice(0, buffer.length - bufferSize)
     for (const c of clients) c(entry)
   }
 
@@ -63,60 +68,82 @@ export function createChangeHub(options: {
   return {
     /**
      * Opens one SSE stream. Resolves once the database subscription is live (rejects if it cannot
-     * start), so nothing after the response is missed.
+     * start), so nothing after the response is missed. A client that leaves more than
+     * `clientBufferBytes` unread is dropped (the stream errors, which ends the connection); it
+     * reconnects with Last-Event-ID and gets what it missed from the replay buffer, or `reset`.
+     * `onEnd` is called once when the stream ends, however it ends.
      */
     async open(
       filter: ChangeFilter,
       lastEventId: string | null,
       signal?: AbortSignal,
+      onEnd?: () => void,
     ): Promise<ReadableStream<Uint8Array>> {
       if (closed) throw new TypeError('the change hub is closed')
       await ensureStarted()
       let push: ((entry: Entry) => void) | undefined
       let timer: ReturnType<typeof setInterval> | undefined
+      let ended = false
       const stop = () => {
         if (push) clients.delete(push)
         if (timer) clearInterval(timer)
         push = undefined
+        if (!ended) {
+          ended = true
+          onEnd?.()
+        }
       }
-      return new ReadableStream<Uint8Array>({
-        start(controller) {
-          const write = (text: string) => {
-            try {
-              controller.enqueue(encoder.encode(text))
-            } catch {
+      return new ReadableStream<Uint8Array>(
+        {
+          start(controller) {
+            const write = (text: string) => {
+              if (ended) return
+              try {
+                controller.enqueue(encoder.encode(text))
+              } catch {
+                stop()
+                return
+              }
+              // The client is not reading: drop it rather than buffer without limit. (The replay on
+              // connect is exempt: it is bounded by the replay buffer, and nobody could read it yet.)
+              if (!replaying && (controller.desiredSize ?? 0) < 0) {
+                stop()
+                controller.error(new Error(`the client left over ${clientBufferBytes} bytes unread: dropped`))
+              }
+            }
+            let replaying = true
+            write(`retry: 2000\n: ops-control-room changes\n\n`)
+            if (lastEventId !== null) {
+              const m = /^([0-9a-f]{8})-(\d+)$/.exec(lastEventId.trim())
+              const after = m && m[1] === epoch ? Number(m[2]) : undefined
+              const oldest = buffer[0]?.seq ?? seq + 1
+              if (after === undefined || after > seq || after < oldest - 1) {
+                write(`id: ${epoch}-${seq}\nevent: reset\ndata: {}\n\n`)
+              } else {
+                for (const e of buffer) if (e.seq > after && visible(e.change, filter)) write(frame(e))
+              }
+            }
+            replaying = false
+            push = (e) => {
+              if (visible(e.change, filter)) write(frame(e))
+            }
+            clients.add(push)
+            timer = setInterval(() => write(': ping\n\n'), heartbeatMs)
+            signal?.addEventListener('abort', () => {
               stop()
-            }
-          }
-          write(`retry: 2000\n: ops-control-room changes\n\n`)
-          if (lastEventId !== null) {
-            const m = /^([0-9a-f]{8})-(\d+)$/.exec(lastEventId.trim())
-            const after = m && m[1] === epoch ? Number(m[2]) : undefined
-            const oldest = buffer[0]?.seq ?? seq + 1
-            if (after === undefined || after > seq || after < oldest - 1) {
-              write(`id: ${epoch}-${seq}\nevent: reset\ndata: {}\n\n`)
-            } else {
-              for (const e of buffer) if (e.seq > after && visible(e.change, filter)) write(frame(e))
-            }
-          }
-          push = (e) => {
-            if (visible(e.change, filter)) write(frame(e))
-          }
-          clients.add(push)
-          timer = setInterval(() => write(': ping\n\n'), heartbeatMs)
-          signal?.addEventListener('abort', () => {
+              try {
+                controller.close()
+              } catch {
+                // already closed
+              }
+            })
+          },
+          cancel() {
             stop()
-            try {
-              controller.close()
-            } catch {
-              // already closed
-            }
-          })
+          },
         },
-        cancel() {
-          stop()
-        },
-      })
+        { highWaterMark: clientBufferBytes, size: (chunk) => chunk.byteLength },
+      )
     },
     /** Open streams (for tests and metrics). */
     get size() {

@@ -2,7 +2,14 @@ import postgres from 'postgres'
 import type { Backend } from '../backend'
 import { createOpsClient } from '../client'
 import type * as C from '../contract'
-import { ForbiddenError, NotFoundError, type OpsError, UnavailableError, ValidationError } from '../errors'
+import {
+  ForbiddenError,
+  NotFoundError,
+  type OpsError,
+  RateLimitedError,
+  UnavailableError,
+  ValidationError,
+} from '../errors'
 import { toOpsError } from '../postgres/pgErrors'
 import { postgresBackend } from '../postgres/postgresBackend'
 import { toArtifact } from '../rows'
@@ -33,12 +40,26 @@ export interface ExecutorHandlerOptions extends JwtVerification {
   basePath?: string | readonly string[]
   /** Largest JSON body accepted, in bytes (413 beyond). Default 8 MiB. */
   bodyLimit?: number
+  /** A JSON body must have arrived whole within this many ms (408 beyond). Default 30 000. */
+  bodyTimeoutMs?: number
   /** Largest artifact upload a signed URL allows, in bytes. Default 1 GiB. */
   maxUploadBytes?: number
   /** CORS: the allowed origin, or false for no CORS headers. Default '*' (tokens, not cookies, authorise). */
   corsOrigin?: string | false
-  /** The live change stream (`GET /changes`): heartbeat interval and replay buffer. `false` disables it. */
-  changes?: { heartbeatMs?: number; bufferSize?: number } | false
+  /**
+   * The live change stream (`GET /changes`): heartbeat interval, replay buffer, how many bytes one
+   * client may leave unread before it is dropped (it resumes with Last-Event-ID), and how many streams
+   * may be open in all and per token (429 beyond). `false` disables it.
+   */
+  changes?:
+    | {
+        heartbeatMs?: number
+        bufferSize?: number
+        clientBufferBytes?: number
+        maxStreams?: number
+        maxStreamsPerToken?: number
+      }
+    | false
   /** Called with unexpected (5xx) errors, for logging. Default: console.error. */
   onError?: (error: OpsError, request: Request) => void
 }
@@ -102,6 +123,13 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
         : [...options.basePath]
   ).map((p) => p.replace(/\/+$/, ''))
   const bodyLimit = options.bodyLimit ?? 8 * 1024 * 1024
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000
+  const streamLimits = options.changes === false ? undefined : options.changes
+  const maxStreams = streamLimits?.maxStreams ?? 1000
+  const maxStreamsPerToken = streamLimits?.maxStreamsPerToken ?? 100
+  // Open streams per token (the raw bearer token: every holder of one token shares its cap).
+  const streamsOf = new Map<string, number>()
+  let openStreams = 0
   const maxUploadBytes = options.maxUploadBytes ?? 1024 * 1024 * 1024
   const store = options.artifactStore
   const cors = options.corsOrigin === undefined ? '*' : options.corsOrigin
@@ -146,6 +174,15 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
     if (!row?.ok) throw new ForbiddenError(`permission denied for function ${fn.replace(/\(.*$/, '')}`)
   }
 
+  /** A backend whose enqueue first records that template params were validated (by the client). */
+  const paramsChecked = (backend: Backend, tx: Tx): Backend => ({
+    ...backend,
+    enqueueRuns: async (input) => {
+      await tx`select set_config('ops.template_params_checked', 'on', true)`
+      return backend.enqueueRuns(input)
+    },
+  })
+
   const found = <T>(value: T | null, what: string): T => {
     if (value === null) throw new NotFoundError(`${what} does not exist`)
     return value
@@ -157,9 +194,14 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
     listSessions: ({ backend, input }) => backend.listSessions(input as never),
     getSession: async ({ backend, input }) =>
       found(await backend.getSession(input.id as string), `session ${input.id}`),
-    enqueueRuns: ({ backend, input }) => backend.enqueueRuns(input as never),
-    enqueueFromTemplate: ({ backend, input }) =>
-      createOpsClient({ backend }).templates.enqueue(input as C.EnqueueFromTemplateInput),
+    // Both go through the client, which checks template params against their schemas, then tell the
+    // database so for this transaction: it refuses template runs with a schema otherwise.
+    enqueueRuns: ({ backend, input, tx }) =>
+      createOpsClient({ backend: paramsChecked(backend, tx) }).runs.enqueue(input as C.EnqueueRunsInput),
+    enqueueFromTemplate: ({ backend, input, tx }) =>
+      createOpsClient({ backend: paramsChecked(backend, tx) }).templates.enqueue(
+        input as C.EnqueueFromTemplateInput,
+      ),
     listRuns: ({ backend, input }) => backend.listRuns(input as never),
     getRun: async ({ backend, input }) => found(await backend.getRun(input.id as string), `run ${input.id}`),
     cancelRuns: ({ backend, input }) => backend.cancelRuns(input as never),
@@ -275,6 +317,11 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
       ),
     listWorkers: ({ backend }) => backend.listWorkers(),
     queueStats: ({ backend, input }) => backend.queueStats(input as never),
+    setKindPolicy: ({ backend, input }) => backend.setKindPolicy(input as never),
+    listKindPolicies: ({ backend }) => backend.listKindPolicies(),
+    deleteKindPolicy: async ({ backend, input }) => ({
+      deleted: await backend.deleteKindPolicy(input as never),
+    }),
     claimRuns: ({ backend, input }) => backend.claimRuns(input as never),
     heartbeat: ({ backend, input }) => backend.heartbeat(input as never),
     completeRuns: ({ backend, input }) => backend.completeRuns(input as never),
@@ -322,7 +369,7 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
 
   async function readInput(route: RouteDef, request: Request, url: URL, params: Record<string, string>) {
     let raw: unknown
-    if (route.source === 'body') raw = await readJsonBody(request, bodyLimit)
+    if (route.source === 'body') raw = await readJsonBody(request, bodyLimit, bodyTimeoutMs)
     else if (route.source === 'query') raw = queryToInput(url.searchParams, route.input)
     else raw = {}
     if (route.pathParams) {
@@ -355,10 +402,37 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
       }
       return Boolean(row.events)
     })
+    const token = request.headers.get('authorization') ?? ''
+    const mine = streamsOf.get(token) ?? 0
+    if (openStreams >= maxStreams || mine >= maxStreamsPerToken) {
+      throw new RateLimitedError(
+        openStreams >= maxStreams
+          ? `too many open change streams (${maxStreams}): poll, or retry later`
+          : `this token already has ${mine} open change streams (the limit is ${maxStreamsPerToken})`,
+        { details: { retryAfterSeconds: 5 } },
+      )
+    }
+    openStreams++
+    streamsOf.set(token, mine + 1)
+    let released = false
+    const release = () => {
+      if (released) return
+      released = true
+      openStreams--
+      const n = (streamsOf.get(token) ?? 1) - 1
+      if (n <= 0) streamsOf.delete(token)
+      else streamsOf.set(token, n)
+    }
     let stream: ReadableStream<Uint8Array>
     try {
-      stream = await hub.open({ sessionId, events }, request.headers.get('last-event-id'), request.signal)
+      stream = await hub.open(
+        { sessionId, events },
+        request.headers.get('last-event-id'),
+        request.signal,
+        release,
+      )
     } catch (err) {
+      release()
       throw new UnavailableError('live changes are unavailable here (LISTEN failed): poll instead', {
         cause: err,
       })
@@ -403,8 +477,14 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
       }
     }
 
-    // Authenticate before reading a body: an anonymous flood costs no parsing.
+    // Authenticate, then authorise, before reading a body: a caller refused by the route's roles (the
+    // database's grants, written out in the route table; authMatrix.test.ts keeps the two equal)
+    // costs no parsing or validation, whatever it sent.
     const caller = await verify(request.headers.get('authorization'))
+    if (!route.roles.includes(caller.role)) {
+      await request.body?.cancel().catch(() => {})
+      throw new ForbiddenError(`role ${caller.role} may not call ${route.id}`)
+    }
     const input = await readInput(route, request, url, params)
     if (route.id === 'changes') return await openChanges(caller, input, request)
 
@@ -425,7 +505,8 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
       return await handle(request)
     } catch (err) {
       const e = clientFacing(toOpsError(err))
-      if (e.code === 'internal' || e.code === 'unavailable') onError(e, request)
+      // A client that went away caused whatever failed after it: nothing to log, nobody to answer.
+      if ((e.code === 'internal' || e.code === 'unavailable') && !request.signal.aborted) onError(e, request)
       return errorResponse(e, corsHeaders)
     }
   }) as ExecutorHandler

@@ -21,8 +21,17 @@ const ERROR_RESPONSES: Record<string, { description: string; codes: string[] }> 
     codes: ['forbidden'],
   },
   '404': { description: 'No such route or row.', codes: ['not_found'] },
-  '409': { description: 'A conflict (an immutable row, a concurrent update).', codes: ['conflict'] },
+  '409': {
+    description:
+      'A conflict (an immutable row, a concurrent update, an idempotency key reused for another request).',
+    codes: ['conflict', 'idempotency_conflict'],
+  },
+  '408': { description: 'The body did not arrive in time.', codes: ['timeout'] },
   '413': { description: 'The body is over the limit.', codes: ['payload_too_large'] },
+  '429': {
+    description: 'Too many requests or streams (see the Retry-After header).',
+    codes: ['rate_limited'],
+  },
 }
 
 function operation(route: RouteDef): Json {

@@ -1,11 +1,14 @@
 import type { z } from 'zod'
-import { PayloadTooLargeError, ValidationError } from '../errors'
+import { CancelledError, PayloadTooLargeError, TimeoutError, ValidationError } from '../errors'
 
 /**
  * Reads a JSON body, counting bytes as they arrive: a body over `limit` is refused as soon as it
- * passes the limit (413), whatever Content-Length claims, so memory stays bounded.
+ * passes the limit (413), whatever Content-Length claims, so memory stays bounded; a body that has
+ * not arrived whole within `timeoutMs` is refused too (408), so a client trickling bytes holds
+ * nothing for long. A client that goes away mid-body is a `CancelledError` (nobody to answer, and
+ * nothing to log), never a database or server error.
  */
-export async function readJsonBody(request: Request, limit: number): Promise<unknown> {
+export async function readJsonBody(request: Request, limit: number, timeoutMs = 30_000): Promise<unknown> {
   const declared = request.headers.get('content-length')
   if (declared !== null && Number(declared) > limit) {
     throw new PayloadTooLargeError(`the body is ${declared} bytes; the limit is ${limit}`)
@@ -18,15 +21,41 @@ export async function readJsonBody(request: Request, limit: number): Promise<unk
   const reader = request.body.getReader()
   const chunks: Uint8Array[] = []
   let size = 0
-  for (;;) {
-    const { value, done } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limit) {
-      await reader.cancel().catch(() => {})
-      throw new PayloadTooLargeError(`the body is over the limit of ${limit} bytes`)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new TimeoutError(`the body did not arrive within ${timeoutMs} ms`, {
+            details: { reason: 'body_timeout' },
+          }),
+        ),
+      timeoutMs,
+    )
+  })
+  deadline.catch(() => {})
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>
+      try {
+        chunk = await Promise.race([reader.read(), deadline])
+      } catch (err) {
+        await reader.cancel().catch(() => {})
+        if (err instanceof TimeoutError) throw err
+        if (request.signal.aborted) throw new CancelledError('the client went away while sending the body')
+        throw new ValidationError('the body could not be read', { cause: err })
+      }
+      const { value, done } = chunk
+      if (done) break
+      size += value.byteLength
+      if (size > limit) {
+        await reader.cancel().catch(() => {})
+        throw new PayloadTooLargeError(`the body is over the limit of ${limit} bytes`)
+      }
+      chunks.push(value)
     }
-    chunks.push(value)
+  } finally {
+    clearTimeout(timer)
   }
   if (size === 0) return {}
   const bytes = new Uint8Array(size)

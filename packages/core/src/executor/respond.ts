@@ -16,8 +16,10 @@ export const STATUS_OF: Record<OpsErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   lease_lost: 409,
+  idempotency_conflict: 409,
   cancelled: 409,
   payload_too_large: 413,
+  rate_limited: 429,
   internal: 500,
   unavailable: 503,
   timeout: 504,
@@ -51,7 +53,12 @@ export function clientFacing(err: unknown): OpsError {
 
 export function errorResponse(err: unknown, headers: Record<string, string> = {}): Response {
   const e = clientFacing(err)
-  const status = STATUS_OF[e.code] ?? 500
+  const details = e.details as { reason?: unknown; retryAfterSeconds?: unknown } | undefined
+  // A body that did not arrive in time is the client's doing: 408, not the server's 504.
+  const status = e.code === 'timeout' && details?.reason === 'body_timeout' ? 408 : (STATUS_OF[e.code] ?? 500)
+  if (e.code === 'rate_limited' && typeof details?.retryAfterSeconds === 'number') {
+    headers = { ...headers, 'retry-after': String(Math.max(1, Math.ceil(details.retryAfterSeconds))) }
+  }
   // Internal details stay in the server's log; the client gets the code and a plain message.
   const body =
     e.code === 'internal' ? { error: { code: e.code, message: 'internal error' } } : { error: e.toJSON() }

@@ -13,11 +13,8 @@ export type ApiRole = (typeof API_ROLES)[number]
 /** Asks for a signed URL to upload one file artifact's content to. */
 export const UploadUrlInput = z.strictObject({
   runId: C.Run.shape.id,
-  name: C.Artifact.shape.name
-    .min(1)
-    .max(255)
-    .refine((n) => !/[/\\]/.test(n) && !n.includes('\0') && n !== '.' && n !== '..', 'a name, not a path'),
-  contentType: z.string().min(1).max(255).optional(),
+  name: C.ArtifactName,
+  contentType: C.ContentType.optional(),
   /** Announced size in bytes; the upload is refused beyond it (and beyond the store's limit). */
   size: z.number().int().min(0).optional(),
   expiresInSeconds: z.number().int().min(10).max(86_400).default(900),
@@ -88,7 +85,10 @@ export interface RouteDef {
   readonly pathParams?: Readonly<Record<string, string>>
   readonly response: z.ZodType
   readonly status: 200 | 201
-  /** The roles whose database grants allow this (documentation; the database enforces it). */
+  /**
+   * The roles whose database grants allow this. The handler refuses other roles before it reads the
+   * body; the database enforces the grants again.
+   */
   readonly roles: readonly ApiRole[]
   /** Reads only: runs in a READ ONLY transaction. */
   readonly readOnly: boolean
@@ -413,6 +413,44 @@ export const ROUTES: readonly RouteDef[] = [
     roles: USERS,
     readOnly: true,
     tag: 'workers',
+  }),
+  route({
+    id: 'setKindPolicy',
+    method: 'POST',
+    path: '/kind-policies',
+    summary: 'Creates or replaces who may enqueue one kind (a kind without a policy is service_role-only).',
+    source: 'body',
+    input: C.SetKindPolicyInput,
+    response: C.KindPolicy,
+    status: 200,
+    roles: SERVICE,
+    readOnly: false,
+    tag: 'policies',
+  }),
+  route({
+    id: 'listKindPolicies',
+    method: 'GET',
+    path: '/kind-policies',
+    summary: 'Lists the kind policies.',
+    source: 'none',
+    response: z.array(C.KindPolicy),
+    status: 200,
+    roles: SERVICE,
+    readOnly: true,
+    tag: 'policies',
+  }),
+  route({
+    id: 'deleteKindPolicy',
+    method: 'POST',
+    path: '/kind-policies/delete',
+    summary: "Removes one kind's policy: the kind becomes service_role-only.",
+    source: 'body',
+    input: C.DeleteKindPolicyInput,
+    response: z.object({ deleted: z.boolean() }),
+    status: 200,
+    roles: SERVICE,
+    readOnly: false,
+    tag: 'policies',
   }),
   route({
     id: 'claimRuns',

@@ -20,8 +20,16 @@ import { createSha256 } from './sha256'
  * const stored = await artifacts.put({ runId, name: 'report.html', contentType: 'text/html', body: html })
  */
 export function httpArtifactStore(
-  options: Pick<HttpBackendOptions, 'url' | 'token' | 'fetch' | 'headers'>,
+  options: Pick<HttpBackendOptions, 'url' | 'token' | 'fetch' | 'headers' | 'timeoutMs'> & {
+    /**
+     * An upload (or download request) with no progress for this long is aborted: the body sent no
+     * byte, or the server did not answer. Default 60 000 ms.
+     */
+    idleTimeoutMs?: number
+  },
 ): ArtifactStore {
+  const timeoutMs = options.timeoutMs ?? 30_000
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000
   const base = options.url.replace(/\/+$/, '')
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init))
   const auth = async () => ({
@@ -41,6 +49,7 @@ export function httpArtifactStore(
         method,
         headers: { ...(await auth()), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
       })
     } catch (err) {
       throw new UnavailableError(`the executor API at ${base} is unreachable`, { cause: err })
@@ -68,9 +77,17 @@ export function httpArtifactStore(
       )
       const hash = createSha256()
       let size = 0
+      // Aborted when nothing moves for idleTimeoutMs: each chunk sent re-arms the timer.
+      const abort = new AbortController()
+      let idle: ReturnType<typeof setTimeout> | undefined
+      const rearm = () => {
+        clearTimeout(idle)
+        idle = setTimeout(() => abort.abort(new Error(`no progress for ${idleTimeoutMs} ms`)), idleTimeoutMs)
+      }
       const counted = toByteStream(input.body).pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
           transform(chunk, controller) {
+            rearm()
             hash.update(chunk)
             size += chunk.byteLength
             controller.enqueue(chunk)
@@ -78,16 +95,25 @@ export function httpArtifactStore(
         }),
       )
       let response: Response
+      rearm()
       try {
         response = await doFetch(target.url, {
           method: 'PUT',
           headers: { 'content-type': input.contentType, ...target.headers },
           body: counted,
+          signal: abort.signal,
           // Streaming request bodies need half-duplex in Node's fetch (and are fine in Deno).
           duplex: 'half',
         } as RequestInit)
       } catch (err) {
-        throw new UnavailableError(`uploading ${input.name} failed`, { cause: err })
+        throw new UnavailableError(
+          abort.signal.aborted
+            ? `uploading ${input.name} stalled: no progress for ${idleTimeoutMs} ms`
+            : `uploading ${input.name} failed`,
+          { cause: err },
+        )
+      } finally {
+        clearTimeout(idle)
       }
       if (response.status === 413) throw new PayloadTooLargeError(`${input.name} is over the upload limit`)
       if (!response.ok) throw await errorFromResponse(response)

@@ -59,6 +59,10 @@ export function createRemoteOperations(call: ExecutorCall): RemoteOperations {
     listTemplates: (input) => get<C.RunTemplate[]>('/templates', input),
     listWorkers: () => get<C.WorkerInfo[]>('/workers'),
     queueStats: (input) => get<C.QueueStats>('/stats', input),
+    setKindPolicy: (input) => post<C.KindPolicy>('/kind-policies', input),
+    listKindPolicies: () => get<C.KindPolicy[]>('/kind-policies'),
+    deleteKindPolicy: async (input) =>
+      (await post<{ deleted: boolean }>('/kind-policies/delete', input)).deleted,
     claimRuns: (input) => post<C.Run[]>('/worker/claim', input),
     heartbeat: (input) => post<C.HeartbeatResult>('/worker/heartbeat', input),
     completeRuns: (input) => post<C.Run[]>('/worker/complete', input),

@@ -18,7 +18,17 @@ export interface MigrateOptions {
   supabaseCompat?: 'auto' | boolean
   /** Called with each migration applied, for progress output. */
   onApply?: (migration: { version: string; name: string }) => void
+  /**
+   * Create (or update) the executor's own login role: it can log in and `SET ROLE` to anon,
+   * authenticated and service_role, and holds no privilege of its own (NOINHERIT), so a request that
+   * tried `set_config('role', 'postgres')` is refused. Connect the server (`serve`) or the Edge
+   * Function with it instead of a superuser. Needs a migrating user with CREATEROLE.
+   */
+  executorRole?: { name?: string; password: string }
 }
+
+/** The default name of the executor's login role. */
+export const EXECUTOR_ROLE = 'ops_executor'
 
 export interface MigrateResult {
   applied: { version: string; name: string }[]
@@ -116,6 +126,21 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       }
       applied.push({ version: file.version, name: file.name })
       options.onApply?.({ version: file.version, name: file.name })
+    }
+    if (options.executorRole) {
+      const name = options.executorRole.name ?? EXECUTOR_ROLE
+      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
+        throw new ValidationError(
+          `executor role name ${JSON.stringify(name)} must be a plain lower-case identifier`,
+        )
+      }
+      const exists = (await sql`select 1 from pg_roles where rolname = ${name}`).length > 0
+      // Identifiers cannot be parameters; the name was checked above and the password is quoted by
+      // the server (format %L).
+      const [row] =
+        await sql`select format(${`${exists ? 'alter' : 'create'} role ${name} with login noinherit nosuperuser nocreatedb nocreaterole password %L`}, ${options.executorRole.password}::text) as ddl`
+      await sql.unsafe(String(row?.ddl))
+      await sql.unsafe(`grant anon, authenticated, service_role to ${name}`)
     }
     return { applied, skipped: files.length - applied.length }
   } catch (err) {

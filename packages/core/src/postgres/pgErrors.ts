@@ -1,6 +1,7 @@
 import {
   ConflictError,
   ForbiddenError,
+  IdempotencyConflictError,
   InternalError,
   isOpsError,
   LeaseLostError,
@@ -62,6 +63,8 @@ export function toOpsError(err: unknown): OpsError {
       return new ConflictError(message, { cause: err })
     case 'OPLST':
       return new LeaseLostError(message, { cause: err, details: e.detail ? { runId: e.detail } : undefined })
+    case 'OPIDC':
+      return new IdempotencyConflictError(message, { cause: err, details: { key: e.detail } })
     case '23505':
       return new ConflictError(`already exists (${e.constraint_name ?? 'unique constraint'})`, { cause: err })
     case '23503':

@@ -7,6 +7,7 @@ import {
   changesFromNotification,
   type NOTIFY_CHANNELS,
   toArtifact,
+  toKindPolicy,
   toRun,
   toRunEvent,
   toSession,
@@ -272,6 +273,28 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
       q(async () => {
         const [row] = await sql`select ops.queue_stats(make_interval(secs => ${input.windowSeconds})) as s`
         return toQueueStats(row?.s as QueueStatsRow)
+      }),
+
+    setKindPolicy: (input) =>
+      q(async () => {
+        const spec = {
+          kind: input.kind,
+          roles: input.roles,
+          user_ids: input.userIds ?? null,
+          claims: input.claims ?? null,
+          description: input.description ?? null,
+        }
+        const [row] = await sql`select * from ops.set_kind_policy(${json(spec)}::jsonb)`
+        return toKindPolicy(row as Row)
+      }),
+
+    listKindPolicies: () =>
+      q(async () => (await sql`select * from ops.kind_policies order by kind`).map(toKindPolicy)),
+
+    deleteKindPolicy: (input) =>
+      q(async () => {
+        const [row] = await sql`select ops.delete_kind_policy(${input.kind}) as deleted`
+        return Boolean(row?.deleted)
       }),
 
     listWorkers: () =>

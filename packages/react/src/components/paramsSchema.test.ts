@@ -1,6 +1,7 @@
 import type { RunTemplate } from '@ops-control-room/core'
+import { Unzip, UnzipInflate } from 'fflate'
 import { describe, expect, it } from 'vitest'
-import { uniqueNames } from './DownloadAllArtifacts'
+import { buildZip, uniqueNames, zipEntries } from './DownloadAllArtifacts'
 import { fieldsOf, paramsFrom, schemaErrors } from './paramsSchema'
 
 const template = {
@@ -60,5 +61,51 @@ describe('uniqueNames', () => {
         { name: 'README', kind: 'text' },
       ]),
     ).toEqual(['out.txt', 'out (2).txt', 'docs.url', 'README', 'README (2)'])
+  })
+
+  it('sanitises names (no directories, no .., no control characters) and keeps them unique', () => {
+    expect(
+      uniqueNames([
+        { name: '../../etc/passwd', kind: 'file' },
+        { name: '/abs', kind: 'file' },
+        { name: '..', kind: 'file' },
+        { name: 'a\r\nb.txt', kind: 'text' },
+        { name: 'out (2).txt', kind: 'text' },
+        { name: 'out.txt', kind: 'text' },
+        { name: 'out.txt', kind: 'text' },
+      ]),
+    ).toEqual(['_.._etc_passwd', '_abs', 'artifact', 'a__b.txt', 'out (2).txt', 'out.txt', 'out (3).txt'])
+  })
+
+  it('a name such as __proto__ is an entry like any other: the ZIP holds every artifact under its name', () => {
+    const names = uniqueNames([
+      { name: '__proto__', kind: 'file' },
+      { name: 'constructor', kind: 'file' },
+      { name: 'x.txt', kind: 'file' },
+    ])
+    const archive = buildZip(
+      zipEntries(
+        names,
+        [1, 2, 3].map((n) => new Uint8Array([n])),
+      ),
+    )
+    // Read back with the streaming reader, which keeps names as strings (not object keys).
+    const read = new Map<string, number[]>()
+    const unzip = new Unzip((file) => {
+      const parts: number[] = []
+      file.ondata = (err, data, final) => {
+        if (err) throw err
+        parts.push(...data)
+        if (final) read.set(file.name, parts)
+      }
+      file.start()
+    })
+    unzip.register(UnzipInflate)
+    unzip.push(archive, true)
+    expect([...read.entries()].sort()).toEqual([
+      ['__proto__', [1]],
+      ['constructor', [2]],
+      ['x.txt', [3]],
+    ])
   })
 })

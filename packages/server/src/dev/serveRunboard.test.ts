@@ -52,4 +52,26 @@ describe('startRunboardServer', () => {
       expect(await response.text()).not.toContain('outside the app folder')
     }
   })
+
+  it('serves the dev config (a service_role token) only to loopback requests that name a loopback host', async () => {
+    server.setConfig({ apiUrl: server.url, token: 't', mode: 'dev' })
+    const { request } = await import('node:http')
+    const get = (host: string) =>
+      new Promise<number>((resolveGet, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port: server.port, path: '/ops-config.json', headers: { host } },
+          (res) => {
+            res.resume()
+            resolveGet(res.statusCode ?? 0)
+          },
+        )
+        req.on('error', reject)
+        req.end()
+      })
+    expect(await get(`localhost:${server.port}`)).toBe(200)
+    expect(await get(`127.0.0.1:${server.port}`)).toBe(200)
+    // DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1.
+    expect(await get(`evil.example:${server.port}`)).toBe(403)
+    expect(await get('evil.example')).toBe(403)
+  })
 })

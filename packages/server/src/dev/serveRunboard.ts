@@ -42,6 +42,16 @@ export interface RunboardServer {
   close(): Promise<void>
 }
 
+/** Whether a request comes from this machine and names it as a loopback host. */
+export function isLoopbackRequest(req: IncomingMessage): boolean {
+  const address = req.socket.remoteAddress ?? ''
+  const fromLoopback = /^(127\.|::1$|::ffff:127\.)/.test(address)
+  const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '')
+  const namesLoopback =
+    host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+  return fromLoopback && namesLoopback
+}
+
 /**
  * One origin for the whole dev control room: the built Runboard app (static files), its config at
  * `/ops-config.json`, and every other path handed to the API server's own request listener (no
@@ -84,6 +94,21 @@ export async function startRunboardServer(options: {
   const http = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
     if (path === '/ops-config.json') {
+      // The config holds a service_role token: only for this machine. A request from elsewhere
+      // (with --host 0.0.0.0) or through another name (DNS rebinding: evil.example → 127.0.0.1) is
+      // refused.
+      if (!isLoopbackRequest(req)) {
+        res.writeHead(403, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        res.end(
+          JSON.stringify({
+            error: {
+              code: 'forbidden',
+              message: 'the dev config is served to this machine only (http://localhost)',
+            },
+          }),
+        )
+        return
+      }
       res.writeHead(config ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' })
       res.end(JSON.stringify(config ?? { error: { code: 'unavailable', message: 'starting' } }))
       return

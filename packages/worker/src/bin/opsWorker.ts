@@ -69,6 +69,12 @@ async function main() {
   const handlers = await loadHandlers(config.handlers.join(','), { options: handlerOptions }).catch(
     (err: Error) => fail(err.message),
   )
+  // Nothing runs by default: a worker executes only the kinds its operator named.
+  if (handlers.length === 0) {
+    fail(
+      'set OPS_HANDLERS to the handlers to run: `shell`, module paths or packages (none is registered by default)',
+    )
+  }
   if (config.connection.mode === 'direct') await checkDatabase(config.connection)
   const connection = openWorkerConnection(config.connection, { artifactsDir: config.artifactsDir })
   const worker = createWorker({

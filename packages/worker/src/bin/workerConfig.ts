@@ -80,7 +80,9 @@ Worker:
   OPS_LANES                    lanes to serve, e.g. A,B (default A,B,C,D)
   OPS_CONCURRENCY              per-lane concurrency: 4, or A=4,B=2 (default 4)
   OPS_HANDLERS                 shell, module paths and package names (pkg#export) exporting handlers or
-                               handler factories (default shell)
+                               handler factories (required: none is registered by default)
+  OPS_SHELL_ENV                more variable names the shell handler's commands inherit (default only
+                               PATH, HOME, locale, TZ, TMPDIR, TERM)
   OPS_HANDLER_OPTIONS          JSON object: options per OPS_HANDLERS entry, given to its factory
   OPS_WORKSPACE_DIR            parent of per-run workspaces (default <tmpdir>/ops-workspaces)
   OPS_KEEP_WORKSPACES          1 keeps each run's workspace after it ends (debugging)
@@ -156,7 +158,7 @@ export function parseWorkerConfig(
       workerId: suffix ? `${prefix}-${randomBytes(4).toString('hex')}` : prefix,
       lanes: parseLanes(env.OPS_LANES),
       concurrency: parseConcurrency(env.OPS_CONCURRENCY),
-      handlers: (env.OPS_HANDLERS ?? 'shell')
+      handlers: (env.OPS_HANDLERS ?? '')
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean),
