@@ -75,8 +75,16 @@ describe('ops-worker, the command', () => {
     expect(r.stderr).toMatch(/^ops-worker: Unknown option '--lanes'/)
   })
 
+  it('registers no handler unless OPS_HANDLERS names it: one line, exit 2', async () => {
+    const r = await runToExit([], { DATABASE_URL: ctx.db.url })
+    expect(r.code).toBe(2)
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'ops-worker: set OPS_HANDLERS to the handlers to run: `shell`, module paths or packages (none is registered by default)',
+    ])
+  })
+
   it('says in one line that the migrations are missing, and exits 3', async () => {
-    const r = await runToExit([], { DATABASE_URL: emptyDbUrl })
+    const r = await runToExit([], { DATABASE_URL: emptyDbUrl, OPS_HANDLERS: 'shell' })
     expect(r.code).toBe(3)
     expect(r.stderr.trim().split('\n')).toEqual([
       'ops-worker: the database has no `ops` schema: run the migrations first (`supabase db push`, or `ops-control-room serve --migrate`)',
@@ -86,14 +94,14 @@ describe('ops-worker, the command', () => {
   it('exits non-zero with one line when the database refuses the credentials or is not there', async () => {
     const url = new URL(ctx.db.url)
     url.username = 'nobody_here'
-    const refused = await runToExit([], { DATABASE_URL: url.toString() })
+    const refused = await runToExit([], { DATABASE_URL: url.toString(), OPS_HANDLERS: 'shell' })
     expect(refused.code).not.toBe(0)
     expect(refused.stderr.trim().split('\n')).toHaveLength(1)
     expect(refused.stderr).toMatch(/nobody_here/)
 
     const closed = new URL(ctx.db.url)
     closed.port = '1'
-    const unreachable = await runToExit([], { DATABASE_URL: closed.toString() })
+    const unreachable = await runToExit([], { DATABASE_URL: closed.toString(), OPS_HANDLERS: 'shell' })
     expect(unreachable.code).toBe(5)
     expect(unreachable.stderr).toMatch(/^ops-worker: cannot reach the database or API/)
   })
