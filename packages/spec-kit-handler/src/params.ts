@@ -21,13 +21,21 @@ export const FeatureSlug = z
   )
   .max(64, 'a feature is at most 64 characters')
 
-/** A git branch name this handler accepts: a strict subset of what `git check-ref-format` allows. */
+const BRANCH_RULE =
+  'a branch is letters, digits and . _ - /, without "..", "//", "/.", ".lock" segments, a leading "-" or a trailing "/" or "."'
+
+/**
+ * A git branch name this handler accepts: a strict subset of what `git check-ref-format` allows. The
+ * pattern has no lookaround, so the JSON Schema of the template runs on RE2 (linear time) as the
+ * server requires; the rules a pattern without lookaround cannot say are checked in `refine`.
+ */
 export const BranchName = z
   .string()
   .max(200)
-  .regex(
-    /^(?!.*\.\.)(?!.*\/\/)(?!.*@\{)(?!.*\.lock(?:\/|$))(?!.*\/\.)[A-Za-z0-9][A-Za-z0-9._/-]*(?<![./])$/,
-    'a branch is letters, digits and . _ - /, without "..", "//", "@{", a leading "-" or a trailing "/" or "."',
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9_-])?$/, BRANCH_RULE)
+  .refine(
+    (b) => !b.includes('..') && !b.includes('//') && !b.includes('/.') && !/\.lock(?:\/|$)/.test(b),
+    BRANCH_RULE,
   )
 
 /** Markdown of one document, at most 256 KiB of text. */
