@@ -1,5 +1,6 @@
 import type { ArtifactStore, EventLevel, OpsClient, Run } from '@ops-control-room/core'
 import type { EventBuffer } from './eventBuffer'
+import { HandlerError } from './handlerError'
 import type { HandlerContext, RunArtifacts, RunLogger } from './types'
 
 export interface RunContextOptions {
@@ -39,9 +40,13 @@ export function createRunContext(options: RunContextOptions): HandlerContext {
     async put(input) {
       const store = options.artifactStore
       if (!store) {
-        throw new TypeError(
-          'ctx.artifacts.put needs an artifact store: createWorker({ artifactStore: filesystemArtifactStore({ root }) or postgresArtifactStore({ databaseUrl }) })',
-        )
+        // A configuration mistake, not a bad moment: retrying cannot help, so the run fails now.
+        throw new HandlerError({
+          type: 'artifact_store_missing',
+          message:
+            'ctx.artifacts.put needs an artifact store: createWorker({ artifactStore: postgresArtifactStore({ databaseUrl }) or filesystemArtifactStore({ root }) })',
+          retry: false,
+        })
       }
       const contentType = input.contentType ?? 'application/octet-stream'
       const stored = await store.put({ runId: run.id, name: input.name, contentType, body: input.body })
