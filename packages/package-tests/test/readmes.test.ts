@@ -39,7 +39,7 @@ beforeAll(async () => {
           '@ops-control-room/worker': ['packages/worker/src/index.ts'],
           '@ops-control-room/server': ['packages/server/src/index.ts'],
           '@ops-control-room/react': ['packages/react/src/index.ts'],
-          '@ops-control-room/react/styles.css': ['packages/react/src/styles.css.d.ts'],
+          '@ops-control-room/react/styles.css': ['packages/react/styles.css.d.cts'],
         },
       },
       include: ['*.ts', '*.tsx'],
