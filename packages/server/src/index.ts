@@ -5,8 +5,8 @@
  */
 
 export { supabaseStorageStore } from '@ops-control-room/core'
-export type { CliCommand } from './cliCommand'
-export { parseFlags } from './cliCommand'
+export type { CliCommand, CliFlags, CliOptions } from './cliCommand'
+export { CliUsageError, parseFlags } from './cliCommand'
 export type { OpsServer, ServerOptions } from './createServer'
 export { createServer } from './createServer'
 export type { FilesystemArtifactStore, FilesystemArtifactStoreOptions } from './filesystemArtifactStore'
