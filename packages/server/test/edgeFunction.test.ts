@@ -58,7 +58,13 @@ async function layOutFunction(dir: string) {
   const modules = join(fn, 'node_modules')
   const pkg = join(modules, '@ops-control-room/core')
   mkdirSync(pkg, { recursive: true })
-  cpSync(join(core, 'package.json'), join(pkg, 'package.json'))
+  // The version deno.json asks for (the workspace's stays 0.0.0 until the first release).
+  const wanted = /@ops-control-room\/core@\^?([\d.]+)/.exec(config.imports['@ops-control-room/core'])?.[1]
+  const manifest = JSON.parse(readFileSync(join(core, 'package.json'), 'utf8'))
+  writeFileSync(
+    join(pkg, 'package.json'),
+    JSON.stringify({ ...manifest, version: wanted ?? manifest.version }),
+  )
   cpSync(join(repo, 'supabase/migrations'), join(pkg, 'migrations'), { recursive: true })
   cpSync(join(core, 'sql'), join(pkg, 'sql'), { recursive: true })
   await build({
