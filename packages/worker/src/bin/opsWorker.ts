@@ -25,6 +25,7 @@ import { shellHandler } from '../shellHandler'
 import { filesystemArtifactStore } from '../stores/filesystemArtifactStore'
 import { postgresArtifactStore } from '../stores/postgresArtifactStore'
 import type { AnyHandler, Concurrency } from '../types'
+import { handlersFromModule } from './handlerModule'
 
 const env = process.env
 const log = (msg: string, extra: Record<string, unknown> = {}) =>
@@ -74,9 +75,8 @@ async function loadHandlers(text: string): Promise<AnyHandler[]> {
       continue
     }
     const mod = (await import(pathToFileURL(resolve(entry)).href)) as Record<string, unknown>
-    const exported = mod.default ?? mod.handlers ?? mod.handler
-    const list = (Array.isArray(exported) ? exported : [exported]) as AnyHandler[]
-    if (list.length === 0 || list.some((h) => !h || typeof h.run !== 'function')) {
+    const list = handlersFromModule(mod)
+    if (!list) {
       fail(`${entry} must export a handler (defineHandler) or a list of them as default, handlers or handler`)
     }
     handlers.push(...list)
@@ -144,6 +144,15 @@ async function main() {
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  // `npx ops-worker` runs this behind npm and a shell: a SIGTERM to npx ends those, not this
+  // process. When the parent goes away, stop as SIGTERM would.
+  const parent = process.ppid
+  const orphanWatch = setInterval(() => {
+    if (process.ppid === parent) return
+    clearInterval(orphanWatch)
+    onSignal('SIGTERM')
+  }, 500)
+  orphanWatch.unref()
 }
 
 main().catch((err) => {
