@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { makeEmbeddedPostgresReachable, unreachableDataDirMessage } from './embeddedPostgresAccess'
 import type { Progress } from './progress'
 
@@ -82,7 +82,8 @@ export async function startDevDatabase(options: DevDatabaseOptions): Promise<Dev
     base = await mkdtemp(join(tmpdir(), 'ops-dev-'))
   } else {
     base = resolve(options.dataDir)
-    const unreachable = unreachableDataDirMessage(base)
+    // The folder itself is opened up below; the folders above it are the user's.
+    const unreachable = unreachableDataDirMessage(dirname(base))
     if (unreachable) throw new Error(unreachable)
     await mkdir(base, { recursive: true })
   }
