@@ -8,5 +8,7 @@ export default defineConfig({
   clean: true,
   shims: true,
   target: 'es2022',
+  // One copy of each module across entry points, in CJS too: an error class has one identity.
+  splitting: true,
   tsconfig: 'tsconfig.build.json',
 })

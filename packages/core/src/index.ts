@@ -120,8 +120,6 @@ export type { HttpBackendOptions, TokenSource } from './http/httpBackend'
 export { errorFromResponse, httpBackend } from './http/httpBackend'
 export type { ExecutorCall, RemoteOperations } from './http/remoteOperations'
 export { createRemoteOperations } from './http/remoteOperations'
-export type { Sha256 } from './http/sha256'
-export { createSha256 } from './http/sha256'
 export type { SseEvent } from './http/sse'
 export { readServerSentEvents } from './http/sse'
 export {

@@ -5,7 +5,7 @@
  */
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
-import type { CliCommand } from './cliCommand'
+import { type CliCommand, CliUsageError, parseFlags } from './cliCommand'
 import { serveCommand } from './commands/serve'
 import { devCommand } from './dev/devCommand'
 
@@ -25,7 +25,8 @@ const help = () =>
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    console.log(help())
+    const about = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined
+    console.log(about ? about.usage : help())
     return name ? 0 : 1
   }
   const command = COMMANDS.find((c) => c.name === name)
@@ -34,8 +35,17 @@ export async function main(argv: string[]): Promise<number> {
     return 2
   }
   try {
-    return (await command.run(rest)) ?? 0
+    const flags = parseFlags(rest, command.options)
+    if (flags.help) {
+      console.log(command.usage)
+      return 0
+    }
+    return (await command.run(flags)) ?? 0
   } catch (err) {
+    if (err instanceof CliUsageError) {
+      console.error(`ops-control-room ${name}: ${err.message}\n\n${command.usage}`)
+      return 2
+    }
     console.error(`ops-control-room ${name}: ${(err as Error).message ?? err}`)
     return 1
   }

@@ -20,8 +20,8 @@ export {
   pagerDutyChannel,
   slackChannel,
 } from './alertNotifier'
-export type { CliCommand } from './cliCommand'
-export { parseFlags } from './cliCommand'
+export type { CliCommand, CliFlags, CliOptions } from './cliCommand'
+export { CliUsageError, parseFlags } from './cliCommand'
 export type { OpsServer, ServerOptions } from './createServer'
 export { createServer } from './createServer'
 export type { FilesystemArtifactStore, FilesystemArtifactStoreOptions } from './filesystemArtifactStore'

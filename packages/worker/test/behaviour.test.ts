@@ -121,6 +121,21 @@ describe('worker behaviour', () => {
     await worker.stop()
   })
 
+  it('fails a run that puts an artifact without a store at once, naming the option, not after every attempt', async () => {
+    const h = defineHandler({
+      kind: 'needs-store',
+      input: z.object({}),
+      run: (c) => c.artifacts.put({ name: 'a.txt', body: 'x' }),
+    })
+    const worker = await startWorker({ handlers: [h] })
+    const run = await enqueue('needs-store', { maxAttempts: 3 })
+    const failed = await settled(run.id, 'failed')
+    expect(failed.attempt).toBe(1)
+    expect(failed.error).toMatchObject({ type: 'artifact_store_missing' })
+    expect(failed.error?.message).toContain('createWorker({ artifactStore:')
+    await worker.stop()
+  })
+
   it('times a run out: the signal aborts with a timeout reason and the run fails with type timeout', async () => {
     let reason: unknown
     const slow = defineHandler({

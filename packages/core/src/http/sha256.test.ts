@@ -1,9 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createSha256 } from './sha256'
+import { createPortableSha256, createSha256 } from './sha256'
 
-describe('createSha256', () => {
+describe.each([
+  ['createSha256 (node:crypto here)', createSha256],
+  ['createPortableSha256 (the browser path)', createPortableSha256],
+])('%s', (_name, createSha256) => {
   it('matches node:crypto for any content split into any chunks', () => {
     fc.assert(
       fc.property(

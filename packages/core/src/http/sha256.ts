@@ -1,121 +1,59 @@
-/**
- * Incremental SHA-256 in plain TypeScript. Web Crypto only digests whole buffers; hashing an upload
- * while it streams (flat memory for any size, in browsers and Deno too) needs an incremental one.
- */
-const K = new Uint32Array([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
-  0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-  0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
-  0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-  0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
-  0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-  0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-  0xc67178f2,
-])
+import type * as NodeCrypto from 'node:crypto'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesToHex } from '@noble/hashes/utils.js'
 
+/**
+ * An incremental SHA-256, for hashing an upload while it streams (flat memory for any size): Web
+ * Crypto only digests whole buffers. Internal to the package (the artifact stores use it).
+ */
 export interface Sha256 {
   update(data: Uint8Array): void
   /** Lowercase hex. The hash cannot be updated afterwards. */
   hex(): string
 }
 
+// Node's (and Deno's) OpenSSL hash where there is one, about seven times faster than JavaScript.
+// `getBuiltinModule` is no import: browser bundlers never see node:crypto, and there @noble/hashes
+// (audited, streaming) does the work.
+const nodeCrypto = (
+  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+).process?.getBuiltinModule?.('node:crypto') as typeof NodeCrypto | undefined
+
 export function createSha256(): Sha256 {
-  const h = new Uint32Array([
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-  ])
-  const w = new Uint32Array(64)
-  const block = new Uint8Array(64)
-  let used = 0
-  let length = 0
   let done = false
-
-  function compress(b: Uint8Array, offset: number) {
-    for (let i = 0; i < 16; i++) {
-      const j = offset + i * 4
-      w[i] =
-        ((b[j] as number) << 24) |
-        ((b[j + 1] as number) << 16) |
-        ((b[j + 2] as number) << 8) |
-        (b[j + 3] as number)
-    }
-    for (let i = 16; i < 64; i++) {
-      const x = w[i - 15] as number
-      const y = w[i - 2] as number
-      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3)
-      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10)
-      w[i] = ((w[i - 16] as number) + s0 + (w[i - 7] as number) + s1) | 0
-    }
-    let a = h[0] as number
-    let bb = h[1] as number
-    let c = h[2] as number
-    let d = h[3] as number
-    let e = h[4] as number
-    let f = h[5] as number
-    let g = h[6] as number
-    let hh = h[7] as number
-    for (let i = 0; i < 64; i++) {
-      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))
-      const ch = (e & f) ^ (~e & g)
-      const t1 = (hh + S1 + ch + (K[i] as number) + (w[i] as number)) | 0
-      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))
-      const maj = (a & bb) ^ (a & c) ^ (bb & c)
-      const t2 = (S0 + maj) | 0
-      hh = g
-      g = f
-      f = e
-      e = (d + t1) | 0
-      d = c
-      c = bb
-      bb = a
-      a = (t1 + t2) | 0
-    }
-    h[0] = ((h[0] as number) + a) | 0
-    h[1] = ((h[1] as number) + bb) | 0
-    h[2] = ((h[2] as number) + c) | 0
-    h[3] = ((h[3] as number) + d) | 0
-    h[4] = ((h[4] as number) + e) | 0
-    h[5] = ((h[5] as number) + f) | 0
-    h[6] = ((h[6] as number) + g) | 0
-    h[7] = ((h[7] as number) + hh) | 0
+  const guard = () => {
+    if (done) throw new TypeError('sha256: update() after hex()')
   }
+  if (nodeCrypto) {
+    const hash = nodeCrypto.createHash('sha256')
+    return {
+      update(data) {
+        guard()
+        hash.update(data)
+      },
+      hex() {
+        guard()
+        done = true
+        return hash.digest('hex')
+      },
+    }
+  }
+  return createPortableSha256()
+}
 
+/** The JavaScript implementation, used where node:crypto is missing (browsers). */
+export function createPortableSha256(): Sha256 {
+  const hash = sha256.create()
+  let done = false
   return {
     update(data) {
-      if (done) throw new TypeError('this hash is finished')
-      length += data.byteLength
-      let i = 0
-      if (used > 0) {
-        const take = Math.min(64 - used, data.byteLength)
-        block.set(data.subarray(0, take), used)
-        used += take
-        i = take
-        if (used < 64) return
-        compress(block, 0)
-        used = 0
-      }
-      for (; i + 64 <= data.byteLength; i += 64) compress(data, i)
-      if (i < data.byteLength) {
-        block.set(data.subarray(i), 0)
-        used = data.byteLength - i
-      }
+      if (done) throw new TypeError('sha256: update() after hex()')
+      hash.update(data)
     },
     hex() {
-      if (!done) {
-        done = true
-        const bits = length * 8
-        block[used++] = 0x80
-        if (used > 56) {
-          block.fill(0, used)
-          compress(block, 0)
-          used = 0
-        }
-        block.fill(0, used)
-        const view = new DataView(block.buffer)
-        view.setUint32(56, Math.floor(bits / 0x100000000))
-        view.setUint32(60, bits >>> 0)
-        compress(block, 0)
-      }
-      return Array.from(h, (x) => (x >>> 0).toString(16).padStart(8, '0')).join('')
+      if (done) throw new TypeError('sha256: update() after hex()')
+      done = true
+      return bytesToHex(hash.digest())
     },
   }
 }

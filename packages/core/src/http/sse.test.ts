@@ -33,6 +33,23 @@ describe('readServerSentEvents', () => {
     ])
   })
 
+  it('keeps CRLF split across two chunks one line ending: `event: reset` stays a reset', async () => {
+    const events = await collect(streamOf('id: 7\r\nevent: reset\r', '\ndata: {}\r\n\r', '\n'))
+    expect(events).toEqual([{ id: '7', event: 'reset', data: '{}' }])
+  })
+
+  it('ignores unknown fields and ends the stream with an error on an endless line', async () => {
+    expect(await collect(streamOf('foo: bar\ndata: x\n\n'))).toEqual([
+      { id: undefined, event: 'message', data: 'x' },
+    ])
+    const endless = new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.enqueue(new TextEncoder().encode(`data: ${'x'.repeat(64 * 1024)}`))
+      },
+    })
+    await expect(collect(endless)).rejects.toThrow(/buffer/i)
+  })
+
   it('splits a multi-byte character across chunks correctly', async () => {
     const bytes = new TextEncoder().encode('data: é\n\n')
     const stream = new ReadableStream<Uint8Array>({

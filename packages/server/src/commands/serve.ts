@@ -1,5 +1,5 @@
 import { alertChannelsFromEnv } from '../alertNotifier'
-import { type CliCommand, flagOrEnv, parseFlags } from '../cliCommand'
+import { type CliCommand, flagOrEnv, intFlag } from '../cliCommand'
 import { createServer } from '../createServer'
 
 const usage = `ops-control-room serve [options]
@@ -12,19 +12,24 @@ Serves the executor API, the live change stream and signed artifact URLs on Node
   --port <n>              TCP port                                (env PORT, default 8787)
   --host <host>           interface                               (env HOST, default 127.0.0.1)
   --public-url <url>      URL clients reach the server at         (env OPS_PUBLIC_URL)
-  --migrate               apply the migrations first`
+  --migrate               apply the migrations first
+  -h, --help              this text`
 
 /** `ops-control-room serve`: the self-hosted server until SIGINT/SIGTERM. */
 export const serveCommand: CliCommand = {
   name: 'serve',
   summary: 'serve the executor API, live changes and artifacts on Node',
   usage,
-  async run(argv) {
-    const flags = parseFlags(argv)
-    if (flags.help) {
-      console.log(usage)
-      return 0
-    }
+  options: {
+    'database-url': { type: 'string' },
+    'jwt-secret': { type: 'string' },
+    'artifacts-dir': { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'public-url': { type: 'string' },
+    migrate: { type: 'boolean' },
+  },
+  async run(flags) {
     const str = (flag: string, env: string) => flagOrEnv(flags, flag, env)
     const databaseUrl = str('database-url', 'DATABASE_URL')
     const jwtSecret = str('jwt-secret', 'OPS_JWT_SECRET')
@@ -37,7 +42,7 @@ export const serveCommand: CliCommand = {
       databaseUrl,
       jwtSecret,
       artifactsDir: str('artifacts-dir', 'OPS_ARTIFACTS_DIR') ?? './.ops-data/artifacts',
-      port: Number(str('port', 'PORT') ?? 8787),
+      port: intFlag(str('port', 'PORT'), '--port (PORT)') ?? 8787,
       host: str('host', 'HOST') ?? '127.0.0.1',
       publicUrl: str('public-url', 'OPS_PUBLIC_URL'),
       migrate: flags.migrate === true,

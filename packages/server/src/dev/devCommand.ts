@@ -1,4 +1,4 @@
-import { type CliCommand, flagOrEnv, parseFlags } from '../cliCommand'
+import { type CliCommand, flagOrEnv, intFlag } from '../cliCommand'
 import { createProgress } from './progress'
 import { startDevControlRoom } from './startDevControlRoom'
 
@@ -15,6 +15,8 @@ in-process worker (shell, sleep, demo handlers), and the Runboard web app. Ctrl-
   --app-dir <dir>       the built Runboard app                  (default examples/runboard/dist)
   --no-worker           do not start the in-process worker
   --concurrency <n>     worker runs at once per lane            (default 2)
+  --pg-port <n>         port of the embedded PostgreSQL         (env OPS_PG_PORT, default any free)
+  -h, --help            this text
 
 Dev-mode auth: the browser app receives a service_role token from /ops-config.json. This is for a
 local machine only: do not expose a dev control room to a network.`
@@ -24,23 +26,30 @@ export const devCommand: CliCommand = {
   name: 'dev',
   summary: 'run the whole control room locally (embedded PostgreSQL, server, worker, Runboard)',
   usage,
-  async run(argv) {
-    const flags = parseFlags(argv)
-    if (flags.help) {
-      console.log(usage)
-      return 0
-    }
+  options: {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'data-dir': { type: 'string' },
+    ephemeral: { type: 'boolean' },
+    'database-url': { type: 'string' },
+    'app-dir': { type: 'string' },
+    'no-worker': { type: 'boolean' },
+    concurrency: { type: 'string' },
+    'pg-port': { type: 'string' },
+  },
+  async run(flags) {
     const str = (flag: string, env?: string) => flagOrEnv(flags, flag, env)
     const progress = createProgress()
     const room = await startDevControlRoom({
-      port: Number(str('port', 'PORT') ?? 8787),
+      port: intFlag(str('port', 'PORT'), '--port (PORT)') ?? 8787,
       host: str('host'),
       dataDir: str('data-dir'),
       ephemeral: flags.ephemeral === true,
       databaseUrl: str('database-url', 'DATABASE_URL'),
       appDir: str('app-dir'),
       worker: flags['no-worker'] !== true,
-      concurrency: str('concurrency') ? Number(str('concurrency')) : undefined,
+      concurrency: intFlag(str('concurrency'), '--concurrency', 1),
+      pgPort: intFlag(str('pg-port', 'OPS_PG_PORT'), '--pg-port (OPS_PG_PORT)', 1),
       progress,
     })
     console.log(`\n  Ops Control Room is running: ${room.url}\n  Press Ctrl-C to stop.\n`)

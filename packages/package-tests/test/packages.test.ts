@@ -1,0 +1,70 @@
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { beforeAll, describe, expect, it } from 'vitest'
+
+/**
+ * The published packages as a user receives them: built, packed, and read by publint (--strict) and
+ * @arethetypeswrong/cli, the two tools npm consumers' type and module problems are judged by.
+ */
+const run = promisify(execFile)
+const root = fileURLToPath(new URL('../../..', import.meta.url))
+const PUBLISHED = ['core', 'worker', 'server', 'react']
+const bin = (name: string) => join(root, 'node_modules/.bin', name)
+
+beforeAll(async () => {
+  // One build of every published package (core first: the others' declarations read its own).
+  for (const p of PUBLISHED) {
+    await run('pnpm', ['run', 'build'], { cwd: join(root, 'packages', p), maxBuffer: 64 * 1024 * 1024 })
+  }
+}, 600_000)
+
+describe.each(PUBLISHED)('@ops-control-room/%s as published', (name) => {
+  const dir = join(root, 'packages', name)
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+
+  it('passes publint --strict', async () => {
+    const { stdout } = await run(bin('publint'), ['--strict'], { cwd: dir })
+    expect(stdout).toContain('All good!')
+  })
+
+  it('passes @arethetypeswrong/cli for import and require (node16, bundler)', async () => {
+    // node10 resolution cannot see subpath exports at all; TypeScript itself deprecates it.
+    const result = await run(bin('attw'), ['--pack', '.', '--profile', 'node16', '--format', 'ascii'], {
+      cwd: dir,
+      maxBuffer: 16 * 1024 * 1024,
+    }).then(
+      (r) => ({ ok: true, out: r.stdout }),
+      (err: { stdout?: string }) => ({ ok: false, out: err.stdout ?? String(err) }),
+    )
+    expect(result.ok, result.out).toBe(true)
+  })
+
+  it('declares what a user installs it by: engines, repository directory, public access, LICENSE', () => {
+    expect(pkg).toMatchObject({
+      license: 'MIT',
+      engines: { node: '>=20.19' },
+      repository: { directory: `packages/${name}` },
+      publishConfig: { access: 'public' },
+    })
+    expect(pkg.files).toContain('LICENSE')
+    expect(readFileSync(join(dir, 'LICENSE'), 'utf8')).toContain('MIT License')
+    expect(typeof pkg.sideEffects === 'boolean' || Array.isArray(pkg.sideEffects)).toBe(true)
+  })
+})
+
+describe('CommonJS entry points', () => {
+  it('share one copy of each error class: an error from core/postgres is an OpsError of core', async () => {
+    const script = `
+      const { OpsError, NotFoundError } = require('@ops-control-room/core')
+      const { toOpsError } = require('@ops-control-room/core/postgres')
+      const err = toOpsError(Object.assign(new Error('no such session'), { code: 'OPNTF' }))
+      process.stdout.write(JSON.stringify([err instanceof OpsError, err instanceof NotFoundError, err.code]))
+    `
+    // Resolved from a published package's own directory, as a dependent's require() would.
+    const { stdout } = await run(process.execPath, ['-e', script], { cwd: join(root, 'packages', 'worker') })
+    expect(JSON.parse(stdout)).toEqual([true, true, 'not_found'])
+  })
+})
