@@ -61,6 +61,10 @@ export interface Backend {
   getRun(id: string): Promise<C.Run | null>
   listRuns(input: Parsed<typeof C.ListRunsInput>): Promise<C.Run[]>
   cancelRuns(input: Parsed<typeof C.CancelRunsInput>): Promise<C.Run[]>
+  /** Failed or cancelled runs back to `queued` as a new attempt (`ops.retry_runs`); others unchanged. */
+  retryRuns(input: Parsed<typeof C.RetryRunsInput>): Promise<C.Run[]>
+  /** Counts per lane and status, throughput and error rate, from the database (`ops.session_stats`). */
+  sessionStats(input: Parsed<typeof C.SessionStatsInput>): Promise<C.SessionStats>
 
   listEvents(input: Parsed<typeof C.ListEventsInput>): Promise<C.RunEvent[]>
   listArtifacts(input: Parsed<typeof C.ListArtifactsInput>): Promise<C.Artifact[]>

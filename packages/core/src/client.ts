@@ -36,6 +36,12 @@ export interface OpsClient {
     cancel(id: string, reason?: string): Promise<C.Run>
     /** Cancels many runs; unknown ids are left out of the result. */
     cancelMany(input: C.CancelRunsInput): Promise<C.Run[]>
+    /**
+     * Retries failed or cancelled runs as a new attempt of the same run (back to `queued`); runs in
+     * another status come back unchanged, unknown ids are left out. Each retry records a
+     * `run:retried` event holding the ended attempt's error.
+     */
+    retry(input: C.RetryRunsInput): Promise<C.Run[]>
     /** Live run changes (status, progress, cancel requests), optionally of one session. */
     watch(
       filter: WatchRunsFilter,
@@ -63,6 +69,11 @@ export interface OpsClient {
   }
   readonly workers: {
     list(): Promise<C.WorkerInfo[]>
+  }
+  /** Aggregates computed by the database: true at any size, a few hundred bytes per answer. */
+  readonly stats: {
+    /** Counts per lane and status, throughput and error rate of one session (or of every run). */
+    session(input?: C.SessionStatsInput): Promise<C.SessionStats>
   }
   /** The operations a worker performs. `@ops-control-room/worker` uses these; most apps never do. */
   readonly worker: {
@@ -153,6 +164,7 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
         return mustExist(run ?? null, `run ${runId} does not exist`)
       },
       cancelMany: async (input) => backend.cancelRuns(parseInput(C.CancelRunsInput, input, 'cancel request')),
+      retry: async (input) => backend.retryRuns(parseInput(C.RetryRunsInput, input, 'retry request')),
       watch: async (filter, listener) => {
         const sessionId = filter.sessionId === undefined ? undefined : id(filter.sessionId, 'session id')
         return backend.subscribe(
@@ -230,6 +242,10 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
     },
     workers: {
       list: async () => backend.listWorkers(),
+    },
+    stats: {
+      session: async (input = {}) =>
+        backend.sessionStats(parseInput(C.SessionStatsInput, input, 'stats query')),
     },
     worker: {
       claim: async (input) => backend.claimRuns(parseInput(C.ClaimRunsInput, input, 'claim request')),

@@ -47,6 +47,7 @@ export {
   Params,
   RecoverStuckRunsInput,
   ReleaseRunsInput,
+  RetryRunsInput,
   RUN_STATUSES,
   Run,
   RunEvent,
@@ -54,6 +55,9 @@ export {
   RunStatus,
   RunTemplate,
   Session,
+  SessionStats,
+  SessionStatsInput,
+  StatusCounts,
   TERMINAL_STATUSES,
   UpdateProgressInput,
   WorkerInfo,
@@ -122,6 +126,8 @@ export {
   toWorker,
 } from './rows'
 export { findSecret, valueLooksSecret } from './secrets'
+export type { RawSessionStats } from './sessionStats'
+export { toSessionStats } from './sessionStats'
 export type { SupabaseBackendOptions, SupabaseClientLike } from './supabase/supabaseBackend'
 export { changesFromRealtime, supabaseBackend } from './supabase/supabaseBackend'
 export type { SupabaseStorageLike } from './supabase/supabaseStorageStore'

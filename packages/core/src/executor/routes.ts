@@ -518,6 +518,35 @@ export const ROUTES: readonly RouteDef[] = [
     readOnly: true,
     tag: 'changes',
   }),
+  // Runboard (issue 17): aggregates and operator actions. -----------------------------------------
+  route({
+    id: 'sessionStats',
+    method: 'GET',
+    path: '/stats',
+    summary:
+      'Counts per lane and status, throughput and error rate of a session (or of every run), computed by the database.',
+    source: 'query',
+    input: C.SessionStatsInput,
+    response: C.SessionStats,
+    status: 200,
+    roles: ALL,
+    readOnly: true,
+    tag: 'runs',
+  }),
+  route({
+    id: 'retryRuns',
+    method: 'POST',
+    path: '/runs/retry',
+    summary:
+      'Retries failed or cancelled runs as a new attempt of the same run; others are returned unchanged, unknown ids left out.',
+    source: 'body',
+    input: C.RetryRunsInput,
+    response: z.array(C.Run),
+    status: 200,
+    roles: USERS,
+    readOnly: false,
+    tag: 'runs',
+  }),
 ]
 
 /** Matches a path (already stripped of any prefix) against the route table. */

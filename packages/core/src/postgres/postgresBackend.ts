@@ -13,6 +13,7 @@ import {
   toTemplate,
   toWorker,
 } from '../rows'
+import { type RawSessionStats, toSessionStats } from '../sessionStats'
 import { pgArray } from './pgArray'
 import { toOpsError } from './pgErrors'
 
@@ -36,6 +37,9 @@ export interface PostgresBackendOptions {
 }
 
 type Row = Record<string, unknown>
+
+/** An ILIKE pattern matching `text` anywhere, with its own wildcards taken literally. */
+const like = (text: string): string => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
 /**
  * A backend that talks to PostgreSQL directly: every operation is one call of an `ops.*` function (or
@@ -169,6 +173,15 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
           input.lane === undefined ? undefined : sql`lane = ${input.lane}::ops.lane_type`,
           input.kind === undefined ? undefined : sql`kind = ${input.kind}`,
           input.afterSeq === undefined ? undefined : sql`seq > ${input.afterSeq}`,
+          input.beforeSeq === undefined ? undefined : sql`seq < ${input.beforeSeq}`,
+          input.ids === undefined ? undefined : sql`id = any(${pgArray(input.ids)}::uuid[])`,
+          input.workerId === undefined ? undefined : sql`worker_id = ${input.workerId}`,
+          input.createdAfter === undefined ? undefined : sql`created_at >= ${input.createdAfter}`,
+          input.createdBefore === undefined ? undefined : sql`created_at < ${input.createdBefore}`,
+          input.search === undefined
+            ? undefined
+            : sql`(kind ilike ${like(input.search)} or params::text ilike ${like(input.search)}
+                or error::text ilike ${like(input.search)} or progress_message ilike ${like(input.search)})`,
         ].filter((c) => c !== undefined)
         const where =
           conditions.length === 0 ? sql`true` : conditions.reduce((all, c) => sql`${all} and ${c}`)
@@ -177,6 +190,20 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
             ? await sql`select * from ops.runs where ${where} order by seq desc limit ${input.limit}`
             : await sql`select * from ops.runs where ${where} order by seq limit ${input.limit}`
         return runs(rows)
+      }),
+
+    retryRuns: (input) =>
+      q(async () =>
+        runs(
+          await sql`select * from ops.retry_runs(${pgArray(input.ids)}::uuid[], ${input.runAt ?? null}::timestamptz)`,
+        ),
+      ),
+
+    sessionStats: (input) =>
+      q(async () => {
+        const [row] = await sql`
+          select ops.session_stats(${input.sessionId ?? null}::uuid, ${input.windowSeconds}::int, ${input.buckets}::int) as stats`
+        return toSessionStats(row?.stats as RawSessionStats, input.sessionId ?? null)
       }),
 
     cancelRuns: (input) =>
