@@ -485,6 +485,18 @@ export const Change = z.discriminatedUnion('type', [
   z.object({ type: z.literal('queued'), lane: Lane }),
   z.object({ type: z.literal('cancel'), runId: uuid, workerId: z.string().nullable() }),
   z.object({ type: z.literal('events'), runIds: z.array(uuid) }),
+  /**
+   * Run changes of one session folded over a short window (a stream opened with `digestMs`): which
+   * lanes and statuses were touched, how many changes, and the run ids unless there were many (null).
+   */
+  z.object({
+    type: z.literal('runs'),
+    sessionId: uuid,
+    lanes: z.array(Lane),
+    statuses: z.array(RunStatus),
+    count: z.number().int(),
+    ids: z.array(uuid).nullable(),
+  }),
 ])
 
 export type Lane = z.infer<typeof Lane>

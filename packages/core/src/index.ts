@@ -8,6 +8,8 @@ export type { ArtifactBody, ArtifactPutInput, ArtifactStore, StoredArtifact } fr
 export { toByteStream } from './artifactStore'
 export type { Backend, ChangeType, Parsed, SubscribeOptions, Unsubscribe } from './backend'
 export { filterChanges } from './backend'
+export type { RunsDigest } from './changeDigest'
+export { createRunDigest, DIGEST_MAX_IDS } from './changeDigest'
 export type { OpsClient, OpsClientOptions, WatchRunsFilter } from './client'
 export { createOpsClient, validateTemplateParams } from './client'
 export {
@@ -107,7 +109,7 @@ export {
   UploadUrlInput,
 } from './executor/routes'
 export { httpArtifactStore } from './http/httpArtifactStore'
-export type { HttpBackendOptions, TokenSource } from './http/httpBackend'
+export type { ConnectionState, HttpBackendOptions, TokenSource } from './http/httpBackend'
 export { errorFromResponse, httpBackend } from './http/httpBackend'
 export type { ExecutorCall, RemoteOperations } from './http/remoteOperations'
 export { createRemoteOperations } from './http/remoteOperations'

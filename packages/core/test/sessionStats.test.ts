@@ -119,8 +119,8 @@ describe('runs.retry: a new attempt of the same run', () => {
     // The new attempt is claimable and counts as attempt 2.
     const [again] = await client.worker.claim({ workerId: 'w-retry', lanes: { D: 1 }, kinds: ['rt-fail'] })
     expect(again).toMatchObject({ id: failing!.id, attempt: 2, status: 'running' })
-    const [{ n }] = await sql`select count(*)::int as n from ops.run_events where type = 'run:retried'`
-    expect(n).toBe(2)
+    const [row] = await sql`select count(*)::int as n from ops.run_events where type = 'run:retried'`
+    expect(row?.n).toBe(2)
   })
 
   it('is refused to anon and validated before any I/O', async () => {

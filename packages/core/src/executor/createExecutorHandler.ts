@@ -359,7 +359,12 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
     })
     let stream: ReadableStream<Uint8Array>
     try {
-      stream = await hub.open({ sessionId, events }, request.headers.get('last-event-id'), request.signal)
+      const digestMs = input.digestMs as number | undefined
+      stream = await hub.open(
+        { sessionId, events, ...(digestMs === undefined ? {} : { digestMs }) },
+        request.headers.get('last-event-id'),
+        request.signal,
+      )
     } catch (err) {
       throw new UnavailableError('live changes are unavailable here (LISTEN failed): poll instead', {
         cause: err,

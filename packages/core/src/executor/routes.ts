@@ -59,7 +59,11 @@ export const PurgeArtifactsInput = z.strictObject({
 })
 export const PurgeResult = z.object({ purged: z.number().int(), storagePaths: z.array(z.string()) })
 
-export const ChangesInput = z.strictObject({ sessionId: C.Run.shape.id.optional() })
+export const ChangesInput = z.strictObject({
+  sessionId: C.Run.shape.id.optional(),
+  /** Fold run changes into one `runs` digest per session per this many ms (dashboards at scale). */
+  digestMs: z.number().int().min(50).max(10_000).optional(),
+})
 
 export const Health = z.object({ ok: z.boolean(), database: z.enum(['up', 'down']), version: z.string() })
 export const Count = z.object({ count: z.number().int() })

@@ -1,0 +1,80 @@
+import type * as C from './contract'
+
+/** Many `run` changes of one session, folded into one notification. */
+export type RunsDigest = Extract<C.Change, { type: 'runs' }>
+
+/** Most run ids a digest lists; past it, `ids` is null ("many: re-read what you show"). */
+export const DIGEST_MAX_IDS = 50
+
+/**
+ * Folds `run` changes into one `runs` digest per session per window: a dashboard watching a session
+ * that 100,000 runs are draining through gets a few small notifications a second instead of one per
+ * run per transition. Other changes pass straight through, after the digest pending before them,
+ * so their order relative to run changes is kept.
+ */
+export function createRunDigest<K = undefined>(options: {
+  windowMs: number
+  /** Receives each digest (with the key of the last change folded into it) and each other change. */
+  emit: (change: C.Change, key: K | undefined) => void
+  maxIds?: number
+}) {
+  const maxIds = options.maxIds ?? DIGEST_MAX_IDS
+  const pending = new Map<
+    string,
+    { lanes: Set<C.Lane>; statuses: Set<C.RunStatus>; ids: Set<string> | null; count: number }
+  >()
+  let lastKey: K | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
+
+  const flush = () => {
+    if (timer) clearTimeout(timer)
+    timer = undefined
+    if (pending.size === 0) return
+    const key = lastKey
+    const entries = [...pending]
+    pending.clear()
+    for (const [sessionId, d] of entries) {
+      options.emit(
+        {
+          type: 'runs',
+          sessionId,
+          lanes: [...d.lanes].sort(),
+          statuses: [...d.statuses].sort(),
+          count: d.count,
+          ids: d.ids ? [...d.ids] : null,
+        },
+        key,
+      )
+    }
+  }
+
+  return {
+    push(change: C.Change, key?: K) {
+      if (change.type !== 'run') {
+        flush()
+        options.emit(change, key)
+        return
+      }
+      let d = pending.get(change.sessionId)
+      if (!d) {
+        d = { lanes: new Set(), statuses: new Set(), ids: new Set(), count: 0 }
+        pending.set(change.sessionId, d)
+      }
+      d.lanes.add(change.lane)
+      d.statuses.add(change.status)
+      d.count++
+      if (d.ids) {
+        d.ids.add(change.id)
+        if (d.ids.size > maxIds) d.ids = null
+      }
+      lastKey = key
+      if (!timer) timer = setTimeout(flush, options.windowMs)
+    },
+    flush,
+    stop() {
+      if (timer) clearTimeout(timer)
+      timer = undefined
+      pending.clear()
+    },
+  }
+}
