@@ -239,6 +239,11 @@ export const ListRunsInput = z
     createdAfter: z.iso.datetime({ offset: true }).optional(),
     /** Runs created before this time (ISO 8601). */
     createdBefore: z.iso.datetime({ offset: true }).optional(),
+    /**
+     * Runs updated after this time (ISO 8601). With `afterSeq`, this reads what changed in a loaded
+     * window of a list, and what was added after it, in one cheap range scan (a live list's resync).
+     */
+    updatedAfter: z.iso.datetime({ offset: true }).optional(),
   })
   .refine((v) => v.afterSeq === undefined || v.beforeSeq === undefined, {
     path: ['beforeSeq'],

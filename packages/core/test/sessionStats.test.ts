@@ -162,6 +162,14 @@ describe('runs.list: cursors and filters', () => {
         createdAfter: new Date(Date.now() + 60_000).toISOString(),
       }),
     ).toEqual([])
+    // Rows carry milliseconds, the database microseconds: a millisecond later than the enqueue.
+    const since = new Date(Date.parse(page1[0]!.updatedAt) + 1).toISOString()
+    const window = await client.runs.list({
+      sessionId: session.id,
+      afterSeq: runs[0]!.seq - 1,
+      updatedAfter: since,
+    })
+    expect(window.map((r) => r.status)).toEqual(['running', 'running'])
     await expect(client.runs.list({ afterSeq: 1, beforeSeq: 2 })).rejects.toBeInstanceOf(ValidationError)
   })
 })

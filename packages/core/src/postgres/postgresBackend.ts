@@ -178,6 +178,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
           input.workerId === undefined ? undefined : sql`worker_id = ${input.workerId}`,
           input.createdAfter === undefined ? undefined : sql`created_at >= ${input.createdAfter}`,
           input.createdBefore === undefined ? undefined : sql`created_at < ${input.createdBefore}`,
+          input.updatedAfter === undefined ? undefined : sql`updated_at > ${input.updatedAfter}`,
           input.search === undefined
             ? undefined
             : sql`(kind ilike ${like(input.search)} or params::text ilike ${like(input.search)}
