@@ -36,6 +36,12 @@ describe('createRunDigest', () => {
       vi.advanceTimersByTime(100)
       expect(out).toHaveLength(1)
       expect(out[0]?.[0]).toMatchObject({ type: 'runs', count: 10, ids: null })
+      // After a quiet spell, the first change goes out after the lead only.
+      out.length = 0
+      vi.advanceTimersByTime(1000)
+      d.push({ type: 'run', id: id(30), sessionId: S1, status: 'failed', lane: 'D' }, 30)
+      vi.advanceTimersByTime(10)
+      expect(out.map(([c]) => c.type)).toEqual(['runs'])
       d.stop()
     } finally {
       vi.useRealTimers()

@@ -9,11 +9,14 @@ export const DIGEST_MAX_IDS = 50
 /**
  * Folds `run` changes into one `runs` digest per session per window: a dashboard watching a session
  * that 100,000 runs are draining through gets a few small notifications a second instead of one per
- * run per transition. Other changes pass straight through, after the digest pending before them,
- * so their order relative to run changes is kept.
+ * run per transition. A change after a quiet spell goes out after `leadMs` (latency stays low); while
+ * changes keep coming, digests are at least `windowMs` apart. Other changes pass straight through,
+ * after the digest pending before them, so their order relative to run changes is kept.
  */
 export function createRunDigest<K = undefined>(options: {
   windowMs: number
+  /** Delay of the first digest after a quiet spell. Default 10 ms. */
+  leadMs?: number
   /** Receives each digest (with the key of the last change folded into it) and each other change. */
   emit: (change: C.Change, key: K | undefined) => void
   maxIds?: number
@@ -25,11 +28,14 @@ export function createRunDigest<K = undefined>(options: {
   >()
   let lastKey: K | undefined
   let timer: ReturnType<typeof setTimeout> | undefined
+  let lastFlush = Number.NEGATIVE_INFINITY
+  const leadMs = options.leadMs ?? 10
 
   const flush = () => {
     if (timer) clearTimeout(timer)
     timer = undefined
     if (pending.size === 0) return
+    lastFlush = Date.now()
     const key = lastKey
     const entries = [...pending]
     pending.clear()
@@ -68,7 +74,9 @@ export function createRunDigest<K = undefined>(options: {
         if (d.ids.size > maxIds) d.ids = null
       }
       lastKey = key
-      if (!timer) timer = setTimeout(flush, options.windowMs)
+      if (!timer) {
+        timer = setTimeout(flush, Math.max(leadMs, lastFlush + options.windowMs - Date.now()))
+      }
     },
     flush,
     stop() {

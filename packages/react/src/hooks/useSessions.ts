@@ -22,7 +22,8 @@ export function useSessions(options: UseSessionsOptions = {}): QueryResult<Sessi
       ops.query<Session[]>(['sessions', 'list', limit], () => ({
         fetch: () => ops.client.sessions.list({ limit }),
         isAffectedBy: (change, data) =>
-          change.type === 'run' && !(data ?? []).some((s) => s.id === change.sessionId),
+          (change.type === 'run' || change.type === 'runs') &&
+          !(data ?? []).some((s) => s.id === change.sessionId),
       })),
     [ops, limit],
   )

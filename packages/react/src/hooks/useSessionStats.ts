@@ -1,0 +1,41 @@
+'use client'
+import type { SessionStats } from '@ops-control-room/core'
+import { useMemo } from 'react'
+import { useOpsStore } from '../OpsProvider'
+import type { QueryResult } from '../types'
+import { useQueryStore } from './useQueryStore'
+
+export interface UseSessionStatsOptions {
+  /** One session's figures; every run's when omitted. */
+  sessionId?: string
+  /** The throughput and error-rate window in ms. Default 5 minutes. */
+  windowMs?: number
+  /** Split the window into this many buckets (for charts). Default 0. */
+  buckets?: number
+}
+
+/**
+ * Counts per lane and status, throughput and error rate, computed by the database
+ * (`client.stats.session`), so they are true at any size. Read again after run changes of the
+ * session (a burst costs one read; while changes keep coming, a few reads a second) and every 5 s
+ * so the window slides.
+ */
+export function useSessionStats(options: UseSessionStatsOptions = {}): QueryResult<SessionStats> {
+  const ops = useOpsStore('useSessionStats')
+  const { sessionId, windowMs = 5 * 60_000, buckets = 0 } = options
+  const windowSeconds = Math.max(1, Math.round(windowMs / 1000))
+  const store = useMemo(
+    () =>
+      ops.query<SessionStats>(['stats', sessionId, windowSeconds, buckets], () => ({
+        fetch: () => ops.client.stats.session({ sessionId, windowSeconds, buckets }),
+        isAffectedBy: (change) =>
+          change.type === 'queued' ||
+          ((change.type === 'run' || change.type === 'runs') &&
+            (sessionId === undefined || change.sessionId === sessionId)),
+        coalesceMs: 100,
+        pollMs: 5000,
+      })),
+    [ops, sessionId, windowSeconds, buckets],
+  )
+  return useQueryStore(store)
+}
