@@ -6,13 +6,14 @@ import {
   SessionList,
   useSession,
 } from '@ops-control-room/react'
-import { useEffect } from 'react'
+import { useEffect, useState } from 'react'
 import { useHashState } from './useHashState'
 
 /** The Runboard app: sessions and the enqueue form on the left, four lanes, a run's details. */
 export function App({ devMode }: { devMode: boolean }) {
   const [state, setState] = useHashState()
   const session = useSession(state.session)
+  const laneHeight = useLaneHeight()
 
   // Escape closes the details panel.
   useEffect(() => {
@@ -62,6 +63,8 @@ export function App({ devMode }: { devMode: boolean }) {
             sessionId={state.session}
             selectedRunId={state.run}
             onOpenRun={(run) => setState({ run: run.id })}
+            runHref={(run) => `#session=${run.sessionId}&run=${run.id}`}
+            laneHeight={laneHeight}
           />
         </main>
         {state.run ? (
@@ -72,4 +75,16 @@ export function App({ devMode }: { devMode: boolean }) {
       </div>
     </div>
   )
+}
+
+/** Lanes fill the window's height (less the header), at least 320 px. */
+function useLaneHeight(): number {
+  const read = () => Math.max(320, window.innerHeight - 240)
+  const [height, setHeight] = useState(read)
+  useEffect(() => {
+    const onResize = () => setHeight(read())
+    window.addEventListener('resize', onResize)
+    return () => window.removeEventListener('resize', onResize)
+  }, [])
+  return height
 }

@@ -42,6 +42,17 @@ describe('createRunDigest', () => {
       d.push({ type: 'run', id: id(30), sessionId: S1, status: 'failed', lane: 'D' }, 30)
       vi.advanceTimersByTime(10)
       expect(out.map(([c]) => c.type)).toEqual(['runs'])
+      // Events of many runs fold too: listed while few, `truncated` when many.
+      out.length = 0
+      vi.advanceTimersByTime(1000)
+      d.push({ type: 'events', runIds: [id(1), id(2)] }, 31)
+      d.push({ type: 'events', runIds: [id(2), id(3)] }, 32)
+      vi.advanceTimersByTime(10)
+      expect(out).toEqual([[{ type: 'events', runIds: [id(1), id(2), id(3)] }, 32]])
+      out.length = 0
+      d.push({ type: 'events', runIds: [id(4), id(5), id(6), id(7)] }, 33)
+      vi.advanceTimersByTime(1000)
+      expect(out).toEqual([[{ type: 'events', runIds: [], truncated: true }, 33]])
       d.stop()
     } finally {
       vi.useRealTimers()

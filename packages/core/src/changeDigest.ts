@@ -10,7 +10,8 @@ export const DIGEST_MAX_IDS = 50
  * Folds `run` changes into one `runs` digest per session per window: a dashboard watching a session
  * that 100,000 runs are draining through gets a few small notifications a second instead of one per
  * run per transition. A change after a quiet spell goes out after `leadMs` (latency stays low); while
- * changes keep coming, digests are at least `windowMs` apart. Other changes pass straight through,
+ * changes keep coming, digests are at least `windowMs` apart. `events` changes are folded the same
+ * way (their run ids, or `truncated` when many). Other changes pass straight through,
  * after the digest pending before them, so their order relative to run changes is kept.
  */
 export function createRunDigest<K = undefined>(options: {
@@ -26,6 +27,7 @@ export function createRunDigest<K = undefined>(options: {
     string,
     { lanes: Set<C.Lane>; statuses: Set<C.RunStatus>; ids: Set<string> | null; count: number }
   >()
+  let events: Set<string> | null | undefined
   let lastKey: K | undefined
   let timer: ReturnType<typeof setTimeout> | undefined
   let lastFlush = Number.NEGATIVE_INFINITY
@@ -34,9 +36,18 @@ export function createRunDigest<K = undefined>(options: {
   const flush = () => {
     if (timer) clearTimeout(timer)
     timer = undefined
-    if (pending.size === 0) return
+    if (pending.size === 0 && events === undefined) return
     lastFlush = Date.now()
     const key = lastKey
+    if (events !== undefined) {
+      options.emit(
+        events === null
+          ? { type: 'events', runIds: [], truncated: true }
+          : { type: 'events', runIds: [...events] },
+        key,
+      )
+      events = undefined
+    }
     const entries = [...pending]
     pending.clear()
     for (const [sessionId, d] of entries) {
@@ -56,6 +67,17 @@ export function createRunDigest<K = undefined>(options: {
 
   return {
     push(change: C.Change, key?: K) {
+      if (change.type === 'events') {
+        // New events of many runs (every claim and completion writes some): folded like run changes.
+        if (events === undefined) events = new Set()
+        if (events !== null) {
+          for (const id of change.runIds) events.add(id)
+          if (change.truncated || events.size > maxIds) events = null
+        }
+        lastKey = key
+        if (!timer) timer = setTimeout(flush, Math.max(leadMs, lastFlush + options.windowMs - Date.now()))
+        return
+      }
       if (change.type !== 'run') {
         flush()
         options.emit(change, key)

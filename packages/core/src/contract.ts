@@ -244,6 +244,8 @@ export const ListRunsInput = z
      * window of a list, and what was added after it, in one cheap range scan (a live list's resync).
      */
     updatedAfter: z.iso.datetime({ offset: true }).optional(),
+    /** `limit` applies to each lane: the newest of every lane in one call (a board's first pages). */
+    perLane: z.boolean().optional(),
   })
   .refine((v) => v.afterSeq === undefined || v.beforeSeq === undefined, {
     path: ['beforeSeq'],
@@ -489,7 +491,12 @@ export const Change = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run'), id: uuid, sessionId: uuid, status: RunStatus, lane: Lane }),
   z.object({ type: z.literal('queued'), lane: Lane }),
   z.object({ type: z.literal('cancel'), runId: uuid, workerId: z.string().nullable() }),
-  z.object({ type: z.literal('events'), runIds: z.array(uuid) }),
+  z.object({
+    type: z.literal('events'),
+    runIds: z.array(uuid),
+    /** On a digest stream: more runs got events than are listed; a run's log may have grown. */
+    truncated: z.boolean().optional(),
+  }),
   /**
    * Run changes of one session folded over a short window (a stream opened with `digestMs`): which
    * lanes and statuses were touched, how many changes, and the run ids unless there were many (null).

@@ -170,6 +170,15 @@ describe('runs.list: cursors and filters', () => {
       updatedAfter: since,
     })
     expect(window.map((r) => r.status)).toEqual(['running', 'running'])
+    const other = await client.runs.enqueue({ sessionId: session.id, runs: [{ kind: 'pg', lane: 'D' }] })
+    const perLane = await client.runs.list({ sessionId: session.id, limit: 3, perLane: true })
+    expect(perLane.map((r) => `${r.lane}${r.seq}`)).toEqual([
+      ...runs
+        .slice(-3)
+        .map((r) => `B${r.seq}`)
+        .reverse(),
+      `D${other[0]!.seq}`,
+    ])
     await expect(client.runs.list({ afterSeq: 1, beforeSeq: 2 })).rejects.toBeInstanceOf(ValidationError)
   })
 })

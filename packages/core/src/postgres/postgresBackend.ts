@@ -186,6 +186,18 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
         ].filter((c) => c !== undefined)
         const where =
           conditions.length === 0 ? sql`true` : conditions.reduce((all, c) => sql`${all} and ${c}`)
+        if (input.perLane) {
+          // One index range scan per lane, newest first, in one statement.
+          const lanes = input.lane === undefined ? LANES : [input.lane]
+          const order = input.afterSeq === undefined ? sql`order by seq desc` : sql`order by seq`
+          return runs(
+            await sql`
+              select r.* from unnest(${pgArray([...lanes])}::ops.lane_type[]) as l(lane)
+              cross join lateral (
+                select * from ops.runs where ${where} and lane = l.lane ${order} limit ${input.limit}
+              ) r`,
+          )
+        }
         const rows =
           input.afterSeq === undefined
             ? await sql`select * from ops.runs where ${where} order by seq desc limit ${input.limit}`

@@ -46,15 +46,20 @@ export interface RunListOptions {
   pageSize?: number
   /** Delay of a resync after the first change of a quiet spell. Default 20 ms. */
   leadMs?: number
-  /** Least time between resyncs while changes keep coming. Default 250 ms. */
+  /** Least time between resyncs while changes keep coming. Default 400 ms. */
   busyGapMs?: number
   /** Most runs kept per lane; the oldest loaded are dropped past it. Default 2000. */
   maxPerLane?: number
 }
 
 const ALL_LANES: readonly Lane[] = ['A', 'B', 'C', 'D']
-/** Rows carry milliseconds and commit after their `updated_at` was taken: look back this far. */
-const OVERLAP_MS = 5000
+/**
+ * `updated_at` is taken when a transaction starts, and seen only once it commits (and rows carry
+ * milliseconds): a resync looks back this far before the newest update it has seen, so a change that
+ * committed late is still read. Longer means more rows read twice; shorter, a transaction longer than
+ * this could be missed until the next reload.
+ */
+const OVERLAP_MS = 1000
 /** Most rows one resync reads; a resync that fills it reloads the first pages instead. */
 const SYNC_LIMIT = 500
 
@@ -77,7 +82,7 @@ export function createRunListStore(
 ): RunListStore {
   const pageSize = options.pageSize ?? 50
   const leadMs = options.leadMs ?? 20
-  const busyGapMs = options.busyGapMs ?? 250
+  const busyGapMs = options.busyGapMs ?? 400
   const maxPerLane = options.maxPerLane ?? 2000
   const lanes = filter.lanes ?? ALL_LANES
   const filtered =
@@ -105,8 +110,12 @@ export function createRunListStore(
     error: undefined,
     updatedAt: 0,
   }
-  /** The newest `updatedAt` seen (ms): the next resync asks for rows updated after it, less the overlap. */
+  /** The newest `updatedAt` seen (ms, the database's clock). */
   let newestUpdate = 0
+  /** When (this browser's clock) `newestUpdate` was first seen. */
+  let newestSeenAt = 0
+  /** A resync that started OVERLAP_MS after `newestSeenAt` saw every row updated up to here. */
+  let settled = 0
   let generation = 0
   let syncing: Promise<void> | undefined
   let again = false
@@ -124,7 +133,10 @@ export function createRunListStore(
   const note = (runs: readonly Run[]) => {
     for (const r of runs) {
       const t = Date.parse(r.updatedAt)
-      if (t > newestUpdate) newestUpdate = t
+      if (t > newestUpdate) {
+        newestUpdate = t
+        newestSeenAt = Date.now()
+      }
     }
   }
   const fail = (err: unknown) =>
@@ -136,13 +148,17 @@ export function createRunListStore(
   const reload = async (): Promise<void> => {
     const mine = ++generation
     try {
-      const pages = await Promise.all(
-        lanes.map((lane) => client.runs.list({ ...base, lane, limit: pageSize })),
-      )
+      // Every lane's first page in one call.
+      const all = await client.runs.list({
+        ...base,
+        lane: lanes.length === 1 ? lanes[0] : undefined,
+        limit: pageSize,
+        perLane: true,
+      })
       if (mine !== generation) return
       const next = { ...state.lanes }
-      lanes.forEach((lane, i) => {
-        const runs = pages[i] ?? []
+      lanes.forEach((lane) => {
+        const runs = all.filter((r) => r.lane === lane).sort((a, b) => b.seq - a.seq)
         note(runs)
         next[lane] = { runs, hasMore: runs.length === pageSize, isLoadingMore: false }
       })
@@ -190,7 +206,15 @@ export function createRunListStore(
       const oldest = state.lanes[lane].runs.at(-1)?.seq
       if (oldest !== undefined) from = Math.min(from, oldest)
     }
-    const since = newestUpdate > 0 ? new Date(newestUpdate - OVERLAP_MS).toISOString() : undefined
+    // Rows updated up to `newestUpdate` have all committed once OVERLAP_MS passed after we saw it
+    // (differences of this browser's clock only: no skew). The first resync that starts after that
+    // looks back by the overlap, once; every other asks only for what is newer (+1 ms: rows carry
+    // milliseconds, the database microseconds), so an idle window answers nothing.
+    const startedAt = Date.now()
+    const upTo = newestUpdate
+    const covers = settled !== upTo && startedAt >= newestSeenAt + OVERLAP_MS
+    if (upTo !== 0 && settled !== upTo && !covers) scheduleCover(newestSeenAt + OVERLAP_MS - startedAt)
+    const since = upTo === 0 ? undefined : new Date(covers ? upTo - OVERLAP_MS : upTo + 1).toISOString()
     try {
       const rows = await client.runs.list({
         ...base,
@@ -218,6 +242,7 @@ export function createRunListStore(
         }
       }
       merge(rows, removed)
+      if (covers && newestUpdate === upTo) settled = upTo
       if (state.error) set({ error: undefined })
     } catch (err) {
       fail(err)
@@ -255,6 +280,18 @@ export function createRunListStore(
     }, wait)
   }
 
+  let coverTimer: ReturnType<typeof setTimeout> | undefined
+  const scheduleCover = (ms: number) => {
+    if (coverTimer) return
+    coverTimer = setTimeout(
+      () => {
+        coverTimer = undefined
+        schedule()
+      },
+      Math.max(0, ms),
+    )
+  }
+
   const concerns = (change: Change): boolean => {
     if (change.type === 'queued') return lanes.includes(change.lane)
     if (change.type === 'run') {
@@ -289,6 +326,8 @@ export function createRunListStore(
     stopListening = undefined
     if (timer) clearTimeout(timer)
     timer = undefined
+    if (coverTimer) clearTimeout(coverTimer)
+    coverTimer = undefined
   }
 
   return {
