@@ -99,7 +99,11 @@ describe('the Runboard in a real browser', () => {
       .locator('article.ocr-run progress')
       .evaluateAll((els) => els.map((e) => (e as HTMLProgressElement).value))
     expect(progress).toEqual([1, 1, 1, 1])
-    expect(await page.locator('[data-metric="in-flight"] dd').textContent()).toBe('0')
+    // Counts come from the database's aggregates, read after the same changes as the cards.
+    await expect.poll(() => page.locator('[data-metric="in-flight"] dd').textContent()).toBe('0')
+    await expect
+      .poll(() => page.locator('.ocr-counts [data-status="succeeded"] strong').textContent())
+      .toBe('4')
     await shot('runboard-succeeded')
   })
 
@@ -122,7 +126,7 @@ describe('the Runboard in a real browser', () => {
     await page.getByRole('button', { name: /browser e2e/ }).click()
     await expect.poll(() => cards('succeeded').count()).toBe(4)
     const card = page.locator('section.ocr-lane[data-lane="C"] article.ocr-run').first()
-    await card.getByRole('button', { name: /^Details/ }).click()
+    await card.getByRole('link', { name: /^Details/ }).click()
     const details = page.getByRole('complementary', { name: 'Run details' })
     await expect.poll(() => details.locator('.ocr-event').count()).toBeGreaterThan(5)
     const types = await details.locator('.ocr-event__type').allTextContents()

@@ -2,7 +2,9 @@
 import type { Run } from '@ops-control-room/core'
 import { useEffect, useId, useState } from 'react'
 import { useArtifacts } from '../hooks/useArtifacts'
+import { useCancelRun } from '../hooks/useCancelRun'
 import { useNow } from '../hooks/useNow'
+import { useRetryRuns } from '../hooks/useRetryRuns'
 import { useRun } from '../hooks/useRun'
 import { ArtifactViewer } from './ArtifactViewer'
 import { DownloadAllArtifacts } from './DownloadAllArtifacts'
@@ -33,6 +35,7 @@ export function RunDetails({ runId, onClose }: RunDetailsProps) {
             'Run'
           )}
         </h2>
+        {r ? <RunActions run={r} /> : null}
         {onClose ? (
           <button type="button" className="ocr-button" onClick={onClose}>
             Close<span className="ocr-sr-only"> run details</span>
@@ -62,6 +65,45 @@ export function RunDetails({ runId, onClose }: RunDetailsProps) {
       <EventLog runId={runId} />
       <ArtifactsSection runId={runId} />
     </section>
+  )
+}
+
+/** Cancel (queued or running) and retry (failed or cancelled), with their errors. */
+function RunActions({ run }: { run: Run }) {
+  const cancel = useCancelRun()
+  const retry = useRetryRuns()
+  const cancellable = run.status === 'queued' || run.status === 'running'
+  const cancelling = run.status === 'running' && run.cancelRequestedAt !== null
+  const retryable = run.status === 'failed' || run.status === 'cancelled'
+  const error = cancel.error ?? retry.error
+  return (
+    <span className="ocr-details__actions">
+      {cancellable ? (
+        <button
+          type="button"
+          className="ocr-button ocr-button--danger"
+          disabled={cancel.isPending || cancelling}
+          onClick={() => cancel.mutate(run.id, 'cancelled from the run details').catch(() => {})}
+        >
+          {cancelling ? 'Cancelling…' : 'Cancel run'}
+        </button>
+      ) : null}
+      {retryable ? (
+        <button
+          type="button"
+          className="ocr-button"
+          disabled={retry.isPending}
+          onClick={() => retry.mutate([run.id]).catch(() => {})}
+        >
+          Retry run
+        </button>
+      ) : null}
+      {error ? (
+        <span role="alert" className="ocr-error">
+          {error.message}
+        </span>
+      ) : null}
+    </span>
   )
 }
 

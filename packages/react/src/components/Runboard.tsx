@@ -27,7 +27,7 @@ export interface RunboardProps {
   selectedRunId?: string
   /** Narrows the lists (status, kind, worker, text, time range, lanes). Counts stay the session's. */
   filter?: Omit<RunListFilter, 'sessionId'>
-  /** Runs per page and lane (more load as a lane is scrolled). Default 50. */
+  /** Runs per page and lane (more load as a lane is scrolled). Default 25. */
   pageSize?: number
   /** Height of a lane's scroll area in px. Default 560. */
   laneHeight?: number
@@ -61,7 +61,7 @@ export function Runboard({
   runHref,
   selectedRunId,
   filter,
-  pageSize,
+  pageSize = 25,
   laneHeight = 560,
   selection,
   onSelectionChange,
