@@ -5,6 +5,7 @@ import { useOpsStore } from '../OpsProvider'
 import { isMarkdown, isTextual } from './artifactContent'
 import { formatBytes } from './format'
 import { Markdown } from './Markdown'
+import { ScrollablePre } from './ScrollablePre'
 
 export interface ArtifactViewerProps {
   artifact: Artifact
@@ -76,7 +77,9 @@ export function ArtifactViewer({ artifact, maxInlineBytes = 1024 * 1024 }: Artif
         isMarkdown(artifact) ? (
           <Markdown source={loaded.text} />
         ) : (
-          <pre className="ocr-artifact__text">{loaded.text}</pre>
+          <ScrollablePre className="ocr-artifact__text" label="Content">
+            {loaded.text}
+          </ScrollablePre>
         )
       ) : null}
     </figure>

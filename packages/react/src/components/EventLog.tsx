@@ -44,7 +44,14 @@ export function EventLog({ runId, initialLevels = [...EVENT_LEVELS] }: EventLogP
           Could not load events: {events.error?.message}
         </p>
       ) : null}
-      <ol className="ocr-events__list" aria-live="polite" aria-relevant="additions">
+      <ol
+        className="ocr-events__list"
+        aria-live="polite"
+        aria-relevant="additions"
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard
+        tabIndex={0}
+        aria-label="Event log"
+      >
         {shown.map((e) => (
           <li key={e.id} className="ocr-event" data-level={e.level}>
             <time dateTime={e.createdAt}>{formatTime(e.createdAt)}</time>

@@ -10,6 +10,7 @@ import { ArtifactViewer } from './ArtifactViewer'
 import { DownloadAllArtifacts } from './DownloadAllArtifacts'
 import { EventLog } from './EventLog'
 import { formatBytes, formatDuration, runElapsedMs } from './format'
+import { ScrollablePre } from './ScrollablePre'
 import { StatusBadge } from './StatusBadge'
 
 export interface RunDetailsProps {
@@ -52,13 +53,17 @@ export function RunDetails({ runId, onClose }: RunDetailsProps) {
       {r ? (
         <>
           <h3>Params</h3>
-          <pre className="ocr-json">{JSON.stringify(r.params, null, 2)}</pre>
+          <ScrollablePre className="ocr-json" label="Params">
+            {JSON.stringify(r.params, null, 2)}
+          </ScrollablePre>
         </>
       ) : null}
       {r?.result != null ? (
         <>
           <h3>Result</h3>
-          <pre className="ocr-json">{JSON.stringify(r.result, null, 2)}</pre>
+          <ScrollablePre className="ocr-json" label="Result">
+            {JSON.stringify(r.result, null, 2)}
+          </ScrollablePre>
         </>
       ) : null}
       {r?.error ? <RunError error={r.error} /> : null}
@@ -142,11 +147,17 @@ function RunError({ error }: { error: NonNullable<Run['error']> }) {
       <p>
         <strong className="ocr-run-error__type">{error.type}</strong>: {error.message}
       </p>
-      {error.context ? <pre className="ocr-json">{JSON.stringify(error.context, null, 2)}</pre> : null}
+      {error.context ? (
+        <ScrollablePre className="ocr-json" label="Error context">
+          {JSON.stringify(error.context, null, 2)}
+        </ScrollablePre>
+      ) : null}
       {error.stack ? (
         <details>
           <summary>Stack trace</summary>
-          <pre className="ocr-json">{error.stack}</pre>
+          <ScrollablePre className="ocr-json" label="Stack">
+            {error.stack}
+          </ScrollablePre>
         </details>
       ) : null}
     </section>
