@@ -116,6 +116,7 @@ export function App({ devMode }: { devMode: boolean }) {
           </button>
           <SessionList selectedId={state.session} onSelect={(s) => setState({ session: s.id, run: null })} />
           <EnqueueForm
+            currentSession={session.data}
             onEnqueued={({ session: s }) => {
               if (s) setState({ session: s.id, run: null })
               document.getElementById('runs')?.focus()

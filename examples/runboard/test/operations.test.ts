@@ -211,6 +211,27 @@ describe('the Runboard as an operations dashboard', () => {
       .toBe(runId)
   })
 
+  it('adds more than 100 runs to the open session with priority, attempts and timeout', async () => {
+    await page.goto(`${room.url}/#session=${sessionId}`)
+    await expect.poll(() => page.locator('.ocr-counts').getAttribute('data-total')).not.toBeNull()
+    const total = Number(await page.locator('.ocr-counts').getAttribute('data-total'))
+    const form = page.getByRole('form', { name: 'Enqueue runs' })
+    await form.getByLabel('Template').selectOption('sleep')
+    await expect.poll(() => form.getByLabel('Add to').inputValue()).toBe('current')
+    await form.getByLabel('Runs', { exact: true }).fill('150')
+    await form.getByText('Priority, attempts, timeout, schedule').click()
+    await form.getByLabel('Priority').fill('7')
+    await form.getByLabel('Max attempts').fill('3')
+    await form.getByLabel('Timeout (s)').fill('90')
+    await form.getByRole('button', { name: 'Enqueue' }).click()
+    await expect.poll(() => form.getByRole('status').textContent()).toBe('Enqueued 150 runs in operations.')
+    await expect.poll(() => page.locator('.ocr-counts').getAttribute('data-total')).toBe(String(total + 150))
+    const rows = await sql`
+      select count(*)::int as n from ops.runs
+      where session_id = ${sessionId} and kind = 'sleep' and priority = 7 and max_attempts = 3 and timeout_seconds = 90`
+    expect(rows[0]?.n).toBe(150)
+  })
+
   it('says so when a session does not exist', async () => {
     await page.goto(`${room.url}/#session=00000000-0000-4000-8000-000000000000`)
     await expect.poll(() => page.getByRole('alert').first().textContent()).toContain('There is no session')

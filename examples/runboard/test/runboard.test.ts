@@ -59,6 +59,8 @@ async function enqueue(options: {
     const field = form.locator(`[data-param="${name}"] input`)
     await field.fill(value)
   }
+  // With a session open, the form adds to it by default: these tests want a new one each time.
+  if (await form.getByLabel('Add to').count()) await form.getByLabel('Add to').selectOption('new')
   await form.getByLabel('Session name').fill(options.session)
   await form.getByLabel('Runs', { exact: true }).fill(String(options.runs))
   await form.getByLabel('Lane').selectOption(options.lane)
