@@ -2,6 +2,7 @@ import { isOpsError } from '@ops-control-room/core'
 import {
   BulkActions,
   EnqueueForm,
+  FleetView,
   MetricsPanel,
   Runboard,
   RunDetails,
@@ -124,43 +125,65 @@ export function App({ devMode }: { devMode: boolean }) {
           />
         </aside>
         <main id="runs" className="app-main" tabIndex={-1}>
-          <h2 className="app-section-title">{title}</h2>
-          {unknownSession ? (
-            <p role="alert" className="ocr-error app-unknown">
-              {isOpsError(session.error) && session.error.code === 'not_found'
-                ? `There is no session ${state.session}. It may have been deleted, or the link is wrong.`
-                : `Could not load session ${state.session}: ${session.error?.message}`}{' '}
-              <button
-                type="button"
-                className="ocr-link"
-                onClick={() => setState({ session: null, run: null })}
-              >
-                Show all recent runs
-              </button>
-            </p>
+          <nav className="app-views" aria-label="Views">
+            <a href={viewHref(null)} aria-current={state.view !== 'workers' ? 'page' : undefined}>
+              Runs
+            </a>
+            <a href={viewHref('workers')} aria-current={state.view === 'workers' ? 'page' : undefined}>
+              Workers
+            </a>
+          </nav>
+          {state.view === 'workers' ? (
+            <FleetView runHref={(run) => `#session=${run.sessionId}&run=${run.id}`} />
           ) : (
             <>
-              <RunFilters value={filterState} onChange={setFilter} />
-              <BulkActions selection={selection} onSelectionChange={setSelection} />
-              <Runboard
-                sessionId={state.session}
-                filter={filter}
-                selectedRunId={state.run}
-                onOpenRun={(run) => {
-                  openedFrom.current = run.id
-                  setState({ run: run.id })
-                }}
-                runHref={(run) => `#session=${run.sessionId}&run=${run.id}`}
-                laneHeight={laneHeight}
-                selection={selection}
-                onSelectionChange={setSelection}
-              />
+              <h2 className="app-section-title">{title}</h2>
+              {unknownSession ? (
+                <p role="alert" className="ocr-error app-unknown">
+                  {isOpsError(session.error) && session.error.code === 'not_found'
+                    ? `There is no session ${state.session}. It may have been deleted, or the link is wrong.`
+                    : `Could not load session ${state.session}: ${session.error?.message}`}{' '}
+                  <button
+                    type="button"
+                    className="ocr-link"
+                    onClick={() => setState({ session: null, run: null })}
+                  >
+                    Show all recent runs
+                  </button>
+                </p>
+              ) : (
+                <>
+                  <RunFilters value={filterState} onChange={setFilter} />
+                  <BulkActions selection={selection} onSelectionChange={setSelection} />
+                  <Runboard
+                    sessionId={state.session}
+                    filter={filter}
+                    selectedRunId={state.run}
+                    onOpenRun={(run) => {
+                      openedFrom.current = run.id
+                      setState({ run: run.id })
+                    }}
+                    runHref={(run) => `#session=${run.sessionId}&run=${run.id}`}
+                    laneHeight={laneHeight}
+                    selection={selection}
+                    onSelectionChange={setSelection}
+                  />
+                </>
+              )}
             </>
           )}
         </main>
       </div>
     </div>
   )
+}
+
+/** The current URL with another view (other hash keys kept). */
+function viewHref(view: string | null): string {
+  const p = new URLSearchParams(window.location.hash.replace(/^#/, ''))
+  if (view) p.set('view', view)
+  else p.delete('view')
+  return `#${p.toString()}`
 }
 
 const readLaneHeight = () => Math.max(320, window.innerHeight - 300)

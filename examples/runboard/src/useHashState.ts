@@ -5,6 +5,8 @@ import { useCallback, useMemo, useSyncExternalStore } from 'react'
 export interface HashState extends RunFilterState {
   session?: string
   run?: string
+  /** 'workers' shows the fleet instead of the board. */
+  view?: string
 }
 
 const subscribe = (cb: () => void) => {
@@ -13,7 +15,7 @@ const subscribe = (cb: () => void) => {
 }
 const read = () => window.location.hash
 
-const KEYS = ['session', 'run', 'status', 'lane', 'kind', 'workerId', 'search', 'range'] as const
+const KEYS = ['session', 'run', 'view', 'status', 'lane', 'kind', 'workerId', 'search', 'range'] as const
 type Key = (typeof KEYS)[number]
 
 function parse(hash: string): HashState {

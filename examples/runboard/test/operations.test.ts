@@ -265,6 +265,40 @@ describe('the Runboard as an operations dashboard', () => {
     await page.setViewportSize({ width: 1500, height: 1000 })
   })
 
+  it('shows the fleet: a dead worker as dead and its runs at risk', async () => {
+    const client = room.client
+    const info = {
+      host: 'box-1',
+      lanes: ['A', 'B'] as ('A' | 'B')[],
+      concurrency: { A: 2, B: 2 },
+      version: '1.4.0',
+    }
+    await client.worker.heartbeat({ workerId: 'w-alive', runIds: [], info })
+    const [lost] = await client.worker.claim({
+      workerId: 'w-dead',
+      lanes: { A: 1 },
+      kinds: ['ops-build', 'ops-test'],
+    })
+    await client.worker.heartbeat({
+      workerId: 'w-dead',
+      runIds: [lost!.id],
+      info: { ...info, host: 'box-2' },
+    })
+    await sql`update ops.workers set last_seen_at = now() - interval '5 minutes' where id = 'w-dead'`
+    await page.goto(`${room.url}/#session=${sessionId}&view=workers`)
+    const fleet = page.getByRole('region', { name: 'Workers' })
+    await expect
+      .poll(() => fleet.locator('tr[data-worker-id="w-dead"]').getAttribute('data-state'))
+      .toBe('dead')
+    expect(await fleet.locator('tr[data-worker-id="w-alive"]').getAttribute('data-state')).toBe('alive')
+    const dead = fleet.locator('tr[data-worker-id="w-dead"]')
+    await expect.poll(() => dead.locator('li[data-at-risk="true"]').count()).toBe(1)
+    expect(await dead.textContent()).toContain(`#${lost!.seq}`)
+    expect(await dead.textContent()).toContain('1 / 4')
+    expect(await fleet.locator('tr[data-worker-id="w-alive"]').textContent()).toContain('1.4.0')
+    await shot('operations-fleet')
+  })
+
   it('has no serious or critical axe violations on the board and the details, light and dark', async () => {
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme })
@@ -284,6 +318,13 @@ describe('the Runboard as an operations dashboard', () => {
         violations: [],
       })
       await shot(`operations-details-${scheme}`)
+      await page.goto(`${room.url}/#session=${sessionId}&view=workers`)
+      await expect.poll(() => page.locator('tr[data-worker-id]').count()).toBeGreaterThan(0)
+      expect({ scheme, view: 'workers', violations: await axeSerious() }).toEqual({
+        scheme,
+        view: 'workers',
+        violations: [],
+      })
     }
     await page.emulateMedia({ colorScheme: 'light' })
   })
