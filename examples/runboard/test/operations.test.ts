@@ -232,6 +232,93 @@ describe('the Runboard as an operations dashboard', () => {
     expect(rows[0]?.n).toBe(150)
   })
 
+  it('shows logs with data, search, download and a tail that follows; JSON pretty; a large log previewed', async () => {
+    const client = room.client
+    const [run] = await client.worker.claim({
+      workerId: W,
+      lanes: { C: 1 },
+      kinds: ['ops-build', 'ops-test'],
+    })
+    const runId = run!.id
+    await client.worker.appendEvents({
+      events: Array.from({ length: 60 }, (_, i) => ({
+        runId,
+        level: i === 7 ? ('warn' as const) : ('info' as const),
+        message: i === 7 ? 'disk almost full' : `step ${i}`,
+        ...(i === 7 ? { data: { freeBytes: 1234, volume: '/data' } } : {}),
+      })),
+    })
+    await client.worker.createArtifacts({
+      artifacts: [
+        {
+          runId,
+          name: 'result.json',
+          kind: 'text',
+          contentType: 'application/json',
+          text: '{"ok":true,"n":[1,2]}',
+        },
+      ],
+    })
+    // A 2 MB log, uploaded through a signed URL as a worker would.
+    const big = `${'0123456789abcdef'.repeat(64)}\n`.repeat(2048)
+    const bytes = new TextEncoder().encode(big)
+    const auth = { authorization: `Bearer ${room.token}`, 'content-type': 'application/json' }
+    const upload = (await (
+      await fetch(`${room.url}/artifacts/upload-url`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ runId, name: 'big.log', contentType: 'text/plain', size: bytes.byteLength }),
+      })
+    ).json()) as { url: string; headers: Record<string, string>; storagePath: string }
+    const put = await fetch(upload.url, { method: 'PUT', headers: upload.headers, body: bytes })
+    const stored = (await put.json()) as { sha256: string; size: number }
+    await client.worker.createArtifacts({
+      artifacts: [
+        {
+          runId,
+          name: 'big.log',
+          kind: 'file',
+          contentType: 'text/plain',
+          storagePath: upload.storagePath,
+          size: stored.size,
+          sha256: stored.sha256,
+        },
+      ],
+    })
+
+    await page.goto(`${room.url}/#session=${sessionId}&run=${runId}`)
+    const details = page.getByRole('complementary', { name: 'Run details' })
+    const log = details.getByRole('list', { name: 'Event log' })
+    await expect.poll(() => log.locator('.ocr-event').count()).toBeGreaterThan(60)
+    // Following the tail: scrolled to the bottom, and new lines keep it there.
+    const atBottom = () => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 24)
+    await expect.poll(atBottom).toBe(true)
+    await client.worker.appendEvents({ events: [{ runId, message: 'the newest line' }] })
+    await expect.poll(() => log.locator('.ocr-event').last().textContent()).toContain('the newest line')
+    await expect.poll(atBottom).toBe(true)
+    // Search, and the event's data.
+    await details.getByLabel('Search events').fill('disk')
+    await expect.poll(() => log.locator('.ocr-event').count()).toBe(1)
+    await log.locator('.ocr-event__data summary').click()
+    expect(await log.locator('.ocr-event__data code').textContent()).toContain('"freeBytes": 1234')
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      details.getByRole('button', { name: 'Download log' }).click(),
+    ])
+    expect(download.suggestedFilename()).toBe(`run-${runId.slice(0, 8)}-events.log`)
+    // Artifacts: JSON pretty-printed; the large log previewed, saying why the rest is not shown.
+    await details.getByRole('button', { name: 'result.json' }).click()
+    await expect
+      .poll(() => details.locator('.ocr-artifact__text').textContent())
+      .toBe('{\n  "ok": true,\n  "n": [\n    1,\n    2\n  ]\n}')
+    await details.getByRole('button', { name: 'big.log' }).click()
+    await expect
+      .poll(() => details.locator('[data-preview="true"]').textContent())
+      .toContain('Showing the first 1.0 MB of 2.0 MB')
+    expect((await details.locator('.ocr-artifact__text').textContent())?.length).toBeGreaterThan(1000)
+    await shot('operations-logs')
+  })
+
   it('says so when a session does not exist', async () => {
     await page.goto(`${room.url}/#session=00000000-0000-4000-8000-000000000000`)
     await expect.poll(() => page.getByRole('alert').first().textContent()).toContain('There is no session')

@@ -146,6 +146,8 @@ describe('the Runboard in a real browser', () => {
     await details.getByRole('button', { name: 'chart.svg' }).click()
     const img = details.locator('img.ocr-artifact__image')
     await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBeGreaterThan(0)
+    // Shown once, as an image (not also as its XML source).
+    expect(await details.locator('figure.ocr-artifact pre').count()).toBe(0)
     await details.getByRole('button', { name: 'output.log' }).click()
     await expect.poll(() => details.locator('.ocr-artifact__text').textContent()).toContain('step 4/4')
     await shot('run-details')
