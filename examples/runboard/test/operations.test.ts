@@ -119,8 +119,17 @@ describe('the Runboard as an operations dashboard', () => {
         },
       ],
     })
+    const pageReads: string[] = []
+    const onRequest = (r: { url(): string }) => {
+      if (r.url().includes('perLane=true')) pageReads.push(r.url())
+    }
+    page.on('request', onRequest)
     await page.goto(`${room.url}/#session=${sessionId}`)
     await expect.poll(() => page.locator('.ocr-counts').getAttribute('data-total')).toBe('2000')
+    await expect.poll(() => page.locator('.ocr-live').getAttribute('data-live')).toBe('live')
+    page.off('request', onRequest)
+    // The first pages are read once on load, not again when the stream goes live.
+    expect(pageReads).toHaveLength(1)
     expect(await count('succeeded')).toBe('2')
     expect(await count('failed')).toBe('1')
     expect(await count('queued')).toBe('1997')
@@ -156,15 +165,15 @@ describe('the Runboard as an operations dashboard', () => {
     await expect.poll(() => page.evaluate(() => location.hash)).toContain('status=succeeded')
     await expect.poll(() => cards('succeeded').count()).toBe(2)
     expect(await cards('queued').count()).toBe(0)
-    await page.getByLabel('Search').fill('"n": 1999')
+    await page.getByLabel('Search', { exact: true }).fill('"n": 1999')
     await expect
       .poll(() => page.evaluate(() => new URLSearchParams(location.hash.slice(1)).get('search')))
       .toBe('"n": 1999')
     await page.reload()
     await expect.poll(() => page.getByRole('checkbox', { name: 'succeeded' }).isChecked()).toBe(true)
-    expect(await page.getByLabel('Search').inputValue()).toBe('"n": 1999')
+    expect(await page.getByLabel('Search', { exact: true }).inputValue()).toBe('"n": 1999')
     await page.goBack()
-    await expect.poll(() => page.getByLabel('Search').inputValue()).toBe('')
+    await expect.poll(() => page.getByLabel('Search', { exact: true }).inputValue()).toBe('')
     await page.getByRole('button', { name: 'Clear filters' }).click()
     await expect.poll(() => page.evaluate(() => location.hash)).toBe(`#session=${sessionId}`)
   })
@@ -317,6 +326,22 @@ describe('the Runboard as an operations dashboard', () => {
       .toContain('Showing the first 1.0 MB of 2.0 MB')
     expect((await details.locator('.ocr-artifact__text').textContent())?.length).toBeGreaterThan(1000)
     await shot('operations-logs')
+  })
+
+  it('searches sessions by name', async () => {
+    for (const name of ['nightly deploy', 'pr 42 checks', 'nightly backup'])
+      await room.client.sessions.create({ name })
+    // Sessions without runs send no notifications: a fresh page reads them.
+    await page.goto('about:blank')
+    await page.goto(`${room.url}/#session=${sessionId}`)
+    const nav = page.getByRole('navigation', { name: 'Sessions' })
+    await expect.poll(() => nav.locator('.ocr-sessions__name').count()).toBeGreaterThanOrEqual(4)
+    await nav.getByLabel('Search sessions').fill('NIGHTLY')
+    await expect
+      .poll(() => nav.locator('.ocr-sessions__name').allTextContents())
+      .toEqual(['nightly backup', 'nightly deploy'])
+    await nav.getByLabel('Search sessions').fill('no such thing')
+    await expect.poll(() => nav.textContent()).toContain('No session matches')
   })
 
   it('says so when a session does not exist', async () => {

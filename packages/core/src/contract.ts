@@ -184,6 +184,8 @@ export const ListSessionsInput = z.strictObject({
   limit: z.number().int().min(1).max(1000).default(50),
   /** Sessions created strictly before this timestamp (ISO 8601; for paging back in time). */
   before: z.iso.datetime({ offset: true }).optional(),
+  /** Case-insensitive text in the session's name. */
+  search: z.string().trim().min(1).max(200).optional(),
 })
 
 /** One run to enqueue. With a template, `kind` may be omitted and the template supplies defaults. */

@@ -182,3 +182,18 @@ describe('runs.list: cursors and filters', () => {
     await expect(client.runs.list({ afterSeq: 1, beforeSeq: 2 })).rejects.toBeInstanceOf(ValidationError)
   })
 })
+
+describe('sessions.list: search and paging', () => {
+  it('finds sessions by name and pages back by creation time', async () => {
+    const { client } = ctx
+    for (let i = 0; i < 5; i++) await client.sessions.create({ name: `paging-needle ${i}` })
+    const found = await client.sessions.list({ search: 'PAGING-needle', limit: 3 })
+    expect(found.map((s) => s.name)).toEqual(['paging-needle 4', 'paging-needle 3', 'paging-needle 2'])
+    const more = await client.sessions.list({
+      search: 'paging-needle',
+      limit: 3,
+      before: found.at(-1)!.createdAt,
+    })
+    expect(more.map((s) => s.name)).toEqual(['paging-needle 1', 'paging-needle 0'])
+  })
+})

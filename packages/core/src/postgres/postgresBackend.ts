@@ -131,9 +131,14 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
     listSessions: (input) =>
       q(async () => {
-        const rows = input.before
-          ? await sql`select * from ops.sessions where created_at < ${input.before} order by created_at desc, id limit ${input.limit}`
-          : await sql`select * from ops.sessions order by created_at desc, id limit ${input.limit}`
+        const conditions = [
+          input.before === undefined ? undefined : sql`created_at < ${input.before}`,
+          input.search === undefined ? undefined : sql`name ilike ${like(input.search)}`,
+        ].filter((c) => c !== undefined)
+        const where =
+          conditions.length === 0 ? sql`true` : conditions.reduce((all, c) => sql`${all} and ${c}`)
+        const rows =
+          await sql`select * from ops.sessions where ${where} order by created_at desc, id limit ${input.limit}`
         return rows.map(toSession)
       }),
 

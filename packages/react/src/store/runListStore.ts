@@ -145,7 +145,15 @@ export function createRunListStore(
       status: state.status === 'success' ? 'success' : 'error',
     })
 
-  const reload = async (): Promise<void> => {
+  let reloading: Promise<void> | undefined
+  const reload = (): Promise<void> => {
+    const p = doReload().finally(() => {
+      if (reloading === p) reloading = undefined
+    })
+    reloading = p
+    return p
+  }
+  const doReload = async (): Promise<void> => {
     const mine = ++generation
     try {
       // Every lane's first page in one call.
@@ -195,6 +203,9 @@ export function createRunListStore(
   }
 
   const sync = async (): Promise<void> => {
+    // The stream went live while the first pages were being read: wait for them, then read only
+    // what changed since (the first page is not read twice on load).
+    if (reloading) await reloading.catch(() => {})
     const mine = generation
     if (state.status !== 'success') return reload()
     // The window: from the oldest loaded run of every lane. An empty, fully loaded lane can only
