@@ -328,6 +328,7 @@ export function createRunListStore(
       // (Re)connected: changes may have been missed. The resync reads everything changed since.
       onLive: () => schedule(),
     })
+    if (reloading) return
     if (state.status !== 'success') void reload()
     else schedule()
   }
