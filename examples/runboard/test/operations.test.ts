@@ -129,7 +129,7 @@ describe('the Runboard as an operations dashboard', () => {
     await expect.poll(() => page.locator('.ocr-live').getAttribute('data-live')).toBe('live')
     page.off('request', onRequest)
     // The first pages are read once on load, not again when the stream goes live.
-    expect(pageReads, pageReads.join(" ")).toHaveLength(1)
+    expect(pageReads, pageReads.join(' ')).toHaveLength(1)
     expect(await count('succeeded')).toBe('2')
     expect(await count('failed')).toBe('1')
     expect(await count('queued')).toBe('1997')
@@ -156,6 +156,14 @@ describe('the Runboard as an operations dashboard', () => {
     const events =
       await sql`select data from ops.run_events where run_id = ${failedId} and type = 'run:retried'`
     expect(events[0]?.data).toMatchObject({ previous_status: 'failed', error: { type: 'DeployError' } })
+    // The timeline keeps the ended attempt and its error with the stack.
+    await page.goto(`${room.url}/#session=${sessionId}&run=${failedId}`)
+    const attempts = page.getByRole('list', { name: 'Earlier attempts' })
+    await expect.poll(() => attempts.locator('li').first().textContent()).toContain('Attempt 1 failed')
+    expect(await attempts.textContent()).toContain('DeployError: the deploy failed')
+    await attempts.locator('li[data-type="failed"] summary').click()
+    expect(await attempts.locator('li[data-type="failed"] pre').textContent()).toBe('at deploy()')
+    await shot('operations-timeline')
   })
 
   it('keeps filters in the URL: reload and back give the same board', async () => {

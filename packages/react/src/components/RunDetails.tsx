@@ -10,6 +10,7 @@ import { ArtifactViewer } from './ArtifactViewer'
 import { DownloadAllArtifacts } from './DownloadAllArtifacts'
 import { EventLog } from './EventLog'
 import { formatBytes, formatDuration, runElapsedMs } from './format'
+import { RunTimeline } from './RunTimeline'
 import { ScrollablePre } from './ScrollablePre'
 import { StatusBadge } from './StatusBadge'
 
@@ -67,6 +68,7 @@ export function RunDetails({ runId, onClose }: RunDetailsProps) {
         </>
       ) : null}
       {r?.error ? <RunError error={r.error} /> : null}
+      {r ? <RunTimeline run={r} /> : null}
       <EventLog runId={runId} />
       <ArtifactsSection runId={runId} />
     </section>
