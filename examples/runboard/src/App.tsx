@@ -9,6 +9,8 @@ import {
   type RunFilterState,
   RunFilters,
   SessionList,
+  ThroughputChart,
+  TimeFormatProvider,
   toRunListFilter,
   useSession,
 } from '@ops-control-room/react'
@@ -23,6 +25,8 @@ export function App({ devMode }: { devMode: boolean }) {
   const session = useSession(state.session)
   const laneHeight = useLaneHeight()
   const [selection, setSelection] = useState<Set<string>>(() => new Set())
+  const [utc, setUtc] = useState(() => localStorage.getItem('runboard:utc') === '1')
+  useEffect(() => localStorage.setItem('runboard:utc', utc ? '1' : '0'), [utc])
   const detailsRef = useRef<HTMLElement>(null)
   const openedFrom = useRef<string | null>(null)
 
@@ -84,97 +88,106 @@ export function App({ devMode }: { devMode: boolean }) {
   }, [state.run, closeDetails])
 
   return (
-    <div className="app">
-      <a className="skip-link" href="#runs">
-        Skip to runs
-      </a>
-      <header className="app-header">
-        <h1>
-          Runboard <span className="app-subtitle">Ops Control Room</span>
-        </h1>
-        {devMode ? (
-          <span className="app-badge" title="The browser holds a service_role token: local use only">
-            dev mode
-          </span>
-        ) : null}
-        <MetricsPanel sessionId={state.session} />
-      </header>
-      <div className={state.run ? 'app-body has-details' : 'app-body'}>
-        {state.run ? (
-          <aside className="app-details" aria-label="Run details" ref={detailsRef} tabIndex={-1}>
-            <RunDetails runId={state.run} onClose={closeDetails} />
+    <TimeFormatProvider utc={utc}>
+      <div className="app">
+        <a className="skip-link" href="#runs">
+          Skip to runs
+        </a>
+        <header className="app-header">
+          <h1>
+            Runboard <span className="app-subtitle">Ops Control Room</span>
+          </h1>
+          {devMode ? (
+            <span className="app-badge" title="The browser holds a service_role token: local use only">
+              dev mode
+            </span>
+          ) : null}
+          <MetricsPanel sessionId={state.session} />
+          <label className="app-utc">
+            <input type="checkbox" checked={utc} onChange={(e) => setUtc(e.target.checked)} /> Times in UTC
+          </label>
+        </header>
+        <div className={state.run ? 'app-body has-details' : 'app-body'}>
+          {state.run ? (
+            <aside className="app-details" aria-label="Run details" ref={detailsRef} tabIndex={-1}>
+              <RunDetails runId={state.run} onClose={closeDetails} />
+            </aside>
+          ) : null}
+          <aside className="app-sidebar" aria-label="Sessions and enqueue">
+            <h2 className="app-section-title">Sessions</h2>
+            <button
+              type="button"
+              className="ocr-button app-all"
+              aria-pressed={!state.session}
+              onClick={() => setState({ session: null, run: null })}
+            >
+              All recent runs
+            </button>
+            <SessionList
+              selectedId={state.session}
+              onSelect={(s) => setState({ session: s.id, run: null })}
+            />
+            <EnqueueForm
+              currentSession={session.data}
+              onEnqueued={({ session: s }) => {
+                if (s) setState({ session: s.id, run: null })
+                document.getElementById('runs')?.focus()
+              }}
+            />
           </aside>
-        ) : null}
-        <aside className="app-sidebar" aria-label="Sessions and enqueue">
-          <h2 className="app-section-title">Sessions</h2>
-          <button
-            type="button"
-            className="ocr-button app-all"
-            aria-pressed={!state.session}
-            onClick={() => setState({ session: null, run: null })}
-          >
-            All recent runs
-          </button>
-          <SessionList selectedId={state.session} onSelect={(s) => setState({ session: s.id, run: null })} />
-          <EnqueueForm
-            currentSession={session.data}
-            onEnqueued={({ session: s }) => {
-              if (s) setState({ session: s.id, run: null })
-              document.getElementById('runs')?.focus()
-            }}
-          />
-        </aside>
-        <main id="runs" className="app-main" tabIndex={-1}>
-          <nav className="app-views" aria-label="Views">
-            <a href={viewHref(null)} aria-current={state.view !== 'workers' ? 'page' : undefined}>
-              Runs
-            </a>
-            <a href={viewHref('workers')} aria-current={state.view === 'workers' ? 'page' : undefined}>
-              Workers
-            </a>
-          </nav>
-          {state.view === 'workers' ? (
-            <FleetView runHref={(run) => `#session=${run.sessionId}&run=${run.id}`} />
-          ) : (
-            <>
-              <h2 className="app-section-title">{title}</h2>
-              {unknownSession ? (
-                <p role="alert" className="ocr-error app-unknown">
-                  {isOpsError(session.error) && session.error.code === 'not_found'
-                    ? `There is no session ${state.session}. It may have been deleted, or the link is wrong.`
-                    : `Could not load session ${state.session}: ${session.error?.message}`}{' '}
-                  <button
-                    type="button"
-                    className="ocr-link"
-                    onClick={() => setState({ session: null, run: null })}
-                  >
-                    Show all recent runs
-                  </button>
-                </p>
-              ) : (
-                <>
-                  <RunFilters value={filterState} onChange={setFilter} />
-                  <BulkActions selection={selection} onSelectionChange={setSelection} />
-                  <Runboard
-                    sessionId={state.session}
-                    filter={filter}
-                    selectedRunId={state.run}
-                    onOpenRun={(run) => {
-                      openedFrom.current = run.id
-                      setState({ run: run.id })
-                    }}
-                    runHref={(run) => `#session=${run.sessionId}&run=${run.id}`}
-                    laneHeight={laneHeight}
-                    selection={selection}
-                    onSelectionChange={setSelection}
-                  />
-                </>
-              )}
-            </>
-          )}
-        </main>
+          <main id="runs" className="app-main" tabIndex={-1}>
+            <nav className="app-views" aria-label="Views">
+              <a href={viewHref(null)} aria-current={state.view !== 'workers' ? 'page' : undefined}>
+                Runs
+              </a>
+              <a href={viewHref('workers')} aria-current={state.view === 'workers' ? 'page' : undefined}>
+                Workers
+              </a>
+            </nav>
+            {state.view === 'workers' ? (
+              <FleetView runHref={(run) => `#session=${run.sessionId}&run=${run.id}`} />
+            ) : (
+              <>
+                <h2 className="app-section-title">{title}</h2>
+                {unknownSession ? null : <ThroughputChart sessionId={state.session} />}
+                {unknownSession ? (
+                  <p role="alert" className="ocr-error app-unknown">
+                    {isOpsError(session.error) && session.error.code === 'not_found'
+                      ? `There is no session ${state.session}. It may have been deleted, or the link is wrong.`
+                      : `Could not load session ${state.session}: ${session.error?.message}`}{' '}
+                    <button
+                      type="button"
+                      className="ocr-link"
+                      onClick={() => setState({ session: null, run: null })}
+                    >
+                      Show all recent runs
+                    </button>
+                  </p>
+                ) : (
+                  <>
+                    <RunFilters value={filterState} onChange={setFilter} />
+                    <BulkActions selection={selection} onSelectionChange={setSelection} />
+                    <Runboard
+                      sessionId={state.session}
+                      filter={filter}
+                      selectedRunId={state.run}
+                      onOpenRun={(run) => {
+                        openedFrom.current = run.id
+                        setState({ run: run.id })
+                      }}
+                      runHref={(run) => `#session=${run.sessionId}&run=${run.id}`}
+                      laneHeight={laneHeight}
+                      selection={selection}
+                      onSelectionChange={setSelection}
+                    />
+                  </>
+                )}
+              </>
+            )}
+          </main>
+        </div>
       </div>
-    </div>
+    </TimeFormatProvider>
   )
 }
 

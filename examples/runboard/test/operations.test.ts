@@ -385,6 +385,21 @@ describe('the Runboard as an operations dashboard', () => {
     await page.setViewportSize({ width: 1500, height: 1000 })
   })
 
+  it('charts throughput from the aggregates and shows exact times in UTC on request', async () => {
+    await page.goto('about:blank')
+    await page.goto(`${room.url}/#session=${sessionId}`)
+    const chart = page.getByRole('img', { name: /runs finished in the last 15 minutes/ })
+    await expect
+      .poll(() => chart.getAttribute('aria-label'))
+      .toMatch(/^\d+ runs finished in the last 15 minutes, 0 failed/)
+    expect(await chart.locator('rect').count()).toBeGreaterThan(0)
+    const created = page.locator('.ocr-sessions__item[aria-current="page"] time')
+    await expect.poll(() => created.getAttribute('title')).toMatch(/^\d+\/\d+\/\d{4}, /)
+    await page.getByLabel('Times in UTC').check()
+    await expect.poll(() => created.getAttribute('title')).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/)
+    await page.getByLabel('Times in UTC').uncheck()
+  })
+
   it('shows the fleet: a dead worker as dead and its runs at risk', async () => {
     const client = room.client
     const info = {

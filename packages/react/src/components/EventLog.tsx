@@ -3,6 +3,7 @@ import { EVENT_LEVELS, type EventLevel, type RunEvent } from '@ops-control-room/
 import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import { useRunEvents } from '../hooks/useRunEvents'
 import { formatTime } from './format'
+import { formatExact, useUtc } from './TimeFormat'
 
 export interface EventLogProps {
   runId: string
@@ -27,6 +28,7 @@ export function eventsAsText(events: readonly RunEvent[]): string {
  */
 export function EventLog({ runId, initialLevels = [...EVENT_LEVELS] }: EventLogProps) {
   const events = useRunEvents(runId)
+  const utc = useUtc()
   const [levels, setLevels] = useState<Set<EventLevel>>(() => new Set(initialLevels))
   const [query, setQuery] = useState('')
   const headingId = useId()
@@ -113,11 +115,8 @@ export function EventLog({ runId, initialLevels = [...EVENT_LEVELS] }: EventLogP
       >
         {shown.map((e) => (
           <li key={e.id} className="ocr-event" data-level={e.level}>
-            <time
-              dateTime={e.createdAt}
-              title={new Date(e.createdAt).toLocaleString(undefined, { timeZoneName: 'short' })}
-            >
-              {formatTime(e.createdAt)}
+            <time dateTime={e.createdAt} title={formatExact(e.createdAt, utc)}>
+              {utc ? e.createdAt.slice(11, 23) : formatTime(e.createdAt)}
             </time>
             <span className="ocr-event__level">{e.level}</span>
             <span className="ocr-event__type">{e.type}</span>

@@ -1,18 +1,16 @@
 'use client'
 import { useNow } from '../hooks/useNow'
 import { formatDuration } from './format'
+import { formatExact, useUtc } from './TimeFormat'
 
-/** "12s ago" / "in 3m 05s", with the exact time and its zone on hover (or UTC with `utc`). */
-export function RelativeTime({ iso, utc = false }: { iso: string; utc?: boolean }) {
+/**
+ * "12s ago" / "in 3m 05s", with the exact time and its zone on hover: local, or UTC under
+ * `<TimeFormatProvider utc>` (or with `utc`).
+ */
+export function RelativeTime({ iso, utc }: { iso: string; utc?: boolean }) {
   const now = useNow(5000)
-  const t = Date.parse(iso)
-  const diff = (now || Date.now()) - t
-  const exact = utc
-    ? `${new Date(t)
-        .toISOString()
-        .replace('T', ' ')
-        .replace(/\.\d+Z$/, ' UTC')}`
-    : new Date(t).toLocaleString(undefined, { timeZoneName: 'short' })
+  const inUtc = useUtc()
+  const diff = (now || Date.now()) - Date.parse(iso)
   const text =
     Math.abs(diff) < 2000
       ? 'just now'
@@ -20,7 +18,7 @@ export function RelativeTime({ iso, utc = false }: { iso: string; utc?: boolean 
         ? `${formatDuration(diff)} ago`
         : `in ${formatDuration(-diff)}`
   return (
-    <time dateTime={iso} title={exact}>
+    <time dateTime={iso} title={formatExact(iso, utc ?? inUtc)}>
       {text}
     </time>
   )

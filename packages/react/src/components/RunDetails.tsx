@@ -13,6 +13,7 @@ import { formatBytes, formatDuration, runElapsedMs } from './format'
 import { RunTimeline } from './RunTimeline'
 import { ScrollablePre } from './ScrollablePre'
 import { StatusBadge } from './StatusBadge'
+import { formatExact, useUtc } from './TimeFormat'
 
 export interface RunDetailsProps {
   runId: string
@@ -115,6 +116,7 @@ function RunActions({ run }: { run: Run }) {
 }
 
 function RunFacts({ run }: { run: Run }) {
+  const utc = useUtc()
   const now = useNow(1000, run.status === 'running')
   const elapsed = runElapsedMs(run, now)
   const facts: [string, string][] = [
@@ -124,7 +126,7 @@ function RunFacts({ run }: { run: Run }) {
     ['attempt', `${run.attempt}/${run.maxAttempts}`],
     ['worker', run.workerId ?? '—'],
     ['template', run.templateName ? `${run.templateName}@${run.templateVersion}` : '—'],
-    ['created', new Date(run.createdAt).toLocaleString()],
+    ['created', formatExact(run.createdAt, utc)],
     ['elapsed', elapsed === null ? '—' : formatDuration(elapsed)],
   ]
   if (run.progress !== null)

@@ -64,12 +64,18 @@ export function RunFilters({ value, onChange, debounceMs = 300 }: RunFiltersProp
   })
   const latest = useRef({ value, onChange })
   latest.current = { value, onChange }
+  // Only what the user typed is applied: text set from the value (a reload, back/forward) is not
+  // written back, even by a timer that was pending when the value changed.
+  const typedByUser = useRef(false)
   // The URL (back/forward) wins over what is being typed.
   useEffect(() => {
+    typedByUser.current = false
     setText({ kind: value.kind ?? '', workerId: value.workerId ?? '', search: value.search ?? '' })
   }, [value.kind, value.workerId, value.search])
   useEffect(() => {
     const t = setTimeout(() => {
+      if (!typedByUser.current) return
+      typedByUser.current = false
       const { value: v, onChange: change } = latest.current
       const next: RunFilterState = { ...v }
       let changed = false
@@ -126,7 +132,10 @@ export function RunFilters({ value, onChange, debounceMs = 300 }: RunFiltersProp
               type={key === 'search' ? 'search' : 'text'}
               value={text[key]}
               placeholder={placeholder}
-              onChange={(e) => setText((t) => ({ ...t, [key]: e.target.value }))}
+              onChange={(e) => {
+                typedByUser.current = true
+                setText((t) => ({ ...t, [key]: e.target.value }))
+              }}
             />
           </span>
         ))}

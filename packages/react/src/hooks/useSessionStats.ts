@@ -1,5 +1,5 @@
 'use client'
-import type { SessionStats } from '@ops-control-room/core'
+import type { Change, SessionStats } from '@ops-control-room/core'
 import { useMemo } from 'react'
 import { useOpsStore } from '../OpsProvider'
 import type { QueryResult } from '../types'
@@ -12,6 +12,10 @@ export interface UseSessionStatsOptions {
   windowMs?: number
   /** Split the window into this many buckets (for charts). Default 0. */
   buckets?: number
+  /** Read again after run changes (default true); false: only every `pollMs`. */
+  live?: boolean
+  /** Re-read interval in ms. Default 5 s. */
+  pollMs?: number
 }
 
 /**
@@ -22,20 +26,24 @@ export interface UseSessionStatsOptions {
  */
 export function useSessionStats(options: UseSessionStatsOptions = {}): QueryResult<SessionStats> {
   const ops = useOpsStore('useSessionStats')
-  const { sessionId, windowMs = 5 * 60_000, buckets = 0 } = options
+  const { sessionId, windowMs = 5 * 60_000, buckets = 0, live = true, pollMs = 5000 } = options
   const windowSeconds = Math.max(1, Math.round(windowMs / 1000))
   const store = useMemo(
     () =>
-      ops.query<SessionStats>(['stats', sessionId, windowSeconds, buckets], () => ({
+      ops.query<SessionStats>(['stats', sessionId, windowSeconds, buckets, live, pollMs], () => ({
         fetch: () => ops.client.stats.session({ sessionId, windowSeconds, buckets }),
-        isAffectedBy: (change) =>
-          change.type === 'queued' ||
-          ((change.type === 'run' || change.type === 'runs') &&
-            (sessionId === undefined || change.sessionId === sessionId)),
+        ...(live
+          ? {
+              isAffectedBy: (change: Change) =>
+                change.type === 'queued' ||
+                ((change.type === 'run' || change.type === 'runs') &&
+                  (sessionId === undefined || change.sessionId === sessionId)),
+            }
+          : {}),
         coalesceMs: 100,
-        pollMs: 5000,
+        pollMs,
       })),
-    [ops, sessionId, windowSeconds, buckets],
+    [ops, sessionId, windowSeconds, buckets, live, pollMs],
   )
   return useQueryStore(store)
 }
