@@ -121,6 +121,7 @@ export function createRunListStore(
   let again = false
   let timer: ReturnType<typeof setTimeout> | undefined
   let lastSyncEnd = 0
+  let busyStreak = 0
   let lastVerify = 0
   let stopListening: (() => void) | undefined
 
@@ -270,10 +271,12 @@ export function createRunListStore(
       lastSyncEnd = Date.now()
       if (again) {
         again = false
-        // Changes kept coming during the read: the next one waits a little, so a busy session
-        // costs a few reads a second, whatever its rate.
-        schedule(busyGapMs)
-      }
+        // Changes keep coming during reads: from the second read in a row, the next one waits a
+        // little, so a busy session costs a few reads a second whatever its rate, while one change
+        // during a read (a quiet board) is still shown at once.
+        busyStreak++
+        schedule(busyStreak >= 2 ? busyGapMs : 0)
+      } else busyStreak = 0
     })
   }
 
