@@ -27,7 +27,10 @@ export interface RunboardProps {
   selectedRunId?: string
   /** Narrows the lists (status, kind, worker, text, time range, lanes). Counts stay the session's. */
   filter?: Omit<RunListFilter, 'sessionId'>
-  /** Runs per page and lane (more load as a lane is scrolled). Default 25. */
+  /**
+   * Runs per page and lane (more load as a lane is scrolled). Default: what fills `laneHeight`, plus
+   * 8: every loaded row that changes is read again, so loading far past the view costs network.
+   */
   pageSize?: number
   /** Height of a lane's scroll area in px. Default 560. */
   laneHeight?: number
@@ -61,14 +64,17 @@ export function Runboard({
   runHref,
   selectedRunId,
   filter,
-  pageSize = 25,
+  pageSize,
   laneHeight = 560,
   selection,
   onSelectionChange,
   label = 'Runboard',
 }: RunboardProps) {
   const stats = useSessionStats({ sessionId })
-  const list = useRunList({ ...filter, sessionId }, { pageSize })
+  const list = useRunList(
+    { ...filter, sessionId },
+    { pageSize: pageSize ?? Math.ceil(laneHeight / RUN_CARD_HEIGHT) + 8 },
+  )
   const live = useLiveStatus()
   const announcement = useStatusAnnouncement(stats.data)
   const lanes = filter?.lanes ?? LANES
