@@ -14,7 +14,7 @@ loadConfig().then(
     // digestMs: the server folds run changes into a few digests a second per session, so a board
     // left open on a session draining 100,000 runs stays light on the network.
     const client = createOpsClient({
-      backend: httpBackend({ url: config.apiUrl, token: config.token, digestMs: 100 }),
+      backend: httpBackend({ url: config.apiUrl, token: config.token, digestMs: 150 }),
     })
     const artifactStore = httpArtifactStore({ url: config.apiUrl, token: config.token })
     root.render(
