@@ -28,7 +28,8 @@ export function createRunDigest<K = undefined>(options: {
     { lanes: Set<C.Lane>; statuses: Set<C.RunStatus>; ids: Set<string> | null; count: number }
   >()
   let events: Set<string> | null | undefined
-  let lastKey: K | undefined
+  let runsKey: K | undefined
+  let eventsKey: K | undefined
   let timer: ReturnType<typeof setTimeout> | undefined
   let lastFlush = Number.NEGATIVE_INFINITY
   const leadMs = options.leadMs ?? 10
@@ -38,30 +39,48 @@ export function createRunDigest<K = undefined>(options: {
     timer = undefined
     if (pending.size === 0 && events === undefined) return
     lastFlush = Date.now()
-    const key = lastKey
-    if (events !== undefined) {
-      options.emit(
-        events === null
-          ? { type: 'events', runIds: [], truncated: true }
-          : { type: 'events', runIds: [...events] },
-        key,
-      )
-      events = undefined
-    }
     const entries = [...pending]
     pending.clear()
-    for (const [sessionId, d] of entries) {
+    // Each folded notification carries the key of the last change folded into it, and they go out
+    // in the order of those keys, so a client resuming after any of them misses nothing.
+    const emitRuns = () => {
+      for (const [sessionId, d] of entries) {
+        options.emit(
+          {
+            type: 'runs',
+            sessionId,
+            lanes: [...d.lanes].sort(),
+            statuses: [...d.statuses].sort(),
+            count: d.count,
+            ids: d.ids ? [...d.ids] : null,
+          },
+          runsKey,
+        )
+      }
+    }
+    const folded = events
+    const emitEvents = () => {
+      if (folded === undefined) return
       options.emit(
-        {
-          type: 'runs',
-          sessionId,
-          lanes: [...d.lanes].sort(),
-          statuses: [...d.statuses].sort(),
-          count: d.count,
-          ids: d.ids ? [...d.ids] : null,
-        },
-        key,
+        folded === null
+          ? { type: 'events', runIds: [], truncated: true }
+          : { type: 'events', runIds: [...folded] },
+        eventsKey,
       )
+    }
+    events = undefined
+    const eventsFirst =
+      folded !== undefined &&
+      entries.length > 0 &&
+      typeof runsKey === 'number' &&
+      typeof eventsKey === 'number' &&
+      eventsKey < runsKey
+    if (eventsFirst) {
+      emitEvents()
+      emitRuns()
+    } else {
+      emitRuns()
+      emitEvents()
     }
   }
 
@@ -74,7 +93,7 @@ export function createRunDigest<K = undefined>(options: {
           for (const id of change.runIds) events.add(id)
           if (change.truncated || events.size > maxIds) events = null
         }
-        lastKey = key
+        eventsKey = key
         if (!timer) timer = setTimeout(flush, Math.max(leadMs, lastFlush + options.windowMs - Date.now()))
         return
       }
@@ -95,7 +114,7 @@ export function createRunDigest<K = undefined>(options: {
         d.ids.add(change.id)
         if (d.ids.size > maxIds) d.ids = null
       }
-      lastKey = key
+      runsKey = key
       if (!timer) {
         timer = setTimeout(flush, Math.max(leadMs, lastFlush + options.windowMs - Date.now()))
       }
