@@ -229,6 +229,7 @@ table ops.runs (row level security)
   index CREATE INDEX idx_runs_seq ON ops.runs USING btree (seq)
   index CREATE INDEX idx_runs_session ON ops.runs USING btree (session_id, seq)
   index CREATE UNIQUE INDEX idx_runs_session_idempotency_key ON ops.runs USING btree (session_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)
+  index CREATE INDEX idx_runs_session_stats ON ops.runs USING btree (session_id, lane, status) INCLUDE (finished_at)
   index CREATE INDEX idx_runs_status_lane ON ops.runs USING btree (lane, priority DESC, run_at, seq) WHERE (status = 'queued'::ops.run_status)
   index CREATE UNIQUE INDEX runs_pkey ON ops.runs USING btree (id)
   policy runs_read for SELECT to anon, authenticated using (true)
@@ -1584,6 +1585,60 @@ begin
 end;
 $function$
 
+-- execute: authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.retry_runs(p_run_ids uuid[], p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
+ RETURNS SETOF ops.runs
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_actor uuid := ops.current_user_id();
+  v_forbidden text;
+begin
+  if pg_catalog.cardinality(coalesce(p_run_ids, '{}')) > 10000 then
+    raise exception 'retry at most 10000 runs at once' using errcode = 'OPVAL';
+  end if;
+  v_forbidden := ops.forbidden_kind(array(
+    select distinct r.kind from ops.runs r where r.id = any (coalesce(p_run_ids, '{}'))));
+  if v_forbidden is not null then
+    raise exception 'role % may not retry runs of kind %: ask an operator for a kind policy (ops.set_kind_policy)',
+      ops.caller_role(), v_forbidden
+      using errcode = '42501';
+  end if;
+  return query
+  with target as (
+    select r.id, r.status, r.attempt, r.max_attempts, r.error, r.cancel_reason, r.worker_id, r.finished_at
+    from ops.runs r where r.id = any (coalesce(p_run_ids, '{}')) order by r.id for no key update
+  ),
+  retried as (
+    update ops.runs r
+    set status = 'queued', run_at = coalesce(p_run_at, pg_catalog.now()), finished_at = null, error = null,
+      result = null, worker_id = null, claimed_at = null, heartbeat_at = null, progress = null,
+      progress_message = null, cancel_requested_at = null, cancel_reason = null,
+      max_attempts = greatest(t.max_attempts, t.attempt + 1), updated_at = pg_catalog.now()
+    from target t
+    where r.id = t.id and t.status in ('failed', 'cancelled') and t.attempt < 100
+    returning r.*
+  ),
+  ev as (
+    insert into ops.run_events (run_id, level, type, message, data, attempt)
+    select t.id, 'info'::ops.event_level, 'run:retried',
+      'retried after attempt ' || t.attempt || ' ' || t.status::text,
+      pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'by', v_actor, 'attempt', t.attempt, 'previous_status', t.status, 'error', t.error,
+        'cancel_reason', t.cancel_reason, 'worker_id', t.worker_id, 'finished_at', t.finished_at,
+        'run_at', p_run_at)),
+      t.attempt
+    from target t join retried x on x.id = t.id
+  )
+  select * from retried
+  union all
+  select r.* from ops.runs r join target t on t.id = r.id
+  where t.id not in (select id from retried);
+end;
+$function$
+
 -- execute: anon, authenticated, service_role
 CREATE OR REPLACE FUNCTION ops.runs_invariants(p_kind text, p_priority integer, p_params jsonb, p_attempt integer, p_max_attempts integer, p_timeout_seconds integer, p_idempotency_key text, p_template_name text, p_template_version integer, p_progress real, p_progress_message text, p_error jsonb, p_result jsonb, p_status ops.run_status, p_worker_id text, p_heartbeat_at timestamp with time zone, p_claimed_at timestamp with time zone, p_finished_at timestamp with time zone)
  RETURNS boolean
@@ -1661,6 +1716,68 @@ begin
       using errcode = 'check_violation', constraint = 'runs_failed_has_error';
   end if;
   return true;
+end;
+$function$
+
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.session_stats(p_session_id uuid DEFAULT NULL::uuid, p_window_seconds integer DEFAULT 300, p_buckets integer DEFAULT 0)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+AS $function$
+declare
+  v_now timestamptz := pg_catalog.now();
+  v_since timestamptz;
+  v_groups jsonb;
+  v_series jsonb := '[]'::jsonb;
+  v_width double precision;
+begin
+  if p_window_seconds is null or p_window_seconds < 1 or p_window_seconds > 86400 then
+    raise exception 'window_seconds must be between 1 and 86400' using errcode = 'OPVAL';
+  end if;
+  if p_buckets is null or p_buckets < 0 or p_buckets > 120 then
+    raise exception 'buckets must be between 0 and 120' using errcode = 'OPVAL';
+  end if;
+  v_since := v_now - pg_catalog.make_interval(secs => p_window_seconds);
+  -- Two statements rather than `(p_session_id is null or session_id = p_session_id)`: a catch-all
+  -- predicate defeats the index once the plan goes generic.
+  if p_session_id is null then
+    select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(g.lane, g.status, g.n, g.fin, g.fail)), '[]')
+    into v_groups
+    from (
+      select r.lane, r.status, pg_catalog.count(*) as n,
+        pg_catalog.count(*) filter (where r.finished_at >= v_since) as fin,
+        pg_catalog.count(*) filter (where r.status = 'failed' and r.finished_at >= v_since) as fail
+      from ops.runs r group by r.lane, r.status
+    ) g;
+  else
+    select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(g.lane, g.status, g.n, g.fin, g.fail)), '[]')
+    into v_groups
+    from (
+      select r.lane, r.status, pg_catalog.count(*) as n,
+        pg_catalog.count(*) filter (where r.finished_at >= v_since) as fin,
+        pg_catalog.count(*) filter (where r.status = 'failed' and r.finished_at >= v_since) as fail
+      from ops.runs r where r.session_id = p_session_id group by r.lane, r.status
+    ) g;
+  end if;
+  if p_buckets > 0 then
+    -- Finished and failed runs per time bucket, oldest first (for charts).
+    v_width := p_window_seconds::double precision / p_buckets;
+    select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(b.i, b.fin, b.fail) order by b.i), '[]')
+    into v_series
+    from (
+      select least(p_buckets - 1, floor(extract(epoch from (r.finished_at - v_since)) / v_width)::int) as i,
+        pg_catalog.count(*) as fin, pg_catalog.count(*) filter (where r.status = 'failed') as fail
+      from ops.runs r
+      where (p_session_id is null or r.session_id = p_session_id)
+        and r.status in ('succeeded', 'failed', 'cancelled') and r.finished_at >= v_since
+      group by 1
+    ) b;
+  end if;
+  return pg_catalog.jsonb_build_object(
+    'at', v_now, 'windowSeconds', p_window_seconds, 'groups', v_groups,
+    'buckets', p_buckets, 'series', v_series);
 end;
 $function$
 

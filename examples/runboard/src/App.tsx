@@ -1,83 +1,221 @@
+import { isOpsError } from '@ops-control-room/core'
 import {
+  BulkActions,
   EnqueueForm,
+  FleetView,
   MetricsPanel,
   Runboard,
   RunDetails,
+  type RunFilterState,
+  RunFilters,
   SessionList,
   SpecKitForm,
+  ThroughputChart,
+  TimeFormatProvider,
+  toRunListFilter,
   useSession,
   useTemplates,
 } from '@ops-control-room/react'
-import { useEffect } from 'react'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { useHashState } from './useHashState'
 
-/** The Runboard app: sessions and the enqueue form on the left, four lanes, a run's details. */
+const FILTER_KEYS = ['status', 'lane', 'kind', 'workerId', 'search', 'range'] as const
+
+/** The Runboard app: sessions and the enqueue form on the left, filters, four lanes, a run's details. */
 export function App({ devMode }: { devMode: boolean }) {
   const [state, setState] = useHashState()
   const session = useSession(state.session)
   // The Spec Kit form, where the control room has a spec_kit_generate template (pnpm start does).
   const templates = useTemplates({ latestOnly: true })
   const specKit = templates.data?.some((t) => t.kind === 'spec_kit_generate') ?? false
+  const laneHeight = useLaneHeight()
+  const [selection, setSelection] = useState<Set<string>>(() => new Set())
+  const [utc, setUtc] = useState(() => localStorage.getItem('runboard:utc') === '1')
+  useEffect(() => localStorage.setItem('runboard:utc', utc ? '1' : '0'), [utc])
+  const detailsRef = useRef<HTMLElement>(null)
+  const openedFrom = useRef<string | null>(null)
 
-  // Escape closes the details panel.
+  const filterState: RunFilterState = useMemo(() => {
+    const f: RunFilterState = {}
+    for (const k of FILTER_KEYS) if (state[k] !== undefined) (f as Record<string, unknown>)[k] = state[k]
+    return f
+  }, [state])
+  const filterKey = JSON.stringify(filterState)
+  // biome-ignore lint/correctness/useExhaustiveDependencies: filterKey stands for filterState
+  const filter = useMemo(() => toRunListFilter(filterState), [filterKey])
+  const setFilter = useCallback(
+    (next: RunFilterState) => {
+      const patch: Record<string, unknown> = {}
+      for (const k of FILTER_KEYS) patch[k] = next[k] ?? null
+      setState(patch)
+    },
+    [setState],
+  )
+
+  const unknownSession = state.session !== undefined && session.status === 'error'
+  const title = state.session
+    ? unknownSession
+      ? 'Unknown session'
+      : (session.data?.name ?? 'Session')
+    : 'All recent runs'
+  useEffect(() => {
+    document.title = `${title} · Runboard`
+  }, [title])
+
+  // A new session or filter: the old selection no longer means what it meant.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reset on session or filter change only
+  useEffect(() => setSelection(new Set()), [state.session, filterKey])
+
+  // Opening a run moves focus into its details (and scrolls them into view, on a phone too);
+  // closing returns it to the run's card.
+  useEffect(() => {
+    if (state.run) detailsRef.current?.focus()
+  }, [state.run])
+  const closeDetails = useCallback(() => {
+    const runId = state.run
+    setState({ run: null })
+    requestAnimationFrame(() => {
+      const back =
+        (runId &&
+          document.querySelector<HTMLElement>(`article[data-run-id="${runId}"] .ocr-run__actions a`)) ||
+        document.getElementById('runs')
+      back?.focus()
+    })
+  }, [state.run, setState])
+
   useEffect(() => {
     if (!state.run) return
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape') setState({ run: null })
+      if (e.key === 'Escape') closeDetails()
     }
     window.addEventListener('keydown', onKey)
     return () => window.removeEventListener('keydown', onKey)
-  }, [state.run, setState])
+  }, [state.run, closeDetails])
 
   return (
-    <div className="app">
-      <a className="skip-link" href="#runs">
-        Skip to runs
-      </a>
-      <header className="app-header">
-        <h1>
-          Runboard <span className="app-subtitle">Ops Control Room</span>
-        </h1>
-        {devMode ? (
-          <span className="app-badge" title="The browser holds a service_role token: local use only">
-            dev mode
-          </span>
-        ) : null}
-        <MetricsPanel sessionId={state.session} />
-      </header>
-      <div className="app-body">
-        <aside className="app-sidebar" aria-label="Sessions and enqueue">
-          <h2 className="app-section-title">Sessions</h2>
-          <button
-            type="button"
-            className="ocr-button app-all"
-            aria-pressed={!state.session}
-            onClick={() => setState({ session: null, run: null })}
-          >
-            All recent runs
-          </button>
-          <SessionList selectedId={state.session} onSelect={(s) => setState({ session: s.id, run: null })} />
-          <EnqueueForm onEnqueued={({ session: s }) => s && setState({ session: s.id, run: null })} />
-          {specKit ? (
-            <SpecKitForm onEnqueued={({ session: s }) => s && setState({ session: s.id, run: null })} />
+    <TimeFormatProvider utc={utc}>
+      <div className="app">
+        <a className="skip-link" href="#runs">
+          Skip to runs
+        </a>
+        <header className="app-header">
+          <h1>
+            Runboard <span className="app-subtitle">Ops Control Room</span>
+          </h1>
+          {devMode ? (
+            <span className="app-badge" title="The browser holds a service_role token: local use only">
+              dev mode
+            </span>
           ) : null}
-        </aside>
-        <main id="runs" className="app-main" tabIndex={-1}>
-          <h2 className="app-section-title">
-            {state.session ? (session.data?.name ?? 'Session') : 'All recent runs'}
-          </h2>
-          <Runboard
-            sessionId={state.session}
-            selectedRunId={state.run}
-            onOpenRun={(run) => setState({ run: run.id })}
-          />
-        </main>
-        {state.run ? (
-          <aside className="app-details" aria-label="Run details">
-            <RunDetails runId={state.run} onClose={() => setState({ run: null })} />
+          <MetricsPanel sessionId={state.session} />
+          <label className="app-utc">
+            <input type="checkbox" checked={utc} onChange={(e) => setUtc(e.target.checked)} /> Times in UTC
+          </label>
+        </header>
+        <div className={state.run ? 'app-body has-details' : 'app-body'}>
+          {state.run ? (
+            <aside className="app-details" aria-label="Run details" ref={detailsRef} tabIndex={-1}>
+              <RunDetails runId={state.run} onClose={closeDetails} />
+            </aside>
+          ) : null}
+          <aside className="app-sidebar" aria-label="Sessions and enqueue">
+            <h2 className="app-section-title">Sessions</h2>
+            <button
+              type="button"
+              className="ocr-button app-all"
+              aria-pressed={!state.session}
+              onClick={() => setState({ session: null, run: null })}
+            >
+              All recent runs
+            </button>
+            <SessionList
+              selectedId={state.session}
+              onSelect={(s) => setState({ session: s.id, run: null })}
+            />
+            <EnqueueForm
+              currentSession={session.data}
+              onEnqueued={({ session: s }) => {
+                if (s) setState({ session: s.id, run: null })
+                document.getElementById('runs')?.focus()
+              }}
+            />
+            {specKit ? (
+              <SpecKitForm onEnqueued={({ session: s }) => s && setState({ session: s.id, run: null })} />
+            ) : null}
           </aside>
-        ) : null}
+          <main id="runs" className="app-main" tabIndex={-1}>
+            <nav className="app-views" aria-label="Views">
+              <a href={viewHref(null)} aria-current={state.view !== 'workers' ? 'page' : undefined}>
+                Runs
+              </a>
+              <a href={viewHref('workers')} aria-current={state.view === 'workers' ? 'page' : undefined}>
+                Workers
+              </a>
+            </nav>
+            {state.view === 'workers' ? (
+              <FleetView runHref={(run) => `#session=${run.sessionId}&run=${run.id}`} />
+            ) : (
+              <>
+                <h2 className="app-section-title">{title}</h2>
+                {unknownSession ? null : <ThroughputChart sessionId={state.session} />}
+                {unknownSession ? (
+                  <p role="alert" className="ocr-error app-unknown">
+                    {isOpsError(session.error) && session.error.code === 'not_found'
+                      ? `There is no session ${state.session}. It may have been deleted, or the link is wrong.`
+                      : `Could not load session ${state.session}: ${session.error?.message}`}{' '}
+                    <button
+                      type="button"
+                      className="ocr-link"
+                      onClick={() => setState({ session: null, run: null })}
+                    >
+                      Show all recent runs
+                    </button>
+                  </p>
+                ) : (
+                  <>
+                    <RunFilters value={filterState} onChange={setFilter} />
+                    <BulkActions selection={selection} onSelectionChange={setSelection} />
+                    <Runboard
+                      sessionId={state.session}
+                      filter={filter}
+                      selectedRunId={state.run}
+                      onOpenRun={(run) => {
+                        openedFrom.current = run.id
+                        setState({ run: run.id })
+                      }}
+                      runHref={(run) => `#session=${run.sessionId}&run=${run.id}`}
+                      laneHeight={laneHeight}
+                      selection={selection}
+                      onSelectionChange={setSelection}
+                    />
+                  </>
+                )}
+              </>
+            )}
+          </main>
+        </div>
       </div>
-    </div>
+    </TimeFormatProvider>
   )
+}
+
+/** The current URL with another view (other hash keys kept). */
+function viewHref(view: string | null): string {
+  const p = new URLSearchParams(window.location.hash.replace(/^#/, ''))
+  if (view) p.set('view', view)
+  else p.delete('view')
+  return `#${p.toString()}`
+}
+
+const readLaneHeight = () => Math.max(320, window.innerHeight - 300)
+
+/** Lanes fill the window's height (less the header), at least 320 px. */
+function useLaneHeight(): number {
+  const [height, setHeight] = useState(readLaneHeight)
+  useEffect(() => {
+    const onResize = () => setHeight(readLaneHeight())
+    window.addEventListener('resize', onResize)
+    return () => window.removeEventListener('resize', onResize)
+  }, [])
+  return height
 }

@@ -11,7 +11,11 @@ const root = createRoot(document.getElementById('root') as HTMLElement)
 
 loadConfig().then(
   (config) => {
-    const client = createOpsClient({ backend: httpBackend({ url: config.apiUrl, token: config.token }) })
+    // digestMs: the server folds run changes into a few digests a second per session, so a board
+    // left open on a session draining 100,000 runs stays light on the network.
+    const client = createOpsClient({
+      backend: httpBackend({ url: config.apiUrl, token: config.token, digestMs: 150 }),
+    })
     const artifactStore = httpArtifactStore({ url: config.apiUrl, token: config.token })
     root.render(
       <StrictMode>

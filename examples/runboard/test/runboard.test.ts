@@ -59,6 +59,8 @@ async function enqueue(options: {
     const field = form.locator(`[data-param="${name}"] input`)
     await field.fill(value)
   }
+  // With a session open, the form adds to it by default: these tests want a new one each time.
+  if (await form.getByLabel('Add to').count()) await form.getByLabel('Add to').selectOption('new')
   await form.getByLabel('Session name').fill(options.session)
   await form.getByLabel('Runs', { exact: true }).fill(String(options.runs))
   await form.getByLabel('Lane').selectOption(options.lane)
@@ -99,7 +101,11 @@ describe('the Runboard in a real browser', () => {
       .locator('article.ocr-run progress')
       .evaluateAll((els) => els.map((e) => (e as HTMLProgressElement).value))
     expect(progress).toEqual([1, 1, 1, 1])
-    expect(await page.locator('[data-metric="in-flight"] dd').textContent()).toBe('0')
+    // Counts come from the database's aggregates, read after the same changes as the cards.
+    await expect.poll(() => page.locator('[data-metric="in-flight"] dd').textContent()).toBe('0')
+    await expect
+      .poll(() => page.locator('.ocr-counts [data-status="succeeded"] strong').textContent())
+      .toBe('4')
     await shot('runboard-succeeded')
   })
 
@@ -122,7 +128,7 @@ describe('the Runboard in a real browser', () => {
     await page.getByRole('button', { name: /browser e2e/ }).click()
     await expect.poll(() => cards('succeeded').count()).toBe(4)
     const card = page.locator('section.ocr-lane[data-lane="C"] article.ocr-run').first()
-    await card.getByRole('button', { name: /^Details/ }).click()
+    await card.getByRole('link', { name: /^Details/ }).click()
     const details = page.getByRole('complementary', { name: 'Run details' })
     await expect.poll(() => details.locator('.ocr-event').count()).toBeGreaterThan(5)
     const types = await details.locator('.ocr-event__type').allTextContents()
@@ -140,6 +146,8 @@ describe('the Runboard in a real browser', () => {
     await details.getByRole('button', { name: 'chart.svg' }).click()
     const img = details.locator('img.ocr-artifact__image')
     await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBeGreaterThan(0)
+    // Shown once, as an image (not also as its XML source).
+    expect(await details.locator('figure.ocr-artifact pre').count()).toBe(0)
     await details.getByRole('button', { name: 'output.log' }).click()
     await expect.poll(() => details.locator('.ocr-artifact__text').textContent()).toContain('step 4/4')
     await shot('run-details')

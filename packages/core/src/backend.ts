@@ -8,8 +8,12 @@ export type Parsed<S extends z.ZodType> = z.output<S>
 /** Stops a subscription. Safe to call more than once. */
 export type Unsubscribe = () => Promise<void>
 
-/** The kinds of live change: `queued` (a lane got work), `cancel`, `run` (status/progress), `events`. */
-export type ChangeType = C.Change['type']
+/**
+ * The kinds of live change: `queued` (a lane got work), `cancel`, `run` (status/progress), `events`.
+ * (`runs` digests stand in for `run` changes on a stream opened with `digestMs`; asking for `run`
+ * delivers them too.)
+ */
+export type ChangeType = Exclude<C.Change['type'], 'runs'>
 
 /** What a subscription wants delivered. */
 export interface SubscribeOptions {
@@ -39,7 +43,7 @@ export function filterChanges(
   if (options?.types === undefined) return listener
   const wanted = new Set<string>(changeTypes(options))
   return (change) => {
-    if (wanted.has(change.type)) listener(change)
+    if (wanted.has(change.type === 'runs' ? 'run' : change.type)) listener(change)
   }
 }
 
@@ -61,6 +65,10 @@ export interface Backend {
   getRun(id: string): Promise<C.Run | null>
   listRuns(input: Parsed<typeof C.ListRunsInput>): Promise<C.Run[]>
   cancelRuns(input: Parsed<typeof C.CancelRunsInput>): Promise<C.Run[]>
+  /** Failed or cancelled runs back to `queued` as a new attempt (`ops.retry_runs`); others unchanged. */
+  retryRuns(input: Parsed<typeof C.RetryRunsInput>): Promise<C.Run[]>
+  /** Counts per lane and status, throughput and error rate, from the database (`ops.session_stats`). */
+  sessionStats(input: Parsed<typeof C.SessionStatsInput>): Promise<C.SessionStats>
 
   listEvents(input: Parsed<typeof C.ListEventsInput>): Promise<C.RunEvent[]>
   listArtifacts(input: Parsed<typeof C.ListArtifactsInput>): Promise<C.Artifact[]>
@@ -101,6 +109,12 @@ export interface Backend {
 
   /** Runs `fn` while holding a cluster-wide lock named `key`, or returns undefined if another holds it. */
   tryWithLock?<T>(key: string, fn: () => Promise<T>): Promise<T | undefined>
+
+  /**
+   * Hears when the live connection drops (`reconnecting`) and comes back (`live`), for an honest
+   * "Live" badge. Backends whose subscription has no connection of its own to lose omit it.
+   */
+  watchConnection?(listener: (state: 'live' | 'reconnecting') => void): () => void
 
   /** Whether the backend can reach its database or API now. */
   ping(): Promise<void>

@@ -36,6 +36,12 @@ export interface OpsClient {
     cancel(id: string, reason?: string): Promise<C.Run>
     /** Cancels many runs; unknown ids are left out of the result. */
     cancelMany(input: C.CancelRunsInput): Promise<C.Run[]>
+    /**
+     * Retries failed or cancelled runs as a new attempt of the same run (back to `queued`); runs in
+     * another status come back unchanged, unknown ids are left out. Each retry records a
+     * `run:retried` event holding the ended attempt's error.
+     */
+    retry(input: C.RetryRunsInput): Promise<C.Run[]>
     /** Live run changes (status, progress, cancel requests), optionally of one session. */
     watch(
       filter: WatchRunsFilter,
@@ -68,7 +74,11 @@ export interface OpsClient {
    * The queue now (queued/running per lane and kind, oldest queued age) and the last window
    * (finished runs, error rate, recoveries, worker health). Signed-in users and the service role.
    */
-  stats(input?: C.QueueStatsInput): Promise<C.QueueStats>
+  readonly stats: {
+    (input?: C.QueueStatsInput): Promise<C.QueueStats>
+    /** Counts per lane and status, throughput and error rate of one session (or of every run). */
+    session(input?: C.SessionStatsInput): Promise<C.SessionStats>
+  }
   /**
    * Who may enqueue which kinds (service_role only). A kind without a policy can be enqueued by
    * service_role alone; the database enforces this for every caller.
@@ -208,6 +218,7 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
         return mustExist(run ?? null, `run ${runId} does not exist`)
       },
       cancelMany: async (input) => backend.cancelRuns(parseInput(C.CancelRunsInput, input, 'cancel request')),
+      retry: async (input) => backend.retryRuns(parseInput(C.RetryRunsInput, input, 'retry request')),
       watch: async (filter, listener) => {
         const sessionId = filter.sessionId === undefined ? undefined : id(filter.sessionId, 'session id')
         return backend.subscribe(
@@ -278,7 +289,16 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
     workers: {
       list: async () => backend.listWorkers(),
     },
-    stats: async (input = {}) => backend.queueStats(parseInput(C.QueueStatsInput, input, 'stats request')),
+    // Callable for the queue's figures, with `.session` for one session's: both are aggregates
+    // computed by the database, true at any size.
+    stats: Object.assign(
+      async (input: C.QueueStatsInput = {}) =>
+        backend.queueStats(parseInput(C.QueueStatsInput, input, 'stats request')),
+      {
+        session: async (input: C.SessionStatsInput = {}) =>
+          backend.sessionStats(parseInput(C.SessionStatsInput, input, 'stats query')),
+      },
+    ),
     policies: {
       set: async (input) => backend.setKindPolicy(parseInput(C.SetKindPolicyInput, input, 'kind policy')),
       list: async () => backend.listKindPolicies(),

@@ -282,6 +282,8 @@ export const ListSessionsInput = z.strictObject({
   limit: z.number().int().min(1).max(1000).default(50),
   /** Sessions created strictly before this timestamp (ISO 8601; for paging back in time). */
   before: z.iso.datetime({ offset: true }).optional(),
+  /** Case-insensitive text in the session's name. */
+  search: z.string().trim().min(1).max(200).optional(),
 })
 
 /** One run to enqueue. With a template, `kind` may be omitted and the template supplies defaults. */
@@ -319,14 +321,82 @@ export const EnqueueRunsInput = z
     })
   })
 
-export const ListRunsInput = z.strictObject({
+export const ListRunsInput = z
+  .strictObject({
+    sessionId: uuid.optional(),
+    status: z.union([RunStatus, z.array(RunStatus).min(1)]).optional(),
+    lane: Lane.optional(),
+    kind: identifier.optional(),
+    limit: z.number().int().min(1).max(5000).default(500),
+    /** Runs enqueued after this sequence number (ascending order); without it, the newest first. */
+    afterSeq: z.number().int().min(0).optional(),
+    /** Runs enqueued before this sequence number, newest first: the cursor of the next page back. */
+    beforeSeq: z.number().int().min(0).optional(),
+    /** Only these runs (re-reading the rows a live change named). At most 200: they travel in a URL. */
+    ids: z.array(uuid).min(1).max(200).optional(),
+    /** Only runs claimed last by this worker. */
+    workerId: z.string().min(1).max(200).optional(),
+    /** Case-insensitive text in the kind, params, error or progress message. */
+    search: z.string().trim().min(1).max(200).optional(),
+    /** Runs created at or after this time (ISO 8601). */
+    createdAfter: z.iso.datetime({ offset: true }).optional(),
+    /** Runs created before this time (ISO 8601). */
+    createdBefore: z.iso.datetime({ offset: true }).optional(),
+    /**
+     * Runs updated after this time (ISO 8601). With `afterSeq`, this reads what changed in a loaded
+     * window of a list, and what was added after it, in one cheap range scan (a live list's resync).
+     */
+    updatedAfter: z.iso.datetime({ offset: true }).optional(),
+    /** `limit` applies to each lane: the newest of every lane in one call (a board's first pages). */
+    perLane: z.boolean().optional(),
+  })
+  .refine((v) => v.afterSeq === undefined || v.beforeSeq === undefined, {
+    path: ['beforeSeq'],
+    message: 'give afterSeq or beforeSeq, not both',
+  })
+
+/** What `stats.session` aggregates, and over which window. */
+export const SessionStatsInput = z.strictObject({
+  /** One session's runs; every run when omitted. */
   sessionId: uuid.optional(),
-  status: z.union([RunStatus, z.array(RunStatus).min(1)]).optional(),
-  lane: Lane.optional(),
-  kind: identifier.optional(),
-  limit: z.number().int().min(1).max(5000).default(500),
-  /** Runs enqueued after this sequence number (ascending order); without it, the newest first. */
-  afterSeq: z.number().int().min(0).optional(),
+  /** Throughput and error rate count runs finished within this many seconds. Default 300. */
+  windowSeconds: z.number().int().min(1).max(86_400).default(300),
+  /** Also split the window into this many buckets of finished/failed runs (for charts). Default 0. */
+  buckets: z.number().int().min(0).max(120).default(0),
+})
+
+export const StatusCounts = z.object({
+  queued: z.number().int(),
+  running: z.number().int(),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  cancelled: z.number().int(),
+})
+
+/** True counts, computed by the database (`ops.session_stats`), whatever the session's size. */
+export const SessionStats = z.object({
+  sessionId: uuid.nullable(),
+  /** The database's clock when it counted. */
+  at: timestamp,
+  windowSeconds: z.number().int(),
+  total: z.number().int(),
+  byStatus: StatusCounts,
+  lanes: z.object({ A: StatusCounts, B: StatusCounts, C: StatusCounts, D: StatusCounts }),
+  /** Runs that finished (any terminal status) within the window. */
+  finishedInWindow: z.number().int(),
+  failedInWindow: z.number().int(),
+  /** finishedInWindow per minute of the window. */
+  throughputPerMinute: z.number(),
+  /** failedInWindow / finishedInWindow, or null when none finished. */
+  errorRate: z.number().nullable(),
+  /** Oldest first; empty unless `buckets` was asked for. */
+  series: z.array(z.object({ start: timestamp, finished: z.number().int(), failed: z.number().int() })),
+})
+
+export const RetryRunsInput = z.strictObject({
+  ids: z.array(uuid).min(1).max(10_000),
+  /** Not claimable before this time; now when omitted. */
+  runAt: z.iso.datetime({ offset: true }).optional(),
 })
 
 export const CancelRunsInput = z.strictObject({
@@ -575,7 +645,24 @@ export const Change = z.discriminatedUnion('type', [
     workerId: z.string().nullable(),
     lease: z.string().nullable().optional(),
   }),
-  z.object({ type: z.literal('events'), runIds: z.array(uuid) }),
+  z.object({
+    type: z.literal('events'),
+    runIds: z.array(uuid),
+    /** On a digest stream: more runs got events than are listed; a run's log may have grown. */
+    truncated: z.boolean().optional(),
+  }),
+  /**
+   * Run changes of one session folded over a short window (a stream opened with `digestMs`): which
+   * lanes and statuses were touched, how many changes, and the run ids unless there were many (null).
+   */
+  z.object({
+    type: z.literal('runs'),
+    sessionId: uuid,
+    lanes: z.array(Lane),
+    statuses: z.array(RunStatus),
+    count: z.number().int(),
+    ids: z.array(uuid).nullable(),
+  }),
 ])
 
 export type Lane = z.infer<typeof Lane>
@@ -599,6 +686,10 @@ export type ListSessionsInput = z.input<typeof ListSessionsInput>
 export type EnqueueRunsInput = z.input<typeof EnqueueRunsInput>
 export type ListRunsInput = z.input<typeof ListRunsInput>
 export type CancelRunsInput = z.input<typeof CancelRunsInput>
+export type SessionStatsInput = z.input<typeof SessionStatsInput>
+export type StatusCounts = z.infer<typeof StatusCounts>
+export type SessionStats = z.infer<typeof SessionStats>
+export type RetryRunsInput = z.input<typeof RetryRunsInput>
 export type ListEventsInput = z.input<typeof ListEventsInput>
 export type ListArtifactsInput = z.input<typeof ListArtifactsInput>
 export type CreateTemplateInput = z.input<typeof CreateTemplateInput>

@@ -8,6 +8,8 @@ export type { ArtifactBody, ArtifactPutInput, ArtifactStore, StoredArtifact } fr
 export { toByteStream } from './artifactStore'
 export type { Backend, ChangeType, Parsed, SubscribeOptions, Unsubscribe } from './backend'
 export { filterChanges } from './backend'
+export type { RunsDigest } from './changeDigest'
+export { createRunDigest, DIGEST_MAX_IDS } from './changeDigest'
 export type { OpsClient, OpsClientOptions, WatchRunsFilter } from './client'
 export { createOpsClient, validateTemplateParams } from './client'
 export {
@@ -56,6 +58,7 @@ export {
   QueueStatsInput,
   RecoverStuckRunsInput,
   ReleaseRunsInput,
+  RetryRunsInput,
   RUN_STATUSES,
   Run,
   RunEvent,
@@ -63,7 +66,10 @@ export {
   RunStatus,
   RunTemplate,
   Session,
+  SessionStats,
+  SessionStatsInput,
   SetKindPolicyInput,
+  StatusCounts,
   TERMINAL_STATUSES,
   UpdateProgressInput,
   WorkerInfo,
@@ -116,7 +122,7 @@ export {
   UploadUrlInput,
 } from './executor/routes'
 export { httpArtifactStore } from './http/httpArtifactStore'
-export type { HttpBackendOptions, TokenSource } from './http/httpBackend'
+export type { ConnectionState, HttpBackendOptions, TokenSource } from './http/httpBackend'
 export { errorFromResponse, httpBackend } from './http/httpBackend'
 export type { ExecutorCall, RemoteOperations } from './http/remoteOperations'
 export { createRemoteOperations } from './http/remoteOperations'
@@ -134,6 +140,8 @@ export {
   toWorker,
 } from './rows'
 export { findSecret, valueLooksSecret } from './secrets'
+export type { RawSessionStats } from './sessionStats'
+export { toSessionStats } from './sessionStats'
 export type { SupabaseBackendOptions, SupabaseClientLike } from './supabase/supabaseBackend'
 export { changesFromRealtime, supabaseBackend } from './supabase/supabaseBackend'
 export type { SupabaseStorageLike } from './supabase/supabaseStorageStore'

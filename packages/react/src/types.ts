@@ -33,5 +33,9 @@ export interface QueryResult<T> extends QueryState<T> {
   refetch(): Promise<void>
 }
 
-/** The state of the live connection (the backend's change stream). */
-export type LiveStatus = 'idle' | 'connecting' | 'live' | 'error'
+/**
+ * The state of the live connection (the backend's change stream): `error` while it is reconnecting
+ * (a failed subscribe, or a backend that reported its stream lost), `offline` while the browser says
+ * it has no network.
+ */
+export type LiveStatus = 'idle' | 'connecting' | 'live' | 'error' | 'offline'

@@ -73,6 +73,34 @@ describe('Runboard', () => {
   })
 })
 
+describe('Runboard at size', () => {
+  it('shows the database counts, not the loaded rows, and renders only the cards in view', async () => {
+    const { client, worker } = ctx
+    const s = await client.sessions.create({ name: 'big board' })
+    await client.runs.enqueue({
+      sessionId: s.id,
+      runs: Array.from({ length: 400 }, (_, i) => ({
+        kind: 'big',
+        lane: i % 8 === 0 ? ('B' as const) : ('A' as const),
+      })),
+    })
+    const claimed = await worker.worker.claim({ workerId: 'w-big', lanes: { A: 30 }, kinds: ['big'] })
+    await worker.worker.complete({
+      workerId: 'w-big',
+      results: claimed.map((r) => ({ id: r.id, lease: r.lease as string })),
+    })
+    render(<Runboard sessionId={s.id} pageSize={25} />, { wrapper: providerFor(client) })
+    await waitFor(() => expect(lane('A').querySelector('.ocr-lane__count')?.textContent).toBe('(350)'))
+    expect(lane('B').querySelector('.ocr-lane__count')?.textContent).toBe('(50)')
+    const counts = screen.getByRole('list', { name: 'Runs by status' })
+    expect(within(counts).getByText('370')).toBeTruthy()
+    expect(within(counts).getByText('30')).toBeTruthy()
+    // 25 loaded per lane, and only those in view (plus a few) exist in the DOM.
+    expect(lane('A').querySelectorAll('article.ocr-run').length).toBeLessThanOrEqual(25)
+    expect(lane('A').querySelectorAll('article.ocr-run').length).toBeGreaterThan(0)
+  })
+})
+
 describe('RunDetails', () => {
   it('shows params, the structured error, a filterable event log and artifacts rendered safely', async () => {
     const { client, worker } = ctx

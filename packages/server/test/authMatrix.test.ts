@@ -138,10 +138,12 @@ const CASES: Record<string, (f: F) => { method: 'GET' | 'POST'; path: string; bo
   }),
   recoverStuckRuns: () => ({ method: 'POST', path: '/worker/recover', body: {} }),
   changes: (f) => ({ method: 'GET', path: `/changes?sessionId=${f.session}` }),
+  sessionStats: (f) => ({ method: 'GET', path: `/stats?sessionId=${f.session}&windowSeconds=60` }),
+  retryRuns: (f) => ({ method: 'POST', path: '/runs/retry', body: { ids: [f.queued] } }),
 }
 
 /** What the migrations grant, written out by hand: the test compares the API against it. */
-const ANON = ['health', 'listSessions', 'getSession', 'listRuns', 'getRun', 'changes']
+const ANON = ['health', 'listSessions', 'getSession', 'listRuns', 'getRun', 'changes', 'sessionStats']
 const AUTHENTICATED = [
   ...ANON,
   'createSession',
@@ -156,6 +158,7 @@ const AUTHENTICATED = [
   'listWorkers',
   'queueStats',
   'createDownloadUrl',
+  'retryRuns',
 ]
 const EXPECTED: Record<ApiRole, Set<string>> = {
   anon: new Set(ANON),

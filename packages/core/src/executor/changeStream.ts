@@ -1,9 +1,12 @@
 import type { Unsubscribe } from '../backend'
+import { createRunDigest } from '../changeDigest'
 import type * as C from '../contract'
 
 /** Which changes one stream may see and wants. */
 export interface ChangeFilter {
   sessionId?: string
+  /** Fold run changes into one `runs` digest per session per this many ms (see createRunDigest). */
+  digestMs?: number
   /** Whether the caller may read run events (`events` changes are left out otherwise). */
   events: boolean
 }
@@ -84,9 +87,11 @@ export function createChangeHub(options: {
       let push: ((entry: Entry) => void) | undefined
       let timer: ReturnType<typeof setInterval> | undefined
       let ended = false
+      let digest: ReturnType<typeof createRunDigest<number>> | undefined
       const stop = () => {
         if (push) clients.delete(push)
         if (timer) clearInterval(timer)
+        digest?.stop()
         push = undefined
         if (!ended) {
           ended = true
@@ -112,6 +117,15 @@ export function createChangeHub(options: {
               }
             }
             let replaying = true
+            // A digest's event id is that of the last change folded into it, so a resume after it
+            // misses nothing.
+            const send = (e: Entry) => (digest ? digest.push(e.change, e.seq) : write(frame(e)))
+            if (filter.digestMs !== undefined) {
+              digest = createRunDigest<number>({
+                windowMs: filter.digestMs,
+                emit: (change, key) => write(frame({ seq: key ?? seq, change })),
+              })
+            }
             write(`retry: 2000\n: ops-control-room changes\n\n`)
             if (lastEventId !== null) {
               const m = /^([0-9a-f]{8})-(\d+)$/.exec(lastEventId.trim())
@@ -120,12 +134,13 @@ export function createChangeHub(options: {
               if (after === undefined || after > seq || after < oldest - 1) {
                 write(`id: ${epoch}-${seq}\nevent: reset\ndata: {}\n\n`)
               } else {
-                for (const e of buffer) if (e.seq > after && visible(e.change, filter)) write(frame(e))
+                for (const e of buffer) if (e.seq > after && visible(e.change, filter)) send(e)
+                digest?.flush()
               }
             }
             replaying = false
             push = (e) => {
-              if (visible(e.change, filter)) write(frame(e))
+              if (visible(e.change, filter)) send(e)
             }
             clients.add(push)
             timer = setInterval(() => write(': ping\n\n'), heartbeatMs)

@@ -205,6 +205,9 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
     listRuns: ({ backend, input }) => backend.listRuns(input as never),
     getRun: async ({ backend, input }) => found(await backend.getRun(input.id as string), `run ${input.id}`),
     cancelRuns: ({ backend, input }) => backend.cancelRuns(input as never),
+    // Runboard (issue 17) routes.
+    retryRuns: ({ backend, input }) => backend.retryRuns(input as never),
+    sessionStats: ({ backend, input }) => backend.sessionStats(input as never),
     listEvents: ({ backend, input }) => backend.listEvents(input as never),
     appendEvents: async ({ backend, input }) => ({ count: await backend.appendEvents(input as never) }),
     listArtifacts: ({ backend, input }) => backend.listArtifacts(input as never),
@@ -425,8 +428,9 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
     }
     let stream: ReadableStream<Uint8Array>
     try {
+      const digestMs = input.digestMs as number | undefined
       stream = await hub.open(
-        { sessionId, events },
+        { sessionId, events, ...(digestMs === undefined ? {} : { digestMs }) },
         request.headers.get('last-event-id'),
         request.signal,
         release,

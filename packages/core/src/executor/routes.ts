@@ -56,7 +56,11 @@ export const PurgeArtifactsInput = z.strictObject({
 })
 export const PurgeResult = z.object({ purged: z.number().int(), storagePaths: z.array(z.string()) })
 
-export const ChangesInput = z.strictObject({ sessionId: C.Run.shape.id.optional() })
+export const ChangesInput = z.strictObject({
+  sessionId: C.Run.shape.id.optional(),
+  /** Fold run changes into one `runs` digest per session per this many ms (dashboards at scale). */
+  digestMs: z.number().int().min(50).max(10_000).optional(),
+})
 
 export const Health = z.object({ ok: z.boolean(), database: z.enum(['up', 'down']), version: z.string() })
 export const Count = z.object({ count: z.number().int() })
@@ -569,6 +573,35 @@ export const ROUTES: readonly RouteDef[] = [
     roles: ALL,
     readOnly: true,
     tag: 'changes',
+  }),
+  // Runboard (issue 17): aggregates and operator actions. -----------------------------------------
+  route({
+    id: 'sessionStats',
+    method: 'GET',
+    path: '/stats/session',
+    summary:
+      'Counts per lane and status, throughput and error rate of a session (or of every run), computed by the database.',
+    source: 'query',
+    input: C.SessionStatsInput,
+    response: C.SessionStats,
+    status: 200,
+    roles: ALL,
+    readOnly: true,
+    tag: 'runs',
+  }),
+  route({
+    id: 'retryRuns',
+    method: 'POST',
+    path: '/runs/retry',
+    summary:
+      'Retries failed or cancelled runs as a new attempt of the same run; others are returned unchanged, unknown ids left out.',
+    source: 'body',
+    input: C.RetryRunsInput,
+    response: z.array(C.Run),
+    status: 200,
+    roles: USERS,
+    readOnly: false,
+    tag: 'runs',
   }),
 ]
 

@@ -22,7 +22,16 @@ export interface HttpBackendOptions {
   live?: 'auto' | 'poll'
   /** Polling interval when polling. Default 2000 ms. */
   pollIntervalMs?: number
+  /**
+   * Ask the server to fold run changes into one `runs` digest per session per this many ms (50–10 000).
+   * For dashboards: a session draining thousands of runs a second then costs a few small events a
+   * second instead of one per run per transition. Cancels, wake-ups and events are not folded.
+   */
+  digestMs?: number
 }
+
+/** Whether a backend's live connection is up; see `Backend.watchConnection`. */
+export type ConnectionState = 'live' | 'reconnecting'
 
 const LANE_LIST = ['A', 'B', 'C', 'D'] as const
 
@@ -106,6 +115,14 @@ export function httpBackend(options: HttpBackendOptions): Backend {
 
   // Live changes: one connection (SSE, or a polling loop) while anyone listens.
   const listeners = new Set<(change: C.Change) => void>()
+  const digestQuery = options.digestMs === undefined ? '' : `?digestMs=${Math.round(options.digestMs)}`
+  const connectionListeners = new Set<(state: ConnectionState) => void>()
+  let connection: ConnectionState = 'live'
+  const setConnection = (state: ConnectionState) => {
+    if (state === connection) return
+    connection = state
+    for (const l of connectionListeners) l(state)
+  }
   let live: { stop: () => void; ready: Promise<void> } | undefined
 
   const dispatch = (change: C.Change) => {
@@ -180,7 +197,7 @@ export function httpBackend(options: HttpBackendOptions): Backend {
       while (!abort.signal.aborted) {
         let response: Response | undefined
         try {
-          response = await doFetch(`${base}/changes`, {
+          response = await doFetch(`${base}/changes${digestQuery}`, {
             headers: await headers({
               accept: 'text/event-stream',
               ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
@@ -209,6 +226,7 @@ export function httpBackend(options: HttpBackendOptions): Backend {
         if (response?.ok && response.body) {
           const reconnecting = isReady
           markReady()
+          setConnection('live')
           if (reconnecting && lastEventId === null) wakeAll()
           delay = 250
           try {
@@ -228,6 +246,7 @@ export function httpBackend(options: HttpBackendOptions): Backend {
           }
         }
         if (abort.signal.aborted) return
+        if (isReady) setConnection('reconnecting')
         await sleep(delay, abort.signal)
         delay = Math.min(delay * 2, 10_000)
       }
@@ -269,6 +288,13 @@ export function httpBackend(options: HttpBackendOptions): Backend {
         }
       }
       return unsubscribe
+    },
+
+    watchConnection(listener) {
+      connectionListeners.add(listener)
+      return () => {
+        connectionListeners.delete(listener)
+      }
     },
 
     async ping() {

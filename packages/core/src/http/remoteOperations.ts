@@ -51,6 +51,8 @@ export function createRemoteOperations(call: ExecutorCall): RemoteOperations {
     getRun: (id) => orNull<C.Run>(get(`/runs/${enc(id)}`)),
     listRuns: (input) => get<C.Run[]>('/runs', input),
     cancelRuns: (input) => post<C.Run[]>('/runs/cancel', input),
+    retryRuns: (input) => post<C.Run[]>('/runs/retry', input),
+    sessionStats: (input) => get<C.SessionStats>('/stats/session', input),
     listEvents: ({ runId, ...query }) => get<C.RunEvent[]>(`/runs/${enc(runId)}/events`, query),
     listArtifacts: ({ runId }) => get<C.Artifact[]>(`/runs/${enc(runId)}/artifacts`),
     getArtifact: (id) => orNull<C.Artifact>(get(`/artifacts/${enc(id)}`)),

@@ -14,6 +14,7 @@ import {
   toTemplate,
   toWorker,
 } from '../rows'
+import { type RawSessionStats, toSessionStats } from '../sessionStats'
 import { pgArray } from './pgArray'
 import { toOpsError } from './pgErrors'
 
@@ -42,6 +43,9 @@ export interface PostgresBackendOptions {
 }
 
 type Row = Record<string, unknown>
+
+/** An ILIKE pattern matching `text` anywhere, with its own wildcards taken literally. */
+const like = (text: string): string => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
 /**
  * A backend that talks to PostgreSQL directly: every operation is one call of an `ops.*` function (or
@@ -146,9 +150,14 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
     listSessions: (input) =>
       q(async () => {
-        const rows = input.before
-          ? await sql`select * from ops.sessions where created_at < ${input.before} order by created_at desc, id limit ${input.limit}`
-          : await sql`select * from ops.sessions order by created_at desc, id limit ${input.limit}`
+        const conditions = [
+          input.before === undefined ? undefined : sql`created_at < ${input.before}`,
+          input.search === undefined ? undefined : sql`name ilike ${like(input.search)}`,
+        ].filter((c) => c !== undefined)
+        const where =
+          conditions.length === 0 ? sql`true` : conditions.reduce((all, c) => sql`${all} and ${c}`)
+        const rows =
+          await sql`select * from ops.sessions where ${where} order by created_at desc, id limit ${input.limit}`
         return rows.map(toSession)
       }),
 
@@ -188,14 +197,50 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
           input.lane === undefined ? undefined : sql`lane = ${input.lane}::ops.lane_type`,
           input.kind === undefined ? undefined : sql`kind = ${input.kind}`,
           input.afterSeq === undefined ? undefined : sql`seq > ${input.afterSeq}`,
+          input.beforeSeq === undefined ? undefined : sql`seq < ${input.beforeSeq}`,
+          input.ids === undefined ? undefined : sql`id = any(${pgArray(input.ids)}::uuid[])`,
+          input.workerId === undefined ? undefined : sql`worker_id = ${input.workerId}`,
+          input.createdAfter === undefined ? undefined : sql`created_at >= ${input.createdAfter}`,
+          input.createdBefore === undefined ? undefined : sql`created_at < ${input.createdBefore}`,
+          input.updatedAfter === undefined ? undefined : sql`updated_at > ${input.updatedAfter}`,
+          input.search === undefined
+            ? undefined
+            : sql`(kind ilike ${like(input.search)} or params::text ilike ${like(input.search)}
+                or error::text ilike ${like(input.search)} or progress_message ilike ${like(input.search)})`,
         ].filter((c) => c !== undefined)
         const where =
           conditions.length === 0 ? sql`true` : conditions.reduce((all, c) => sql`${all} and ${c}`)
+        if (input.perLane) {
+          // One index range scan per lane, newest first, in one statement.
+          const lanes = input.lane === undefined ? LANES : [input.lane]
+          const order = input.afterSeq === undefined ? sql`order by seq desc` : sql`order by seq`
+          return runs(
+            await sql`
+              select r.* from unnest(${pgArray([...lanes])}::ops.lane_type[]) as l(lane)
+              cross join lateral (
+                select * from ops.runs where ${where} and lane = l.lane ${order} limit ${input.limit}
+              ) r`,
+          )
+        }
         const rows =
           input.afterSeq === undefined
             ? await sql`select * from ops.runs where ${where} order by seq desc limit ${input.limit}`
             : await sql`select * from ops.runs where ${where} order by seq limit ${input.limit}`
         return runs(rows)
+      }),
+
+    retryRuns: (input) =>
+      q(async () =>
+        runs(
+          await sql`select * from ops.retry_runs(${pgArray(input.ids)}::uuid[], ${input.runAt ?? null}::timestamptz)`,
+        ),
+      ),
+
+    sessionStats: (input) =>
+      q(async () => {
+        const [row] = await sql`
+          select ops.session_stats(${input.sessionId ?? null}::uuid, ${input.windowSeconds}::int, ${input.buckets}::int) as stats`
+        return toSessionStats(row?.stats as RawSessionStats, input.sessionId ?? null)
       }),
 
     cancelRuns: (input) =>

@@ -2,17 +2,18 @@
 import type { Artifact } from '@ops-control-room/core'
 import { useEffect, useState } from 'react'
 import { useOpsStore } from '../OpsProvider'
-import { isMarkdown, isTextual } from './artifactContent'
+import { isJson, isMarkdown, isTextual, prettyJson, readPrefix } from './artifactContent'
 import { formatBytes } from './format'
 import { Markdown } from './Markdown'
+import { ScrollablePre } from './ScrollablePre'
 
 export interface ArtifactViewerProps {
   artifact: Artifact
-  /** Largest file shown inline, in bytes. Default 1 MiB. */
+  /** Largest file shown inline, in bytes; of a larger text file, this much is previewed. Default 1 MiB. */
   maxInlineBytes?: number
 }
 
-type Loaded = { url: string | null; text?: string; error?: string }
+type Loaded = { url: string | null; text?: string; error?: string; previewBytes?: number }
 
 /**
  * Shows one artifact: text (markdown rendered safely), images, and a download link for files.
@@ -20,7 +21,8 @@ type Loaded = { url: string | null; text?: string; error?: string }
 export function ArtifactViewer({ artifact, maxInlineBytes = 1024 * 1024 }: ArtifactViewerProps) {
   const ops = useOpsStore('ArtifactViewer')
   const [loaded, setLoaded] = useState<Loaded | null>(null)
-  const inlineText = artifact.kind === 'file' && isTextual(artifact) && (artifact.size ?? 0) <= maxInlineBytes
+  const inlineText = artifact.kind === 'file' && isTextual(artifact)
+  const preview = (artifact.size ?? 0) > maxInlineBytes
 
   useEffect(() => {
     let alive = true
@@ -35,6 +37,12 @@ export function ArtifactViewer({ artifact, maxInlineBytes = 1024 * 1024 }: Artif
       if (!url || !inlineText) return setLoaded({ url })
       const response = await fetch(url)
       if (!response.ok) throw new Error(`HTTP ${response.status}`)
+      if (preview) {
+        // Too large to show whole: the first part, and the download stops there.
+        const { text, bytes } = await readPrefix(response, maxInlineBytes)
+        if (alive) setLoaded({ url, text, previewBytes: bytes })
+        return
+      }
       const text = await response.text()
       if (alive) setLoaded({ url, text })
     })().catch((err: unknown) => {
@@ -43,7 +51,7 @@ export function ArtifactViewer({ artifact, maxInlineBytes = 1024 * 1024 }: Artif
     return () => {
       alive = false
     }
-  }, [ops, artifact, inlineText])
+  }, [ops, artifact, inlineText, preview, maxInlineBytes])
 
   const url = loaded?.url ?? null
   const textUrl = artifact.kind === 'text' ? textDataUrl(artifact) : null
@@ -75,9 +83,24 @@ export function ArtifactViewer({ artifact, maxInlineBytes = 1024 * 1024 }: Artif
       {loaded?.text !== undefined ? (
         isMarkdown(artifact) ? (
           <Markdown source={loaded.text} />
+        ) : isJson(artifact) && loaded.previewBytes === undefined ? (
+          <details open className="ocr-artifact__json">
+            <summary>JSON</summary>
+            <ScrollablePre className="ocr-artifact__text" label="Content">
+              {prettyJson(loaded.text)}
+            </ScrollablePre>
+          </details>
         ) : (
-          <pre className="ocr-artifact__text">{loaded.text}</pre>
+          <ScrollablePre className="ocr-artifact__text" label="Content">
+            {loaded.text}
+          </ScrollablePre>
         )
+      ) : null}
+      {loaded?.previewBytes !== undefined ? (
+        <p className="ocr-hint" data-preview="true">
+          Showing the first {formatBytes(loaded.previewBytes)} of {formatBytes(artifact.size)}: the whole file
+          is too large to show here. Download it for the rest.
+        </p>
       ) : null}
     </figure>
   )

@@ -1,5 +1,12 @@
 'use client'
-import { LANES, type Lane, type Run, type Session } from '@ops-control-room/core'
+import {
+  LANES,
+  type Lane,
+  MAX_ENQUEUE_BATCH,
+  type Run,
+  type RunSpec,
+  type Session,
+} from '@ops-control-room/core'
 import { type FormEvent, useEffect, useId, useMemo, useState } from 'react'
 import { useCreateSession } from '../hooks/useCreateSession'
 import { useEnqueueRuns } from '../hooks/useEnqueueRuns'
@@ -9,9 +16,11 @@ import { fieldsOf, initialValue, type ParamField, paramsFrom, schemaErrors } fro
 export interface EnqueueFormProps {
   /** Enqueue into this session; without it, the form creates a new session per submit. */
   sessionId?: string
+  /** Offer to add the runs to this session (or to a new one); chosen by default. */
+  currentSession?: Pick<Session, 'id' | 'name'>
   /** Called after the runs are enqueued. */
   onEnqueued?: (result: { session: Session | null; runs: Run[] }) => void
-  /** Most copies one submit may enqueue. Default 100. */
+  /** Most copies one submit may enqueue. Default 10,000 (one enqueue call). */
   maxCopies?: number
 }
 
@@ -21,7 +30,12 @@ type LaneChoice = 'template' | 'spread' | Lane
  * Enqueues runs from a template: a field per property of its params schema, checked against that
  * schema before anything is sent. "Spread over lanes A–D" deals the copies round-robin over lanes.
  */
-export function EnqueueForm({ sessionId, onEnqueued, maxCopies = 100 }: EnqueueFormProps) {
+export function EnqueueForm({
+  sessionId,
+  currentSession,
+  onEnqueued,
+  maxCopies = MAX_ENQUEUE_BATCH,
+}: EnqueueFormProps) {
   const templates = useTemplates({ latestOnly: true })
   const createSession = useCreateSession()
   const enqueue = useEnqueueRuns()
@@ -35,6 +49,9 @@ export function EnqueueForm({ sessionId, onEnqueued, maxCopies = 100 }: EnqueueF
   const [lane, setLane] = useState<LaneChoice>('spread')
   const [errors, setErrors] = useState<Record<string, string>>({})
   const [status, setStatus] = useState('')
+  const [target, setTarget] = useState<'current' | 'new'>('current')
+  const [options, setOptions] = useState({ priority: '', maxAttempts: '', timeoutSeconds: '', runAt: '' })
+  const intoCurrent = !sessionId && currentSession !== undefined && target === 'current'
 
   // A new template: start from its defaults.
   useEffect(() => {
@@ -56,6 +73,23 @@ export function EnqueueForm({ sessionId, onEnqueued, maxCopies = 100 }: EnqueueF
     }
     if (!Number.isInteger(n) || n < 1 || n > maxCopies)
       all.__copies = `enter a whole number from 1 to ${maxCopies}`
+    const spec: Partial<RunSpec> = {}
+    const whole = (key: 'priority' | 'maxAttempts' | 'timeoutSeconds', min: number, max: number) => {
+      const raw = options[key].trim()
+      if (!raw) return
+      const v = Number(raw)
+      if (!Number.isInteger(v) || v < min || v > max)
+        all[`__${key}`] = `enter a whole number from ${min} to ${max}`
+      else spec[key] = v
+    }
+    whole('priority', -1000, 1000)
+    whole('maxAttempts', 1, 100)
+    whole('timeoutSeconds', 1, 604_800)
+    if (options.runAt) {
+      const t = Date.parse(options.runAt)
+      if (Number.isNaN(t)) all.__runAt = 'enter a date and time'
+      else spec.runAt = new Date(t).toISOString()
+    }
     setErrors(all)
     if (Object.keys(all).length > 0) {
       setStatus('Fix the highlighted fields.')
@@ -63,22 +97,24 @@ export function EnqueueForm({ sessionId, onEnqueued, maxCopies = 100 }: EnqueueF
     }
     setStatus('Enqueueing…')
     try {
-      const session = sessionId
-        ? null
-        : await createSession.mutate({
-            name: sessionName.trim() || `${template.name} ${new Date().toLocaleTimeString()}`,
-          })
-      const target = sessionId ?? (session as Session).id
+      const session =
+        sessionId || intoCurrent
+          ? null
+          : await createSession.mutate({
+              name: sessionName.trim() || `${template.name} ${new Date().toLocaleTimeString()}`,
+            })
+      const into = sessionId ?? (intoCurrent ? currentSession?.id : undefined) ?? (session as Session).id
       const runs = await enqueue.mutate({
-        sessionId: target,
+        sessionId: into,
         runs: Array.from({ length: n }, (_, i) => ({
           template: { name: template.name, version: template.version },
           params,
+          ...spec,
           ...(lane === 'template' ? {} : { lane: lane === 'spread' ? LANES[i % LANES.length] : lane }),
         })),
       })
       setStatus(
-        `Enqueued ${runs.length} run${runs.length === 1 ? '' : 's'}${session ? ` in ${session.name}` : ''}.`,
+        `Enqueued ${runs.length} run${runs.length === 1 ? '' : 's'}${session ? ` in ${session.name}` : intoCurrent ? ` in ${currentSession?.name}` : ''}.`,
       )
       onEnqueued?.({ session, runs })
     } catch (err) {
@@ -114,7 +150,20 @@ export function EnqueueForm({ sessionId, onEnqueued, maxCopies = 100 }: EnqueueF
         </select>
         {template?.description ? <p className="ocr-hint">{template.description}</p> : null}
       </div>
-      {sessionId ? null : (
+      {!sessionId && currentSession ? (
+        <div className="ocr-field">
+          <label htmlFor={fid('target')}>Add to</label>
+          <select
+            id={fid('target')}
+            value={target}
+            onChange={(e) => setTarget(e.target.value as 'current' | 'new')}
+          >
+            <option value="current">{currentSession.name} (this session)</option>
+            <option value="new">A new session</option>
+          </select>
+        </div>
+      ) : null}
+      {sessionId || intoCurrent ? null : (
         <div className="ocr-field">
           <label htmlFor={fid('session')}>Session name</label>
           <input
@@ -177,6 +226,37 @@ export function EnqueueForm({ sessionId, onEnqueued, maxCopies = 100 }: EnqueueF
           </select>
         </div>
       </div>
+      <details className="ocr-form__more">
+        <summary>Priority, attempts, timeout, schedule</summary>
+        <div className="ocr-form__row">
+          {(
+            [
+              ['priority', 'Priority', '-1000 to 1000', 'number'],
+              ['maxAttempts', 'Max attempts', '1 to 100', 'number'],
+              ['timeoutSeconds', 'Timeout (s)', 'seconds', 'number'],
+              ['runAt', 'Not before', '', 'datetime-local'],
+            ] as const
+          ).map(([key, label, placeholder, type]) => (
+            <div className="ocr-field" key={key}>
+              <label htmlFor={fid(key)}>{label}</label>
+              <input
+                id={fid(key)}
+                type={type}
+                placeholder={placeholder || undefined}
+                value={options[key]}
+                aria-invalid={errors[`__${key}`] ? true : undefined}
+                aria-describedby={errors[`__${key}`] ? fid(`${key}-error`) : undefined}
+                onChange={(e) => setOptions((o) => ({ ...o, [key]: e.target.value }))}
+              />
+              {errors[`__${key}`] ? (
+                <p id={fid(`${key}-error`)} className="ocr-error">
+                  {errors[`__${key}`]}
+                </p>
+              ) : null}
+            </div>
+          ))}
+        </div>
+      </details>
       <button type="submit" className="ocr-button ocr-button--primary" disabled={!template || busy}>
         {busy ? 'Enqueueing…' : 'Enqueue'}
       </button>

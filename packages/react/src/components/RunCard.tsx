@@ -1,7 +1,9 @@
 'use client'
 import type { Run } from '@ops-control-room/core'
+import type { MouseEvent } from 'react'
 import { useCancelRun } from '../hooks/useCancelRun'
 import { useNow } from '../hooks/useNow'
+import { useRetryRuns } from '../hooks/useRetryRuns'
 import { formatDuration, runElapsedMs, shortId } from './format'
 import { StatusBadge } from './StatusBadge'
 
@@ -9,17 +11,32 @@ export interface RunCardProps {
   run: Run
   /** Called when the user opens the run (its details). */
   onOpen?: (run: Run) => void
+  /** The run's URL: Details becomes a link (a plain click still calls onOpen). */
+  href?: string
   selected?: boolean
+  /** Shows a selection checkbox (bulk actions) in this state. */
+  checked?: boolean
+  onCheckedChange?: (run: Run, checked: boolean) => void
 }
 
-/** One run on the Runboard: kind, status, progress, attempt, elapsed time, worker, and cancel. */
-export function RunCard({ run, onOpen, selected }: RunCardProps) {
+/** A plain left click without modifiers: the app handles it; others open a tab as usual. */
+const isPlainClick = (e: MouseEvent) => e.button === 0 && !e.metaKey && !e.ctrlKey && !e.shiftKey && !e.altKey
+
+/**
+ * One run on the Runboard: kind, status, progress, attempt, elapsed time, worker, its error (one
+ * line, clipped: the card never widens its lane), cancel and retry. Fixed height, so lanes can be
+ * virtualised.
+ */
+export function RunCard({ run, onOpen, href, selected, checked, onCheckedChange }: RunCardProps) {
   const cancel = useCancelRun()
+  const retry = useRetryRuns()
   const now = useNow(1000, run.status === 'running')
   const elapsed = runElapsedMs(run, now)
   const cancellable = run.status === 'queued' || run.status === 'running'
+  const retryable = run.status === 'failed' || run.status === 'cancelled'
   const cancelling = run.status === 'running' && run.cancelRequestedAt !== null
   const label = `${run.kind} #${run.seq}`
+  const error = cancel.error ?? retry.error
   return (
     <article
       className="ocr-run"
@@ -29,25 +46,42 @@ export function RunCard({ run, onOpen, selected }: RunCardProps) {
       aria-label={`${label}, ${run.status}`}
     >
       <header className="ocr-run__head">
-        <span className="ocr-run__kind">{run.kind}</span>
+        {checked !== undefined ? (
+          <input
+            type="checkbox"
+            className="ocr-run__check"
+            checked={checked}
+            onChange={(e) => onCheckedChange?.(run, e.target.checked)}
+            aria-label={`Select ${label}`}
+          />
+        ) : null}
+        <span className="ocr-run__kind" title={run.kind}>
+          {run.kind}
+        </span>
         <span className="ocr-run__seq">#{run.seq}</span>
         <StatusBadge status={run.status} cancelling={cancelling} />
       </header>
-      {run.status === 'running' || run.progress !== null ? (
-        <div className="ocr-run__progress">
-          <progress
-            max={1}
-            value={run.progress ?? undefined}
-            aria-label={`${label} progress`}
-            aria-valuetext={
-              run.progress === null
-                ? 'unknown'
-                : `${Math.round(run.progress * 100)}% ${run.progressMessage ?? ''}`
-            }
-          />
-          {run.progressMessage ? <span className="ocr-run__progress-msg">{run.progressMessage}</span> : null}
-        </div>
-      ) : null}
+      <div className="ocr-run__progress">
+        {run.status === 'running' || run.progress !== null ? (
+          <>
+            <progress
+              max={1}
+              value={run.progress ?? undefined}
+              aria-label={`${label} progress`}
+              aria-valuetext={
+                run.progress === null
+                  ? 'unknown'
+                  : `${Math.round(run.progress * 100)}% ${run.progressMessage ?? ''}`
+              }
+            />
+            {run.progressMessage ? (
+              <span className="ocr-run__progress-msg" title={run.progressMessage}>
+                {run.progressMessage}
+              </span>
+            ) : null}
+          </>
+        ) : null}
+      </div>
       <dl className="ocr-run__facts">
         <div>
           <dt>attempt</dt>
@@ -65,12 +99,24 @@ export function RunCard({ run, onOpen, selected }: RunCardProps) {
         </div>
       </dl>
       {run.error ? (
-        <p className="ocr-run__error" title={run.error.message}>
+        <p className="ocr-run__error" title={`${run.error.type}: ${run.error.message}`}>
           {run.error.type}: {run.error.message}
         </p>
       ) : null}
       <div className="ocr-run__actions">
-        {onOpen ? (
+        {href ? (
+          <a
+            className="ocr-button"
+            href={href}
+            onClick={(e) => {
+              if (!onOpen || !isPlainClick(e)) return
+              e.preventDefault()
+              onOpen(run)
+            }}
+          >
+            Details<span className="ocr-sr-only"> of {label}</span>
+          </a>
+        ) : onOpen ? (
           <button type="button" className="ocr-button" onClick={() => onOpen(run)}>
             Details<span className="ocr-sr-only"> of {label}</span>
           </button>
@@ -86,10 +132,20 @@ export function RunCard({ run, onOpen, selected }: RunCardProps) {
             <span className="ocr-sr-only"> {label}</span>
           </button>
         ) : null}
+        {retryable ? (
+          <button
+            type="button"
+            className="ocr-button"
+            disabled={retry.isPending}
+            onClick={() => retry.mutate([run.id]).catch(() => {})}
+          >
+            Retry<span className="ocr-sr-only"> {label}</span>
+          </button>
+        ) : null}
       </div>
-      {cancel.error ? (
-        <p role="alert" className="ocr-error">
-          Could not cancel {shortId(run.id)}: {cancel.error.message}
+      {error ? (
+        <p role="alert" className="ocr-error ocr-run__alert" title={error.message}>
+          Could not {cancel.error ? 'cancel' : 'retry'} {shortId(run.id)}: {error.message}
         </p>
       ) : null}
     </article>

@@ -2,13 +2,18 @@
 import type { Run } from '@ops-control-room/core'
 import { useEffect, useId, useState } from 'react'
 import { useArtifacts } from '../hooks/useArtifacts'
+import { useCancelRun } from '../hooks/useCancelRun'
 import { useNow } from '../hooks/useNow'
+import { useRetryRuns } from '../hooks/useRetryRuns'
 import { useRun } from '../hooks/useRun'
 import { ArtifactViewer } from './ArtifactViewer'
 import { DownloadAllArtifacts } from './DownloadAllArtifacts'
 import { EventLog } from './EventLog'
 import { formatBytes, formatDuration, runElapsedMs } from './format'
+import { RunTimeline } from './RunTimeline'
+import { ScrollablePre } from './ScrollablePre'
 import { StatusBadge } from './StatusBadge'
+import { formatExact, useUtc } from './TimeFormat'
 
 export interface RunDetailsProps {
   runId: string
@@ -33,6 +38,7 @@ export function RunDetails({ runId, onClose }: RunDetailsProps) {
             'Run'
           )}
         </h2>
+        {r ? <RunActions run={r} /> : null}
         {onClose ? (
           <button type="button" className="ocr-button" onClick={onClose}>
             Close<span className="ocr-sr-only"> run details</span>
@@ -49,23 +55,68 @@ export function RunDetails({ runId, onClose }: RunDetailsProps) {
       {r ? (
         <>
           <h3>Params</h3>
-          <pre className="ocr-json">{JSON.stringify(r.params, null, 2)}</pre>
+          <ScrollablePre className="ocr-json" label="Params">
+            {JSON.stringify(r.params, null, 2)}
+          </ScrollablePre>
         </>
       ) : null}
       {r?.result != null ? (
         <>
           <h3>Result</h3>
-          <pre className="ocr-json">{JSON.stringify(r.result, null, 2)}</pre>
+          <ScrollablePre className="ocr-json" label="Result">
+            {JSON.stringify(r.result, null, 2)}
+          </ScrollablePre>
         </>
       ) : null}
       {r?.error ? <RunError error={r.error} /> : null}
+      {r ? <RunTimeline run={r} /> : null}
       <EventLog runId={runId} />
       <ArtifactsSection runId={runId} />
     </section>
   )
 }
 
+/** Cancel (queued or running) and retry (failed or cancelled), with their errors. */
+function RunActions({ run }: { run: Run }) {
+  const cancel = useCancelRun()
+  const retry = useRetryRuns()
+  const cancellable = run.status === 'queued' || run.status === 'running'
+  const cancelling = run.status === 'running' && run.cancelRequestedAt !== null
+  const retryable = run.status === 'failed' || run.status === 'cancelled'
+  const error = cancel.error ?? retry.error
+  return (
+    <span className="ocr-details__actions">
+      {cancellable ? (
+        <button
+          type="button"
+          className="ocr-button ocr-button--danger"
+          disabled={cancel.isPending || cancelling}
+          onClick={() => cancel.mutate(run.id, 'cancelled from the run details').catch(() => {})}
+        >
+          {cancelling ? 'Cancelling…' : 'Cancel run'}
+        </button>
+      ) : null}
+      {retryable ? (
+        <button
+          type="button"
+          className="ocr-button"
+          disabled={retry.isPending}
+          onClick={() => retry.mutate([run.id]).catch(() => {})}
+        >
+          Retry run
+        </button>
+      ) : null}
+      {error ? (
+        <span role="alert" className="ocr-error">
+          {error.message}
+        </span>
+      ) : null}
+    </span>
+  )
+}
+
 function RunFacts({ run }: { run: Run }) {
+  const utc = useUtc()
   const now = useNow(1000, run.status === 'running')
   const elapsed = runElapsedMs(run, now)
   const facts: [string, string][] = [
@@ -75,7 +126,7 @@ function RunFacts({ run }: { run: Run }) {
     ['attempt', `${run.attempt}/${run.maxAttempts}`],
     ['worker', run.workerId ?? '—'],
     ['template', run.templateName ? `${run.templateName}@${run.templateVersion}` : '—'],
-    ['created', new Date(run.createdAt).toLocaleString()],
+    ['created', formatExact(run.createdAt, utc)],
     ['elapsed', elapsed === null ? '—' : formatDuration(elapsed)],
   ]
   if (run.progress !== null)
@@ -100,11 +151,17 @@ function RunError({ error }: { error: NonNullable<Run['error']> }) {
       <p>
         <strong className="ocr-run-error__type">{error.type}</strong>: {error.message}
       </p>
-      {error.context ? <pre className="ocr-json">{JSON.stringify(error.context, null, 2)}</pre> : null}
+      {error.context ? (
+        <ScrollablePre className="ocr-json" label="Error context">
+          {JSON.stringify(error.context, null, 2)}
+        </ScrollablePre>
+      ) : null}
       {error.stack ? (
         <details>
           <summary>Stack trace</summary>
-          <pre className="ocr-json">{error.stack}</pre>
+          <ScrollablePre className="ocr-json" label="Stack">
+            {error.stack}
+          </ScrollablePre>
         </details>
       ) : null}
     </section>

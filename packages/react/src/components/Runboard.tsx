@@ -1,81 +1,167 @@
 'use client'
-import { LANES, type Lane, type Run, type RunStatus } from '@ops-control-room/core'
-import { useEffect, useMemo, useRef, useState } from 'react'
+import {
+  LANES,
+  type Lane,
+  RUN_STATUSES,
+  type Run,
+  type RunStatus,
+  type SessionStats,
+} from '@ops-control-room/core'
+import { useCallback, useEffect, useRef, useState } from 'react'
 import { useLiveStatus } from '../hooks/useLiveStatus'
-import { useRuns } from '../hooks/useRuns'
+import { useRunList } from '../hooks/useRunList'
+import { useSessionStats } from '../hooks/useSessionStats'
+import type { RunListFilter } from '../store/runListStore'
+import type { LiveStatus } from '../types'
 import { RunCard } from './RunCard'
+import { VirtualList } from './VirtualList'
 
 export interface RunboardProps {
   /** Show this session's runs; without it, the newest runs of all sessions. */
   sessionId?: string
-  /** Called when the user opens a run; shows a Details button on each card. */
+  /** Called when the user opens a run; shows a Details control on each card. */
   onOpenRun?: (run: Run) => void
+  /** A URL for each run: Details becomes a link (open in a new tab works); a plain click calls onOpenRun. */
+  runHref?: (run: Run) => string
   /** Highlights this run. */
   selectedRunId?: string
-  /** Most runs to load. Default 500. */
-  limit?: number
+  /** Narrows the lists (status, kind, worker, text, time range, lanes). Counts stay the session's. */
+  filter?: Omit<RunListFilter, 'sessionId'>
+  /**
+   * Runs per page and lane (more load as a lane is scrolled). Default: what fills `laneHeight`, plus
+   * 8: every loaded row that changes is read again, so loading far past the view costs network.
+   */
+  pageSize?: number
+  /** Height of a lane's scroll area in px. Default 560. */
+  laneHeight?: number
+  /** Selected runs for bulk actions: shows a checkbox on each card. */
+  selection?: ReadonlySet<string>
+  onSelectionChange?: (selection: Set<string>) => void
   /** Accessible name of the board. Default "Runboard". */
   label?: string
 }
 
-const ORDER: Record<RunStatus, number> = { running: 0, queued: 1, failed: 2, cancelled: 3, succeeded: 4 }
+/** Height of one card's row in a lane (cards are clipped to it so lists can be virtualised). */
+export const RUN_CARD_HEIGHT = 152
 
-/** Running first, then queued (claim order), then finished ones, newest first. */
-function byBoardOrder(a: Run, b: Run): number {
-  const o = ORDER[a.status] - ORDER[b.status]
-  if (o !== 0) return o
-  if (a.status === 'queued') return b.priority - a.priority || a.seq - b.seq
-  return b.seq - a.seq
+const LIVE_LABEL: Record<LiveStatus, string> = {
+  idle: 'Not live',
+  connecting: 'Connecting…',
+  live: 'Live',
+  error: 'Reconnecting…',
+  offline: 'Offline',
 }
 
 /**
- * Four lane columns of live run cards. Status changes are announced politely to screen readers
- * (a summary per batch of changes, not one announcement per run).
+ * Four lane columns of live run cards, right at any size: the counts come from the database
+ * (`useSessionStats`), each lane is a virtualised list loaded a page at a time, and live changes
+ * update what is loaded incrementally (`useRunList`). Status changes are announced politely to
+ * screen readers, one summary per update.
  */
-export function Runboard({ sessionId, onOpenRun, selectedRunId, limit, label = 'Runboard' }: RunboardProps) {
-  const runs = useRuns({ sessionId, limit })
+export function Runboard({
+  sessionId,
+  onOpenRun,
+  runHref,
+  selectedRunId,
+  filter,
+  pageSize,
+  laneHeight = 560,
+  selection,
+  onSelectionChange,
+  label = 'Runboard',
+}: RunboardProps) {
+  const stats = useSessionStats({ sessionId })
+  const list = useRunList(
+    { ...filter, sessionId },
+    { pageSize: pageSize ?? Math.ceil(laneHeight / RUN_CARD_HEIGHT) + 8 },
+  )
   const live = useLiveStatus()
-  const lanes = useMemo(() => {
-    const by = new Map<Lane, Run[]>(LANES.map((l) => [l, []]))
-    for (const run of runs.data ?? []) by.get(run.lane)?.push(run)
-    for (const list of by.values()) list.sort(byBoardOrder)
-    return by
-  }, [runs.data])
+  const announcement = useStatusAnnouncement(stats.data)
+  const lanes = filter?.lanes ?? LANES
+  const countable = filter === undefined || Object.keys(filter).every((k) => k === 'status' || k === 'lanes')
 
-  const announcement = useStatusAnnouncement(runs.data)
+  const laneCount = (lane: Lane): { n: number; exact: boolean } => {
+    const l = list.lanes[lane]
+    if (stats.data && countable) {
+      const statuses = filter?.status ?? RUN_STATUSES
+      return { n: statuses.reduce((sum, s) => sum + (stats.data?.lanes[lane][s] ?? 0), 0), exact: true }
+    }
+    return { n: l.runs.length, exact: !l.hasMore }
+  }
+
+  const toggle = useCallback(
+    (run: Run, on: boolean) => {
+      if (!onSelectionChange) return
+      const next = new Set(selection)
+      if (on) next.add(run.id)
+      else next.delete(run.id)
+      onSelectionChange(next)
+    },
+    [selection, onSelectionChange],
+  )
 
   return (
-    <section className="ocr-runboard" aria-label={label} aria-busy={runs.status === 'pending'}>
+    <section
+      className="ocr-runboard"
+      aria-label={label}
+      aria-busy={list.status === 'pending' || stats.status === 'pending'}
+    >
       <div className="ocr-runboard__bar">
         <span className="ocr-live" data-live={live}>
-          {live === 'live' ? 'Live' : live === 'error' ? 'Reconnecting…' : 'Connecting…'}
+          {LIVE_LABEL[live]}
         </span>
-        <RunCounts runs={runs.data} />
+        <RunCounts stats={stats.data} />
       </div>
-      {runs.status === 'error' ? (
+      {list.status === 'error' || stats.status === 'error' ? (
         <p role="alert" className="ocr-error">
-          Could not load runs: {runs.error?.message}
+          Could not load runs: {(list.error ?? stats.error)?.message}
         </p>
       ) : null}
       <div className="ocr-runboard__lanes">
-        {LANES.map((lane) => {
-          const list = lanes.get(lane) ?? []
+        {lanes.map((lane) => {
+          const l = list.lanes[lane]
+          const count = laneCount(lane)
           const headingId = `ocr-lane-${lane}-${sessionId ?? 'all'}`
           return (
             <section key={lane} className="ocr-lane" data-lane={lane} aria-labelledby={headingId}>
               <h3 id={headingId} className="ocr-lane__title">
-                Lane {lane} <span className="ocr-lane__count">({list.length})</span>
+                Lane {lane}{' '}
+                <span className="ocr-lane__count" data-count={count.n}>
+                  ({count.n.toLocaleString('en')}
+                  {count.exact ? '' : '+'})
+                </span>
               </h3>
-              {list.length === 0 ? (
-                <p className="ocr-lane__empty">{runs.status === 'pending' ? 'Loading…' : 'No runs'}</p>
+              {l.runs.length === 0 ? (
+                <p className="ocr-lane__empty">{list.status === 'pending' ? 'Loading…' : 'No runs'}</p>
               ) : (
-                <ul className="ocr-lane__runs">
-                  {list.map((run) => (
-                    <li key={run.id}>
-                      <RunCard run={run} onOpen={onOpenRun} selected={run.id === selectedRunId} />
-                    </li>
-                  ))}
-                </ul>
+                <VirtualList
+                  items={l.runs}
+                  itemHeight={RUN_CARD_HEIGHT}
+                  maxHeight={laneHeight}
+                  label={`Runs in lane ${lane}`}
+                  setSize={count.exact ? count.n : undefined}
+                  getKey={(run) => run.id}
+                  onEndReached={l.hasMore ? () => void list.loadMore(lane) : undefined}
+                  renderItem={(run) => (
+                    <RunCard
+                      run={run}
+                      onOpen={onOpenRun}
+                      href={runHref?.(run)}
+                      selected={run.id === selectedRunId}
+                      checked={onSelectionChange ? (selection?.has(run.id) ?? false) : undefined}
+                      onCheckedChange={onSelectionChange ? toggle : undefined}
+                    />
+                  )}
+                  footer={
+                    l.hasMore ? (
+                      <p className="ocr-lane__more">
+                        {l.isLoadingMore
+                          ? 'Loading more…'
+                          : `${l.runs.length.toLocaleString('en')} loaded; scroll for more`}
+                      </p>
+                    ) : null
+                  }
+                />
               )}
             </section>
           )
@@ -88,43 +174,36 @@ export function Runboard({ sessionId, onOpenRun, selectedRunId, limit, label = '
   )
 }
 
-function RunCounts({ runs }: { runs: Run[] | undefined }) {
-  const counts = useMemo(() => {
-    const c: Record<RunStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 }
-    for (const r of runs ?? []) c[r.status]++
-    return c
-  }, [runs])
+function RunCounts({ stats }: { stats: SessionStats | undefined }) {
   return (
-    <ul className="ocr-counts" aria-label="Runs by status">
-      {(Object.keys(counts) as RunStatus[]).map((s) => (
+    <ul className="ocr-counts" aria-label="Runs by status" data-total={stats?.total}>
+      {RUN_STATUSES.map((s) => (
         <li key={s} data-status={s}>
-          {s} <strong>{counts[s]}</strong>
+          {s}{' '}
+          <strong data-count={stats?.byStatus[s] ?? ''}>
+            {stats ? stats.byStatus[s].toLocaleString('en') : '…'}
+          </strong>
         </li>
       ))}
     </ul>
   )
 }
 
-/** Summarises status changes between snapshots: "2 runs succeeded, 1 run failed". */
-function useStatusAnnouncement(runs: Run[] | undefined): string {
-  const previous = useRef<Map<string, RunStatus> | null>(null)
+/** Summarises how the counts moved between updates: "2 runs succeeded, 1 run failed". */
+function useStatusAnnouncement(stats: SessionStats | undefined): string {
+  const previous = useRef<Record<RunStatus, number> | null>(null)
   const [text, setText] = useState('')
   useEffect(() => {
-    if (!runs) return
-    const next = new Map(runs.map((r) => [r.id, r.status]))
+    if (!stats) return
     const before = previous.current
-    previous.current = next
+    previous.current = stats.byStatus
     if (!before) return
-    const changed = new Map<RunStatus, number>()
-    for (const [id, status] of next) {
-      if (before.get(id) !== status) changed.set(status, (changed.get(status) ?? 0) + 1)
+    const parts: string[] = []
+    for (const s of RUN_STATUSES) {
+      const n = stats.byStatus[s] - before[s]
+      if (n > 0) parts.push(`${n} run${n === 1 ? '' : 's'} ${s}`)
     }
-    if (changed.size === 0) return
-    setText(
-      [...changed]
-        .map(([status, n]) => `${n} run${n === 1 ? '' : 's'} ${status === 'queued' ? 'queued' : status}`)
-        .join(', '),
-    )
-  }, [runs])
+    if (parts.length > 0) setText(parts.join(', '))
+  }, [stats])
   return text
 }

@@ -17,8 +17,9 @@ export function useArtifacts(runId: string | undefined): QueryResult<Artifact[]>
         ? ops.query<Artifact[]>(['artifacts', runId], () => ({
             fetch: () => ops.client.artifacts.list({ runId }),
             isAffectedBy: (change) =>
-              (change.type === 'events' && change.runIds.includes(runId)) ||
-              (change.type === 'run' && change.id === runId),
+              (change.type === 'events' && (change.truncated === true || change.runIds.includes(runId))) ||
+              (change.type === 'run' && change.id === runId) ||
+              (change.type === 'runs' && (change.ids === null || change.ids.includes(runId))),
           }))
         : null,
     [ops, runId],

@@ -13,7 +13,11 @@ export function useRun(runId: string | undefined): QueryResult<Run> {
       runId
         ? ops.query<Run>(['runs', 'get', runId], () => ({
             fetch: () => ops.client.runs.get(runId),
-            isAffectedBy: (change) => change.type === 'run' && change.id === runId,
+            isAffectedBy: (change, data) =>
+              (change.type === 'run' && change.id === runId) ||
+              (change.type === 'runs' &&
+                (data === undefined || change.sessionId === data.sessionId) &&
+                (change.ids === null || change.ids.includes(runId))),
           }))
         : null,
     [ops, runId],

@@ -40,7 +40,8 @@ export function useRunEvents(
         const next = previous.concat(page)
         return next.length > max ? next.slice(next.length - max) : next
       },
-      isAffectedBy: (change) => change.type === 'events' && change.runIds.includes(runId),
+      isAffectedBy: (change) =>
+        change.type === 'events' && (change.truncated === true || change.runIds.includes(runId)),
     }))
   }, [ops, runId, levelsKey, max])
   return useQueryStore(store)

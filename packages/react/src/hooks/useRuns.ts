@@ -32,6 +32,9 @@ export function useRuns(options: UseRunsOptions = {}): QueryResult<Run[]> {
         // A `queued` wake-up also comes after a backend resumed its stream with changes missed
         // (the http backend's reset): re-reading then keeps the board from going stale.
         (change.type === 'queued' && (lane === undefined || change.lane === lane)) ||
+        (change.type === 'runs' &&
+          (sessionId === undefined || change.sessionId === sessionId) &&
+          (lane === undefined || change.lanes.includes(lane))) ||
         (change.type === 'run' &&
           (sessionId === undefined || change.sessionId === sessionId) &&
           (lane === undefined || change.lane === lane) &&

@@ -8,6 +8,8 @@ import { useQueryStore } from './useQueryStore'
 export interface UseSessionsOptions {
   /** How many of the newest sessions. Default 50. */
   limit?: number
+  /** Only sessions whose name contains this text (case-insensitive). */
+  search?: string
 }
 
 /**
@@ -17,14 +19,18 @@ export interface UseSessionsOptions {
 export function useSessions(options: UseSessionsOptions = {}): QueryResult<Session[]> {
   const ops = useOpsStore('useSessions')
   const limit = options.limit ?? 50
+  const search = options.search?.trim() || undefined
   const store = useMemo(
     () =>
-      ops.query<Session[]>(['sessions', 'list', limit], () => ({
-        fetch: () => ops.client.sessions.list({ limit }),
+      ops.query<Session[]>(['sessions', 'list', limit, search], () => ({
+        fetch: () => ops.client.sessions.list({ limit, ...(search ? { search } : {}) }),
         isAffectedBy: (change, data) =>
-          change.type === 'run' && !(data ?? []).some((s) => s.id === change.sessionId),
+          // A search lists only some sessions: changes elsewhere would read it again and again.
+          search === undefined &&
+          (change.type === 'run' || change.type === 'runs') &&
+          !(data ?? []).some((s) => s.id === change.sessionId),
       })),
-    [ops, limit],
+    [ops, limit, search],
   )
   return useQueryStore(store)
 }

@@ -44,12 +44,35 @@ export function createChangeHub(client: OpsClient, options: ChangeHubOptions = {
   let lingerTimer: ReturnType<typeof setTimeout> | undefined
   let retryTimer: ReturnType<typeof setTimeout> | undefined
   let attempt = 0
+  let stopWatching: (() => void) | undefined
+  let offline = false
+  /** What the stream says, before the browser's offline state overrides it. */
+  let streamStatus: LiveStatus = 'idle'
 
   const setStatus = (next: LiveStatus, err?: Error) => {
-    if (status === next && error === err) return
-    status = next
+    streamStatus = next
+    const shown = offline && next !== 'idle' ? 'offline' : next
+    if (status === shown && error === err) return
+    status = shown
     error = err
     for (const l of statusListeners) l()
+  }
+
+  // The browser knows before any timeout that the network is gone; say so at once, and resync
+  // when it is back (the backend reconnects on its own; listeners re-read on `live`).
+  const onOffline = () => {
+    offline = true
+    setStatus(streamStatus, error)
+  }
+  const onOnline = () => {
+    offline = false
+    setStatus(streamStatus, error)
+  }
+  const win = typeof window === 'undefined' ? undefined : window
+  if (win?.addEventListener) {
+    offline = win.navigator?.onLine === false
+    win.addEventListener('offline', onOffline)
+    win.addEventListener('online', onOnline)
   }
 
   const dispatch = (change: Change) => {
@@ -81,6 +104,18 @@ export function createChangeHub(client: OpsClient, options: ChangeHubOptions = {
         unsubscribe = unsub
         attempt = 0
         setStatus('live')
+        // A backend that can lose its stream after subscribing (http: SSE) says so: show it, and
+        // re-read everything when it is back, since changes may have been missed.
+        stopWatching?.()
+        stopWatching = client.backend.watchConnection?.((state) => {
+          if (mine !== generation) return
+          if (state === 'reconnecting') {
+            setStatus('error', new Error('the live stream was lost; reconnecting'))
+          } else {
+            setStatus('live')
+            for (const l of listeners) l.onLive?.()
+          }
+        })
         for (const l of listeners) l.onLive?.()
       },
       (err: unknown) => {
@@ -97,6 +132,8 @@ export function createChangeHub(client: OpsClient, options: ChangeHubOptions = {
 
   const close = () => {
     generation++
+    stopWatching?.()
+    stopWatching = undefined
     clearTimeout(retryTimer)
     retryTimer = undefined
     const unsub = unsubscribe
@@ -129,6 +166,8 @@ export function createChangeHub(client: OpsClient, options: ChangeHubOptions = {
     getStatus: () => status,
     getError: () => error,
     dispose() {
+      win?.removeEventListener?.('offline', onOffline)
+      win?.removeEventListener?.('online', onOnline)
       clearTimeout(lingerTimer)
       lingerTimer = undefined
       listeners.clear()

@@ -1,0 +1,244 @@
+/**
+ * The Runboard at scale, in Chromium: one session of N runs (100,000 by default) that a worker drains
+ * while the board is open. Measured:
+ * - first render: navigation start → the counts show the session's total and the first cards exist;
+ * - long tasks (PerformanceObserver 'longtask') and frame gaps (requestAnimationFrame) while it drains;
+ * - bytes the page received per minute of drain (CDP Network.dataReceived: the SSE stream included);
+ * - count lag: for a database count sampled every 500 ms, how long until the board showed it (or more).
+ * Targets (issue 17): first render ≤ 1 s, long tasks and frame gaps ≤ 100 ms, ≤ 1 MB per minute,
+ * lag ≤ 1 s at every sample.
+ */
+import type { OpsClient } from '@ops-control-room/core'
+import type { Browser } from 'playwright-core'
+import type postgres from 'postgres'
+
+export interface ScaleResult {
+  rows: Record<string, unknown>[]
+}
+
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d
+
+/** Records long tasks, frame gaps and the board's succeeded count (with times) from page start. */
+const INIT_SCRIPT = `
+(() => {
+  const w = window
+  w.__perf = { longTasks: [], gaps: [] }
+  w.__counts = []
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) w.__perf.longTasks.push({ start: e.startTime, duration: e.duration })
+  }).observe({ type: 'longtask', buffered: true })
+  let last = 0
+  const tick = (t) => {
+    if (last) w.__perf.gaps.push({ at: t, gap: t - last })
+    last = t
+    requestAnimationFrame(tick)
+  }
+  requestAnimationFrame(tick)
+  const record = () => {
+    const counts = document.querySelector('.ocr-counts')
+    const s = counts && counts.querySelector('[data-status="succeeded"] strong')
+    const v = s && s.getAttribute('data-count')
+    if (v === null || v === undefined || v === '') return
+    const succeeded = Number(v)
+    const prev = w.__counts[w.__counts.length - 1]
+    if (!prev || prev.succeeded !== succeeded) w.__counts.push({ t: performance.timeOrigin + performance.now(), succeeded })
+  }
+  new MutationObserver(record).observe(document, {
+    subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['data-count', 'data-total'],
+  })
+})()
+`
+
+export async function measureScale(options: {
+  browser: Browser
+  url: string
+  client: OpsClient
+  sql: postgres.Sql
+  runs: number
+}): Promise<ScaleResult> {
+  const { browser, url, client, sql, runs } = options
+  const lanes = ['A', 'B', 'C', 'D'] as const
+  const session = await client.sessions.create({ name: `scale ${runs}` })
+  const enqueueStart = Date.now()
+  for (let done = 0; done < runs; done += 10_000) {
+    const n = Math.min(10_000, runs - done)
+    await client.runs.enqueue({
+      sessionId: session.id,
+      runs: Array.from({ length: n }, (_, i) => ({ kind: 'scale', lane: lanes[(done + i) % 4] })),
+    })
+  }
+  const enqueueMs = Date.now() - enqueueStart
+  await sql`vacuum analyze ops.runs`
+
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
+  const page = await context.newPage()
+  page.on('pageerror', (err) => console.error('page error:', err.message))
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('Network.enable')
+  let bytes = 0
+  let requests = 0
+  const pathOf = new Map<string, string>()
+  const byPath = new Map<string, number>()
+  cdp.on(
+    'Network.dataReceived',
+    (e: { requestId: string; dataLength: number; encodedDataLength: number }) => {
+      const n = Math.max(e.encodedDataLength, e.dataLength)
+      bytes += n
+      const path = pathOf.get(e.requestId) ?? '?'
+      byPath.set(path, (byPath.get(path) ?? 0) + n)
+    },
+  )
+  cdp.on('Network.responseReceived', (e: { requestId: string; response: { url: string } }) => {
+    requests++
+    pathOf.set(e.requestId, new URL(e.response.url).pathname)
+  })
+
+  // Installed before the app's own scripts: long tasks, frame gaps and count history from the start.
+  // A string, not a function: tsx would wrap named functions in a helper the page does not have.
+  await page.addInitScript(INIT_SCRIPT)
+
+  const navStart = Date.now()
+  await page.goto(`${url}/#session=${session.id}`)
+  await page.waitForFunction(
+    (n) =>
+      document.querySelector('.ocr-counts')?.getAttribute('data-total') === String(n) &&
+      document.querySelectorAll('article.ocr-run').length > 0,
+    runs,
+    { timeout: 60_000, polling: 'raf' },
+  )
+  const firstRenderMs = Date.now() - navStart
+  // Where the first render's time went (resource timings of the page's own requests).
+  const timings = await page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined
+    const res = (performance.getEntriesByType('resource') as PerformanceResourceTiming[]).map((r) => ({
+      path: new URL(r.name).pathname,
+      start: Math.round(r.startTime),
+      ms: Math.round(r.duration),
+    }))
+    return { domContentLoaded: Math.round(nav?.domContentLoadedEventEnd ?? 0), res }
+  })
+  const firstStats = timings.res.find((r) => r.path === '/stats')
+  const firstRuns = timings.res.filter((r) => r.path === '/runs')
+  const domCards = await page.locator('article.ocr-run').count()
+  await page.waitForFunction(() => document.querySelector('.ocr-live')?.getAttribute('data-live') === 'live')
+
+  // Drain: a worker claims and completes batches on every lane; the database is sampled meanwhile.
+  const perfFrom = await page.evaluate(() => performance.now())
+  const bytesFrom = bytes
+  byPath.clear()
+  const requestsFrom = requests
+  const dbSamples: { t: number; succeeded: number }[] = []
+  let draining = true
+  const sampler = (async () => {
+    while (draining) {
+      const t = Date.now()
+      const [row] = await sql`
+        select count(*)::int as n from ops.runs where session_id = ${session.id} and status = 'succeeded'`
+      dbSamples.push({ t, succeeded: row?.n as number })
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  })()
+  const drainStart = Date.now()
+  let drained = 0
+  while (drained < runs) {
+    const claimed = await client.worker.claim({
+      workerId: 'bench-scale',
+      lanes: { A: 250, B: 250, C: 250, D: 250 },
+      kinds: ['scale'],
+    })
+    if (claimed.length === 0) break
+    await client.worker.complete({ workerId: 'bench-scale', results: claimed.map((r) => ({ id: r.id })) })
+    drained += claimed.length
+  }
+  const drainMs = Date.now() - drainStart
+  // The board must settle on the final count too.
+  const settleStart = Date.now()
+  await page.waitForFunction(
+    (n) =>
+      document.querySelector('.ocr-counts [data-status="succeeded"] strong')?.getAttribute('data-count') ===
+      String(n),
+    runs,
+    { timeout: 30_000, polling: 50 },
+  )
+  const settleMs = Date.now() - settleStart
+  draining = false
+  await sampler
+  const drainBytes = bytes - bytesFrom
+  const drainRequests = requests - requestsFrom
+
+  const { perf, counts, perfTo } = await page.evaluate(() => {
+    const w = window as unknown as {
+      __perf: { longTasks: { start: number; duration: number }[]; gaps: { at: number; gap: number }[] }
+      __counts: { t: number; succeeded: number }[]
+    }
+    return { perf: w.__perf, counts: w.__counts, perfTo: performance.now() }
+  })
+  const inDrain = <T extends { start?: number; at?: number }>(xs: T[]) =>
+    xs.filter((x) => {
+      const at = x.start ?? x.at ?? 0
+      return at >= perfFrom && at <= perfTo
+    })
+  const longTasks = inDrain(perf.longTasks)
+  const gaps = inDrain(perf.gaps).map((g) => g.gap)
+  const lags = dbSamples.map((s) => {
+    const shown = counts.find((c) => c.succeeded >= s.succeeded)
+    return shown ? Math.max(0, shown.t - s.t) : Number.POSITIVE_INFINITY
+  })
+  const sorted = [...lags].sort((a, b) => a - b)
+  const p95 = sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))] ?? Number.NaN
+  const maxLag = sorted.at(-1) ?? Number.NaN
+  const perMinute = drainBytes / ((drainMs + settleMs) / 60_000)
+  const maxLong = Math.max(0, ...longTasks.map((t) => t.duration))
+  const maxGap = Math.max(0, ...gaps)
+  await context.close()
+  const breakdown = [...byPath].sort((a, b) => b[1] - a[1]).slice(0, 4)
+  return {
+    rows: [
+      { figure: 'runs in the session', value: runs, target: '', met: '' },
+      { figure: 'enqueue (s)', value: round(enqueueMs / 1000), target: '', met: '' },
+      { figure: 'first render (ms)', value: firstRenderMs, target: '≤ 1000', met: firstRenderMs <= 1000 },
+      { figure: 'cards in the DOM at first render', value: domCards, target: '', met: '' },
+      { figure: '  DOMContentLoaded (ms)', value: timings.domContentLoaded, target: '', met: '' },
+      {
+        figure: '  first /stats: started at, took (ms)',
+        value: firstStats ? `${firstStats.start}, ${firstStats.ms}` : '—',
+        target: '',
+        met: '',
+      },
+      {
+        figure: '  first /runs pages: slowest took (ms)',
+        value: Math.max(0, ...firstRuns.slice(0, 4).map((r) => r.ms)),
+        target: '',
+        met: '',
+      },
+      { figure: 'drain (s)', value: round(drainMs / 1000), target: '', met: '' },
+      { figure: 'drain rate (runs/s)', value: Math.round(runs / (drainMs / 1000)), target: '', met: '' },
+      { figure: 'long tasks > 50 ms while draining', value: longTasks.length, target: '', met: '' },
+      { figure: 'longest task (ms)', value: round(maxLong), target: '≤ 100', met: maxLong <= 100 },
+      { figure: 'longest frame gap (ms)', value: round(maxGap), target: '≤ 100', met: maxGap <= 100 },
+      { figure: 'requests while draining', value: drainRequests, target: '', met: '' },
+      { figure: 'received while draining (KB)', value: round(drainBytes / 1024), target: '', met: '' },
+      {
+        figure: 'received per minute (KB/min)',
+        value: round(perMinute / 1024),
+        target: '≤ 1024',
+        met: perMinute <= 1024 * 1024,
+      },
+      ...breakdown.map(([path, n]) => ({
+        figure: `  of which ${path} (KB)`,
+        value: round(n / 1024),
+        target: '',
+        met: '',
+      })),
+      { figure: 'count samples', value: lags.length, target: '', met: '' },
+      { figure: 'count lag p95 (ms)', value: round(p95), target: '', met: '' },
+      { figure: 'count lag max (ms)', value: round(maxLag), target: '≤ 1000', met: maxLag <= 1000 },
+      {
+        figure: 'final count settled after drain (ms)',
+        value: settleMs,
+        target: '≤ 1000',
+        met: settleMs <= 1000,
+      },
+    ],
+  }
+}
