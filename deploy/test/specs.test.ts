@@ -144,19 +144,23 @@ describe('supabase/functions/ops-executor/deno.json', () => {
   ) as {
     imports: Record<string, string>
   }
-  const pkg = (name: string) =>
-    JSON.parse(readFileSync(resolve(repoRoot, `packages/${name}/package.json`), 'utf8')) as {
+  const pkg = (name: string) => {
+    const manifest = JSON.parse(readFileSync(resolve(repoRoot, `packages/${name}/package.json`), 'utf8')) as {
       dependencies: Record<string, string>
+      peerDependencies?: Record<string, string>
+      devDependencies?: Record<string, string>
     }
+    return { ...manifest, all: { ...manifest.devDependencies, ...manifest.dependencies } }
+  }
 
   it('maps core to the bundle inside the function, and core’s own dependencies at core’s ranges', () => {
     expect(denoJson.imports['@ops-control-room/core']).toBe('./_vendor/core/index.js')
     expect(denoJson.imports['@ops-control-room/core/postgres']).toBe('./_vendor/core/postgres.js')
-    const core = pkg('core').dependencies
+    const core = { ...pkg('core').dependencies, ...pkg('core').peerDependencies }
     for (const [name, range] of Object.entries(core))
       expect(denoJson.imports[name], name).toBe(`npm:${name}@${range}`)
     expect(denoJson.imports['@supabase/supabase-js']).toBe(
-      `npm:@supabase/supabase-js@${pkg('server').dependencies['@supabase/supabase-js']}`,
+      `npm:@supabase/supabase-js@${pkg('server').all['@supabase/supabase-js']}`,
     )
     const ignored = readFileSync(resolve(repoRoot, '.gitignore'), 'utf8')
     expect(ignored).toContain('supabase/functions/ops-executor/_vendor/')

@@ -69,7 +69,9 @@ async function layOutFunction(dir: string) {
     mkdirSync(dirname(join(modules, name)), { recursive: true })
     symlinkSync(realpathSync(join(from, 'node_modules', name)), join(modules, name))
   }
-  for (const name of ['postgres', 'zod', 'jose', '@cfworker/json-schema']) link(name, core)
+  const coreManifest = JSON.parse(readFileSync(join(core, 'package.json'), 'utf8'))
+  for (const name of Object.keys({ ...coreManifest.dependencies, ...coreManifest.peerDependencies }))
+    link(name, core)
   link('@supabase/supabase-js', resolve(here, '..'))
   return fn
 }
