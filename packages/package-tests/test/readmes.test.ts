@@ -39,6 +39,9 @@ beforeAll(async () => {
           '@ops-control-room/worker': ['packages/worker/src/index.ts'],
           '@ops-control-room/server': ['packages/server/src/index.ts'],
           '@ops-control-room/react': ['packages/react/src/index.ts'],
+          '@ops-control-room/spec-kit-handler': ['packages/spec-kit-handler/src/index.ts'],
+          '@ops-control-room/github': ['packages/github/src/index.ts'],
+          '@ops-control-room/github/webhook': ['packages/github/src/webhook.ts'],
           '@ops-control-room/react/styles.css': ['packages/react/styles.css.d.cts'],
         },
       },
@@ -154,7 +157,7 @@ function settleOrExit(child: ChildProcess, sql: postgres.Sql): Promise<string> {
 
 describe('README shell blocks', () => {
   const rootPackage = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
-  const workspace = ['core', 'worker', 'server', 'react'].map((p) =>
+  const workspace = ['core', 'worker', 'server', 'react', 'spec-kit-handler', 'github'].map((p) =>
     JSON.parse(readFileSync(join(root, 'packages', p, 'package.json'), 'utf8')),
   )
   const published = new Set(workspace.map((p) => p.name as string))
@@ -193,6 +196,14 @@ describe('README shell blocks', () => {
           }
         } else if (cmd === 'pnpm' && sub && !pnpmCommands.has(sub) && !rootPackage.scripts?.[sub]) {
           problems.push(`pnpm ${sub}: no such root script`)
+        } else if (cmd === 'npx' && (sub === '-p' || sub === '--package')) {
+          // `npx -p <package> <bin>`: the package must be ours, and ship that bin.
+          const [pkgName, binName] = rest
+          const bare = (pkgName ?? '').replace(/(.)@.*$/, '$1')
+          const shipped = workspace.find((p) => p.name === bare)
+          if (!shipped) problems.push(`npx -p ${pkgName}: not a package we publish`)
+          else if (!binName || !Object.keys(shipped.bin ?? {}).includes(binName))
+            problems.push(`npx -p ${pkgName} ${binName}: that package ships no such bin`)
         } else if (cmd === 'npx' && sub && !sub.includes('@') && !bins.has(sub)) {
           problems.push(`npx ${sub}: no package ships that bin`)
         }
