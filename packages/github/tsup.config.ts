@@ -6,6 +6,8 @@ export default defineConfig({
   dts: { compilerOptions: { paths: {} } },
   sourcemap: true,
   clean: true,
+  // One copy of each module across entry points, in CJS too: an error class has one identity.
+  splitting: true,
   target: 'es2022',
   tsconfig: 'tsconfig.build.json',
 })

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
  */
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../../..', import.meta.url))
-const PUBLISHED = ['core', 'worker', 'server', 'react']
+const PUBLISHED = ['core', 'worker', 'server', 'react', 'spec-kit-handler', 'github']
 const bin = (name: string) => join(root, 'node_modules/.bin', name)
 
 beforeAll(async () => {
