@@ -15,6 +15,8 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const PACKAGES = [
   ['@ops-control-room/core', 'packages/core', []],
   ['@ops-control-room/worker', 'packages/worker', []],
+  ['@ops-control-room/spec-kit-handler', 'packages/spec-kit-handler', []],
+  ['@ops-control-room/github', 'packages/github', []],
   ['@ops-control-room/server', 'packages/server', []],
   ['@ops-control-room/react', 'packages/react', []],
   [
