@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -82,9 +83,22 @@ export async function startDevDatabase(options: DevDatabaseOptions): Promise<Dev
     base = await mkdtemp(join(tmpdir(), 'ops-dev-'))
   } else {
     base = resolve(options.dataDir)
-    // The folder itself is opened up below; the folders above it are the user's.
-    const unreachable = unreachableDataDirMessage(dirname(base))
-    if (unreachable) throw new Error(unreachable)
+    // The folder itself is opened up below; the folders above it are the user's. When one of them
+    // shuts the postgres user out (root in a clone under /root), the cluster lives in a folder of
+    // its own under /var/lib instead, one per data folder asked for, so it still survives restarts.
+    if (unreachableDataDirMessage(dirname(base))) {
+      const home = '/var/lib/ops-control-room'
+      const moved = join(home, createHash('sha256').update(base).digest('hex').slice(0, 12))
+      await mkdir(moved, { recursive: true })
+      await chmod(home, 0o755)
+      if (unreachableDataDirMessage(dirname(moved))) {
+        throw new Error(unreachableDataDirMessage(dirname(base)))
+      }
+      progress.info(
+        `PostgreSQL runs as the postgres user, which cannot enter ${base}: its data is kept in ${moved}`,
+      )
+      base = moved
+    }
     await mkdir(base, { recursive: true })
   }
   // As root, PostgreSQL runs as a `postgres` user, which must be able to enter the folder.
