@@ -29,7 +29,7 @@ export function startHeartbeats(options: HeartbeatsOptions): Periodic {
     intervalMs: () => options.intervalMs,
     onError: options.onError,
     task: async () => {
-      const ids = options.held()
+      const ids = options.held().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       const started = performance.now()
       const result: HeartbeatResult = { cancel: [], lost: [] }
       let offset = 0

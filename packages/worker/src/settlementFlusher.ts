@@ -158,6 +158,10 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
   }
 
   async function write(items: Item[], call: (items: Item[]) => Promise<Run[]>) {
+    // In id order: every writer of several runs locks them in id order, whatever plan the database
+    // picks for a batch (a nested loop follows its input), so a settlement and a cancel or a
+    // heartbeat never wait on each other in a cycle.
+    items.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     for (let i = 0; i < items.length; i += CHUNK) {
       const chunk = items.slice(i, i + CHUNK)
       try {
