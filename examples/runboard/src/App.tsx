@@ -9,6 +9,7 @@ import {
   type RunFilterState,
   RunFilters,
   SessionList,
+  SessionSource,
   SpecKitForm,
   ThroughputChart,
   TimeFormatProvider,
@@ -157,6 +158,7 @@ export function App({ devMode }: { devMode: boolean }) {
             ) : (
               <>
                 <h2 className="app-section-title">{title}</h2>
+                {state.session && !unknownSession ? <SessionSource session={session.data} /> : null}
                 {unknownSession ? null : <ThroughputChart sessionId={state.session} />}
                 {unknownSession ? (
                   <p role="alert" className="ocr-error app-unknown">
