@@ -117,7 +117,7 @@ export async function measureScale(options: {
     }))
     return { domContentLoaded: Math.round(nav?.domContentLoadedEventEnd ?? 0), res }
   })
-  const firstStats = timings.res.find((r) => r.path === '/stats')
+  const firstStats = timings.res.find((r) => r.path === '/stats/session')
   const firstRuns = timings.res.filter((r) => r.path === '/runs')
   const domCards = await page.locator('article.ocr-run').count()
   await page.waitForFunction(() => document.querySelector('.ocr-live')?.getAttribute('data-live') === 'live')
@@ -200,7 +200,7 @@ export async function measureScale(options: {
       { figure: 'cards in the DOM at first render', value: domCards, target: '', met: '' },
       { figure: '  DOMContentLoaded (ms)', value: timings.domContentLoaded, target: '', met: '' },
       {
-        figure: '  first /stats: started at, took (ms)',
+        figure: '  first /stats/session: started at, took (ms)',
         value: firstStats ? `${firstStats.start}, ${firstStats.ms}` : '—',
         target: '',
         met: '',

@@ -138,7 +138,7 @@ const CASES: Record<string, (f: F) => { method: 'GET' | 'POST'; path: string; bo
   }),
   recoverStuckRuns: () => ({ method: 'POST', path: '/worker/recover', body: {} }),
   changes: (f) => ({ method: 'GET', path: `/changes?sessionId=${f.session}` }),
-  sessionStats: (f) => ({ method: 'GET', path: `/stats?sessionId=${f.session}&windowSeconds=60` }),
+  sessionStats: (f) => ({ method: 'GET', path: `/stats/session?sessionId=${f.session}&windowSeconds=60` }),
   retryRuns: (f) => ({ method: 'POST', path: '/runs/retry', body: { ids: [f.queued] } }),
 }
 
