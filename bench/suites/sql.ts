@@ -6,10 +6,11 @@
  *
  * Each case runs its statements N1 and N2 times from identical copies of one seeded cluster (100,000
  * queued runs); the cost of one cycle is the difference divided by N2 − N1, so start-up and shutdown
- * cancel out. BENCH_SQL_ONLY=text picks the cases whose name contains it. Needs valgrind (Debian's `valgrind`); without it the suite says so and skips.
+ * cancel out. BENCH_SQL_ONLY=text picks the cases whose name contains it; BENCH_MIGRATIONS_BEFORE=<timestamp>
+ * seeds without the migrations from that one on, for a before/after pair. Needs valgrind (Debian's `valgrind`); without it the suite says so and skips.
  */
 import { spawnSync } from 'node:child_process'
-import { chmod, cp, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { chmod, cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -31,6 +32,13 @@ const allCases: { name: string; statements: string[]; n1: number; n2: number }[]
     statements: [
       `select count(*) from ops.enqueue_runs('${SESSION}', '[{"kind":"noop","lane":"A"}]'::jsonb);`,
     ],
+    n1: 5,
+    n2: 25,
+  },
+  // Workers pass the kinds they serve: the same claim as above, through the kinds branch.
+  {
+    name: 'claim + complete, 10 runs, kinds given',
+    statements: [`select count(*) from ops.claim_runs('w', '{A}', '{10}', '{noop}');`, complete],
     n1: 5,
     n2: 25,
   },
@@ -60,7 +68,17 @@ async function seed() {
   await admin.unsafe('create database bench')
   await admin.end()
   const url = pg.urlFor('bench')
-  await migrate({ databaseUrl: url, migrationsDir: join(repo, 'supabase/migrations') })
+  // BENCH_MIGRATIONS_BEFORE=<timestamp> leaves out the migrations from that one on: the "before" figure.
+  const before = process.env.BENCH_MIGRATIONS_BEFORE
+  let migrationsDir = join(repo, 'supabase/migrations')
+  if (before) {
+    const dir = await mkdtemp(join(tmpdir(), 'ops-sql-bench-migrations-'))
+    for (const f of await readdir(migrationsDir))
+      if (f < before) await cp(join(migrationsDir, f), join(dir, f))
+    migrationsDir = dir
+  }
+  await migrate({ databaseUrl: url, migrationsDir })
+  if (before) await rm(migrationsDir, { recursive: true, force: true })
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   await sql`insert into ops.sessions (id, name) values (${SESSION}, 'sql bench')`
   await sql`insert into ops.runs (session_id, kind, lane) select ${SESSION}, 'noop', 'A' from generate_series(1, 100000)`
