@@ -8,17 +8,21 @@
  * on the same PostgreSQL, interleaved round by round, and the suite prints the ratios of issue 15:
  * drain at concurrency 10 against graphile's defaults, drain at concurrency 100 against graphile's
  * batched mode (localQueue 500, batched completion), pickup p50/p99 of single enqueues on an idle
- * worker, and WAL bytes written per run (pg_current_wal_lsn before the enqueue and after the drain).
+ * worker, and WAL bytes written per run (pg_current_wal_lsn before the enqueue and after the drain,
+ * all of it and without full-page images, by pg_walinspect).
  *
  * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,c10-20k,… picks parts; BENCH_ROUNDS (3),
  * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
- * BENCH_WORKER_LARGE=0 skips the 100,000-run drains.
+ * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
+ * the migrations from that one on, for a before/after pair.
  *
  * The same file is the worker process: with BENCH_WORKER_CHILD set it runs a worker until SIGTERM
  * (graphile-worker's when BENCH_GRAPHILE is set too).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { dirname, resolve } from 'node:path'
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
@@ -180,7 +184,17 @@ async function parent() {
   await admin.unsafe('create database bench')
   await admin.end()
   const url = pg.urlFor('bench')
-  await migrate({ databaseUrl: url, migrationsDir: resolve(repo, 'supabase/migrations') })
+  // BENCH_MIGRATIONS_BEFORE=<timestamp> leaves out the migrations from that one on: the "before" figures.
+  const before = process.env.BENCH_MIGRATIONS_BEFORE
+  let migrationsDir = resolve(repo, 'supabase/migrations')
+  if (before) {
+    const dir = await mkdtemp(join(tmpdir(), 'ops-worker-bench-migrations-'))
+    for (const f of await readdir(migrationsDir))
+      if (f < before) await cp(join(migrationsDir, f), join(dir, f))
+    migrationsDir = dir
+  }
+  await migrate({ databaseUrl: url, migrationsDir })
+  if (before) await rm(migrationsDir, { recursive: true, force: true })
   const client = createOpsClient({ backend: postgresBackend({ databaseUrl: url }) })
   const sql = postgres(url, { max: 2, onnotice: () => {} })
   const results: Record<string, unknown> = {}
@@ -336,9 +350,13 @@ async function parent() {
     const [w] = await sql`select pg_current_wal_lsn()::text as lsn`
     return String(w?.lsn)
   }
+  // WAL since `lsn`, all of it and without full-page images (pg_walinspect): the images depend on when
+  // the last checkpoint was (each drain starts right after one, the worst case), the rest does not.
   const walSince = async (lsn: string) => {
-    const [w] = await sql`select pg_wal_lsn_diff(pg_current_wal_lsn(), ${lsn}::pg_lsn)::float8 as bytes`
-    return Number(w?.bytes)
+    const [w] = await sql`
+      select pg_wal_lsn_diff(pg_current_wal_lsn(), ${lsn}::pg_lsn)::float8 as bytes,
+        (select coalesce(sum(fpi_size), 0)::float8 from pg_get_wal_stats(${lsn}::pg_lsn, pg_current_wal_lsn())) as fpi`
+    return { bytes: Number(w?.bytes), noFpi: Number(w?.bytes) - Number(w?.fpi) }
   }
 
   /** Ops: enqueue `runs` no-op runs, drain them with one process; runs/s and WAL bytes per run. */
@@ -367,7 +385,7 @@ async function parent() {
       if (row?.n === 0) break
       await new Promise((r) => setTimeout(r, 50))
     }
-    const walPerRun = (await walSince(lsn)) / runs
+    const wal = await walSince(lsn)
     await stopWorkers([proc])
     const [t] = await sql`
       select count(*) filter (where status = 'succeeded')::int as ok,
@@ -376,7 +394,11 @@ async function parent() {
     if (t?.ok !== runs) throw new Error(`ops drain: ${t?.ok} of ${runs} runs succeeded`)
     await sql`delete from ops.sessions where id = ${session.id}`
     await sql`vacuum ops.runs`
-    return { perSecond: runs / Number(t?.seconds), walPerRun }
+    return {
+      perSecond: runs / Number(t?.seconds),
+      walPerRun: wal.bytes / runs,
+      walNoFpiPerRun: wal.noFpi / runs,
+    }
   }
 
   /** graphile-worker: add `runs` no-op jobs (add_jobs, one call), drain them with one process. */
@@ -404,10 +426,14 @@ async function parent() {
       if (row?.n === 0) break
       await new Promise((r) => setTimeout(r, 50))
     }
-    const walPerRun = (await walSince(lsn)) / runs
+    const wal = await walSince(lsn)
     await stopWorkers([proc])
     await sql`vacuum graphile_worker._private_jobs`
-    return { perSecond: runs / ((drained.last - drained.first) / 1000), walPerRun }
+    return {
+      perSecond: runs / ((drained.last - drained.first) / 1000),
+      walPerRun: wal.bytes / runs,
+      walNoFpiPerRun: wal.noFpi / runs,
+    }
   }
 
   /** Pickup: single enqueues on an idle worker (concurrency 10), enqueue call → handler start. */
@@ -463,6 +489,7 @@ async function parent() {
     const runs = Number(process.env.BENCH_COMPARE_RUNS ?? 20_000)
     const samples = Number(process.env.BENCH_PICKUP_SAMPLES ?? 100)
     const { runMigrations, Logger } = await import('graphile-worker')
+    await sql`create extension if not exists pg_walinspect`
     await runMigrations({ connectionString: url, logger: new Logger(() => () => {}) })
     const m: Record<string, number[]> = {}
     const add = (k: string, v: number) => {
@@ -481,6 +508,8 @@ async function parent() {
       add('graphile batched', gb.perSecond)
       add('ops WAL/run c10', o10.walPerRun)
       add('graphile WAL/run default', g10.walPerRun)
+      add('ops WAL/run c10 no FPI', o10.walNoFpiPerRun)
+      add('graphile WAL/run default no FPI', g10.walNoFpiPerRun)
       add('ops WAL/run c100', o100.walPerRun)
       add('graphile WAL/run batched', gb.walPerRun)
       add('ops pickup p50', op.p50)
@@ -501,6 +530,7 @@ async function parent() {
       pickupP50: g('ops pickup p50') / g('graphile pickup p50'),
       pickupP99: g('ops pickup p99') / g('graphile pickup p99'),
       walPerRun: g('ops WAL/run c10') / g('graphile WAL/run default'),
+      walNoFpiPerRun: g('ops WAL/run c10 no FPI') / g('graphile WAL/run default no FPI'),
     }
     results.compare = { rounds, runs, pickupSamplesPerRound: samples, medians: md, samples: m, ratios }
     const n = (x: number) => Math.round(x).toLocaleString('en-US')
@@ -523,6 +553,10 @@ async function parent() {
     rows.push([
       '  WAL per run (enqueue + drain, concurrency 10)',
       `${n(g('ops WAL/run c10'))} vs ${n(g('graphile WAL/run default'))} B → ${round(ratios.walPerRun)}× [≤ 1.5×]`,
+    ])
+    rows.push([
+      '  … without full-page images',
+      `${n(g('ops WAL/run c10 no FPI'))} vs ${n(g('graphile WAL/run default no FPI'))} B → ${round(ratios.walNoFpiPerRun)}×`,
     ])
     rows.push([
       '  WAL per run at concurrency 100 vs batched',
