@@ -149,7 +149,8 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
       expect(claimPlans).not.toContain('idx_runs_status_lane')
       expect(claimPlans).not.toMatch(/Seq Scan on runs/)
       await client.runs.enqueue({ sessionId: s.id, runs: [{ kind: 'planned-any', lane: 'C' }] })
-      const any = await conn`select id, lease::text as lease from ops.claim_runs('plan-w', '{C}', '{5}', null)`
+      const any =
+        await conn`select id, lease::text as lease from ops.claim_runs('plan-w', '{C}', '{5}', null)`
       expect(any).toHaveLength(1)
       const anyPlans = notices.splice(0).join('\n')
       expect(anyPlans).toContain('Index Scan using idx_runs_status_lane')
