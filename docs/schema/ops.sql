@@ -491,13 +491,20 @@ begin
     select (e ->> 'id')::uuid as id, (e ->> 'lease')::bigint as lease, e -> 'result' as result
     from pg_catalog.jsonb_array_elements(p_results) e
   ),
+  locked as (
+    -- Lock the rows in id order first, as request_cancel and the other multi-row writers do. The
+    -- UPDATE below is planned as a hash join probed by `input`, so on its own it locked the rows in
+    -- the order of the settlement batch, and deadlocked with a concurrent request_cancel.
+    select r.id from ops.runs r
+    where r.id = any (array(select input.id from input)) and r.status = 'running'
+    order by r.id
+    for no key update
+  ),
   done as (
-    -- A primary-key scan of `id = any(array)` visits (and locks) the rows in id order: btree sorts
-    -- the array's keys. The plan is pinned by test/hotPath.test.ts.
     update ops.runs r
     set status = 'succeeded', result = i.result, error = null, finished_at = pg_catalog.now(), updated_at = pg_catalog.now()
     from input i
-    where r.id = any (array(select input.id from input)) and r.id = i.id and r.status = 'running' and r.lease = i.lease
+    where r.id = any (array(select locked.id from locked)) and r.id = i.id and r.status = 'running' and r.lease = i.lease
     returning r.*
   ),
   ev as (
