@@ -24,6 +24,9 @@ for (const suite of suites) {
   const result = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'suites', suite)], {
     stdio: 'inherit',
     cwd: here,
+    // Resolve workspace packages to their sources (tsconfig paths), as the tests do: the packages'
+    // exports point at dist/, which exists only after a build.
+    env: { TSX_TSCONFIG_PATH: join(here, '../packages/worker/tsconfig.json'), ...process.env },
   })
   if (result.status !== 0) failed++
 }

@@ -6,10 +6,11 @@
  *
  * Each case runs its statements N1 and N2 times from identical copies of one seeded cluster (100,000
  * queued runs); the cost of one cycle is the difference divided by N2 − N1, so start-up and shutdown
- * cancel out. Needs valgrind (Debian's `valgrind`); without it the suite says so and skips.
+ * cancel out. BENCH_SQL_ONLY=text picks the cases whose name contains it; BENCH_MIGRATIONS_BEFORE=<timestamp>
+ * seeds without the migrations from that one on, for a before/after pair. Needs valgrind (Debian's `valgrind`); without it the suite says so and skips.
  */
 import { spawnSync } from 'node:child_process'
-import { chmod, cp, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { chmod, cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -20,7 +21,9 @@ const SESSION = '00000000-0000-0000-0000-0000000000b1'
 const complete = `select count(*) from ops.complete_runs('w', (select jsonb_agg(jsonb_build_object('id', id, 'lease', lease, 'result', null)) from ops.runs where status = 'running' and worker_id = 'w' and heartbeat_at is not null));`
 const claim = (n: number) => `select count(*) from ops.claim_runs('w', '{A}', '{${n}}');`
 
-const cases: { name: string; statements: string[]; n1: number; n2: number }[] = [
+const claimKind = (n: number) => `select count(*) from ops.claim_runs('w', '{A}', '{${n}}', '{spec}');`
+
+const allCases: { name: string; statements: string[]; n1: number; n2: number }[] = [
   { name: 'claim + complete, 1 run', statements: [claim(1), complete], n1: 5, n2: 25 },
   { name: 'claim + complete, 10 runs', statements: [claim(10), complete], n1: 5, n2: 25 },
   { name: 'claim + complete, 100 runs', statements: [claim(100), complete], n1: 3, n2: 13 },
@@ -32,7 +35,25 @@ const cases: { name: string; statements: string[]; n1: number; n2: number }[] = 
     n1: 5,
     n2: 25,
   },
+  // Workers pass the kinds they serve: the same claim as above, through the kinds branch.
+  {
+    name: 'claim + complete, 10 runs, kinds given',
+    statements: [`select count(*) from ops.claim_runs('w', '{A}', '{10}', '{noop}');`, complete],
+    n1: 5,
+    n2: 25,
+  },
+  // A worker serving one kind behind 100,000 queued runs of another kind (issue 15).
+  {
+    name: 'claim + complete, 1 run of a kind behind 100,000 others',
+    statements: [claimKind(1), complete],
+    n1: 2,
+    n2: 6,
+  },
 ]
+// BENCH_SQL_ONLY=text runs only the cases whose name contains it.
+const cases = allCases.filter(
+  (c) => !process.env.BENCH_SQL_ONLY || c.name.includes(process.env.BENCH_SQL_ONLY),
+)
 
 function valgrindMissing(): boolean {
   return spawnSync('valgrind', ['--version'], { encoding: 'utf8' }).status !== 0
@@ -47,10 +68,22 @@ async function seed() {
   await admin.unsafe('create database bench')
   await admin.end()
   const url = pg.urlFor('bench')
-  await migrate({ databaseUrl: url, migrationsDir: join(repo, 'supabase/migrations') })
+  // BENCH_MIGRATIONS_BEFORE=<timestamp> leaves out the migrations from that one on: the "before" figure.
+  const before = process.env.BENCH_MIGRATIONS_BEFORE
+  let migrationsDir = join(repo, 'supabase/migrations')
+  if (before) {
+    const dir = await mkdtemp(join(tmpdir(), 'ops-sql-bench-migrations-'))
+    for (const f of await readdir(migrationsDir))
+      if (f < before) await cp(join(migrationsDir, f), join(dir, f))
+    migrationsDir = dir
+  }
+  await migrate({ databaseUrl: url, migrationsDir })
+  if (before) await rm(migrationsDir, { recursive: true, force: true })
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   await sql`insert into ops.sessions (id, name) values (${SESSION}, 'sql bench')`
   await sql`insert into ops.runs (session_id, kind, lane) select ${SESSION}, 'noop', 'A' from generate_series(1, 100000)`
+  // Behind them, runs of another kind for a worker that serves only that kind.
+  await sql`insert into ops.runs (session_id, kind, lane) select ${SESSION}, 'spec', 'A' from generate_series(1, 1000)`
   await sql`vacuum analyze`
   await sql`checkpoint`
   await sql.end()
@@ -116,7 +149,9 @@ if (valgrindMissing()) {
       console.log(`${c.name}: ${perCycle}`)
     }
     const width = Math.max(...rows.map(([k]) => k.length))
-    console.log('\nsql benchmark (PostgreSQL 18 single-user backend under callgrind, 100,000 queued runs)')
+    console.log(
+      '\nsql benchmark (PostgreSQL 18 single-user backend under callgrind, 100,000 queued runs + 1,000 of another kind)',
+    )
     for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`)
   } finally {
     await rm(resolve(seeded.dataDir, '..'), { recursive: true, force: true })

@@ -4,10 +4,25 @@
  * (fsync and synchronous_commit on). Handlers are no-ops; every run keeps its full history (status
  * changes and run_events rows), as in production.
  *
- * The same file is the worker process: with BENCH_WORKER_CHILD set it runs a worker until SIGTERM.
+ * Beside it, graphile-worker 0.17.3 (a devDependency of this package only) runs the same no-op jobs
+ * on the same PostgreSQL, interleaved round by round, and the suite prints the ratios of issue 15:
+ * drain at concurrency 10 against graphile's defaults, drain at concurrency 100 against graphile's
+ * batched mode (localQueue 500, batched completion), pickup p50/p99 of single enqueues on an idle
+ * worker, and WAL bytes written per run (pg_current_wal_lsn before the enqueue and after the drain,
+ * all of it and without full-page images, by pg_walinspect).
+ *
+ * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,c10-20k,… picks parts; BENCH_ROUNDS (3),
+ * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
+ * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
+ * the migrations from that one on, for a before/after pair.
+ *
+ * The same file is the worker process: with BENCH_WORKER_CHILD set it runs a worker until SIGTERM
+ * (graphile-worker's when BENCH_GRAPHILE is set too).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { dirname, resolve } from 'node:path'
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
@@ -26,6 +41,7 @@ async function child() {
   const env = process.env
   const report = env.BENCH_REPORT === '1'
   const say = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`)
+  if (env.BENCH_GRAPHILE) return graphileChild(say)
   const noop = defineHandler({
     kind: 'noop',
     input: z.object({}).passthrough(),
@@ -65,6 +81,43 @@ async function child() {
       .stop()
       .then(() => client.close())
       .then(() => process.exit(0))
+  })
+}
+
+// graphile-worker 0.17.3 with the same no-op task, at its defaults or in its batched mode.
+async function graphileChild(say: (o: Record<string, unknown>) => void) {
+  const { Logger, run } = await import('graphile-worker')
+  const env = process.env
+  const report = env.BENCH_REPORT === '1'
+  const expect = Number(env.BENCH_EXPECT ?? 0)
+  const batched = env.BENCH_BATCHED === '1'
+  let first = 0
+  let completed = 0
+  const runner = await run({
+    connectionString: env.DATABASE_URL as string,
+    concurrency: Number(env.BENCH_CONCURRENCY ?? 10),
+    noHandleSignals: true,
+    logger: new Logger(() => () => {}),
+    taskList: {
+      noop: async (_payload, helpers) => {
+        if (report) say({ event: 'start', runId: String(helpers.job.id), at: now() })
+      },
+    },
+    preset: {
+      worker: batched ? { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } : {},
+    },
+  })
+  runner.events.on('job:start', () => {
+    if (first === 0) first = now()
+  })
+  // Written back to the database: the same end point as a run's `finished_at`.
+  runner.events.on('job:complete', () => {
+    completed += 1
+    if (completed === expect) say({ event: 'drained', first, last: now() })
+  })
+  say({ event: 'ready' })
+  process.once('SIGTERM', () => {
+    void runner.stop().then(() => process.exit(0))
   })
 }
 
@@ -131,7 +184,17 @@ async function parent() {
   await admin.unsafe('create database bench')
   await admin.end()
   const url = pg.urlFor('bench')
-  await migrate({ databaseUrl: url, migrationsDir: resolve(repo, 'supabase/migrations') })
+  // BENCH_MIGRATIONS_BEFORE=<timestamp> leaves out the migrations from that one on: the "before" figures.
+  const before = process.env.BENCH_MIGRATIONS_BEFORE
+  let migrationsDir = resolve(repo, 'supabase/migrations')
+  if (before) {
+    const dir = await mkdtemp(join(tmpdir(), 'ops-worker-bench-migrations-'))
+    for (const f of await readdir(migrationsDir))
+      if (f < before) await cp(join(migrationsDir, f), join(dir, f))
+    migrationsDir = dir
+  }
+  await migrate({ databaseUrl: url, migrationsDir })
+  if (before) await rm(migrationsDir, { recursive: true, force: true })
   const client = createOpsClient({ backend: postgresBackend({ databaseUrl: url }) })
   const sql = postgres(url, { max: 2, onnotice: () => {} })
   const results: Record<string, unknown> = {}
@@ -277,6 +340,230 @@ async function parent() {
     rows.push(['calibration: bare SKIP LOCKED loop, 10 at a time, 1 connection', `${perSecond} jobs/s`])
   }
 
+  // Side by side with graphile-worker 0.17.3: the same PostgreSQL, the same moment, rounds interleaved.
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b)
+    const m = Math.floor(s.length / 2)
+    return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
+  }
+  const walNow = async () => {
+    const [w] = await sql`select pg_current_wal_lsn()::text as lsn`
+    return String(w?.lsn)
+  }
+  // WAL since `lsn`, all of it and without full-page images (pg_walinspect): the images depend on when
+  // the last checkpoint was (each drain starts right after one, the worst case), the rest does not.
+  const walSince = async (lsn: string) => {
+    const [w] = await sql`
+      select pg_wal_lsn_diff(pg_current_wal_lsn(), ${lsn}::pg_lsn)::float8 as bytes,
+        (select coalesce(sum(fpi_size), 0)::float8 from pg_get_wal_stats(${lsn}::pg_lsn, pg_current_wal_lsn())) as fpi`
+    return { bytes: Number(w?.bytes), noFpi: Number(w?.bytes) - Number(w?.fpi) }
+  }
+
+  /** Ops: enqueue `runs` no-op runs, drain them with one process; runs/s and WAL bytes per run. */
+  async function opsDrain(runs: number, concurrency: number) {
+    const session = await client.sessions.create({ name: `compare-c${concurrency}` })
+    await sql`checkpoint`
+    const lsn = await walNow()
+    for (let i = 0; i < runs; i += 10_000) {
+      await client.runs.enqueue({
+        sessionId: session.id,
+        runs: Array.from({ length: Math.min(10_000, runs - i) }, () => ({
+          kind: 'noop',
+          lane: 'A' as const,
+        })),
+      })
+    }
+    const proc = await spawnWorker({
+      DATABASE_URL: url,
+      WORKER_ID: `compare-c${concurrency}`,
+      BENCH_CONCURRENCY: String(concurrency),
+    })
+    for (;;) {
+      const [row] = await sql`
+        select count(*)::int as n from ops.runs
+        where session_id = ${session.id} and status in ('queued', 'running')`
+      if (row?.n === 0) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const wal = await walSince(lsn)
+    await stopWorkers([proc])
+    const [t] = await sql`
+      select count(*) filter (where status = 'succeeded')::int as ok,
+        extract(epoch from max(finished_at) - min(claimed_at))::float8 as seconds
+      from ops.runs where session_id = ${session.id}`
+    if (t?.ok !== runs) throw new Error(`ops drain: ${t?.ok} of ${runs} runs succeeded`)
+    await sql`delete from ops.sessions where id = ${session.id}`
+    await sql`vacuum ops.runs`
+    return {
+      perSecond: runs / Number(t?.seconds),
+      walPerRun: wal.bytes / runs,
+      walNoFpiPerRun: wal.noFpi / runs,
+    }
+  }
+
+  /** graphile-worker: add `runs` no-op jobs (add_jobs, one call), drain them with one process. */
+  async function graphileDrain(runs: number, concurrency: number, batched: boolean) {
+    await sql`checkpoint`
+    const lsn = await walNow()
+    await sql`
+      select count(*) from graphile_worker.add_jobs(array(
+        select row('noop', '{}'::json, null, null, null, null, null, null)::graphile_worker.job_spec
+        from generate_series(1, ${runs})))`
+    const proc = await spawnWorker({
+      DATABASE_URL: url,
+      BENCH_GRAPHILE: '1',
+      BENCH_EXPECT: String(runs),
+      BENCH_CONCURRENCY: String(concurrency),
+      BENCH_BATCHED: batched ? '1' : '0',
+    })
+    const drained = await new Promise<{ first: number; last: number }>((res) =>
+      proc.lines((o) => {
+        if (o.event === 'drained') res({ first: Number(o.first), last: Number(o.last) })
+      }),
+    )
+    for (;;) {
+      const [row] = await sql`select count(*)::int as n from graphile_worker._private_jobs`
+      if (row?.n === 0) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const wal = await walSince(lsn)
+    await stopWorkers([proc])
+    await sql`vacuum graphile_worker._private_jobs`
+    return {
+      perSecond: runs / ((drained.last - drained.first) / 1000),
+      walPerRun: wal.bytes / runs,
+      walNoFpiPerRun: wal.noFpi / runs,
+    }
+  }
+
+  /** Pickup: single enqueues on an idle worker (concurrency 10), enqueue call → handler start. */
+  async function pickup(which: 'ops' | 'graphile', samples: number) {
+    const proc = await spawnWorker({
+      DATABASE_URL: url,
+      WORKER_ID: `pickup-${which}`,
+      BENCH_REPORT: '1',
+      BENCH_CONCURRENCY: '10',
+      ...(which === 'graphile' ? { BENCH_GRAPHILE: '1' } : {}),
+    })
+    const started = new Map<string, number>()
+    proc.lines((o) => {
+      if (o.event === 'start') started.set(String(o.runId), Number(o.at))
+    })
+    const session = which === 'ops' ? await client.sessions.create({ name: 'pickup' }) : undefined
+    const enqueue = async () => {
+      if (session) {
+        const [run] = await client.runs.enqueue({
+          sessionId: session.id,
+          runs: [{ kind: 'noop', lane: 'A' }],
+        })
+        return run?.id as string
+      }
+      const [job] = await sql`select id::text from graphile_worker.add_job('noop', '{}'::json)`
+      return String(job?.id)
+    }
+    const until = async (id: string) => {
+      const deadline = Date.now() + 10_000
+      while (!started.has(id)) {
+        if (Date.now() > deadline) throw new Error(`${which} pickup timed out`)
+        await new Promise((r) => setTimeout(r, 1))
+      }
+    }
+    for (let i = 0; i < 20; i++) await until(await enqueue())
+    const ms: number[] = []
+    for (let i = 0; i < samples; i++) {
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 10))
+      const t0 = now()
+      const id = await enqueue()
+      await until(id)
+      ms.push((started.get(id) as number) - t0)
+    }
+    await stopWorkers([proc])
+    if (session) await sql`delete from ops.sessions where id = ${session.id}`
+    ms.sort((a, b) => a - b)
+    return { p50: pct(ms, 50), p99: pct(ms, 99) }
+  }
+
+  async function compare() {
+    if (only && !only.includes('compare')) return
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+    const runs = Number(process.env.BENCH_COMPARE_RUNS ?? 20_000)
+    const samples = Number(process.env.BENCH_PICKUP_SAMPLES ?? 100)
+    const { runMigrations, Logger } = await import('graphile-worker')
+    await sql`create extension if not exists pg_walinspect`
+    await runMigrations({ connectionString: url, logger: new Logger(() => () => {}) })
+    const m: Record<string, number[]> = {}
+    const add = (k: string, v: number) => {
+      m[k] = [...(m[k] ?? []), v]
+    }
+    for (let r = 0; r < rounds; r++) {
+      const o10 = await opsDrain(runs, 10)
+      const g10 = await graphileDrain(runs, 10, false)
+      const o100 = await opsDrain(runs, 100)
+      const gb = await graphileDrain(runs, 10, true)
+      const op = await pickup('ops', samples)
+      const gp = await pickup('graphile', samples)
+      add('ops c10', o10.perSecond)
+      add('graphile default c10', g10.perSecond)
+      add('ops c100', o100.perSecond)
+      add('graphile batched', gb.perSecond)
+      add('ops WAL/run c10', o10.walPerRun)
+      add('graphile WAL/run default', g10.walPerRun)
+      add('ops WAL/run c10 no FPI', o10.walNoFpiPerRun)
+      add('graphile WAL/run default no FPI', g10.walNoFpiPerRun)
+      add('ops WAL/run c100', o100.walPerRun)
+      add('graphile WAL/run batched', gb.walPerRun)
+      add('ops pickup p50', op.p50)
+      add('ops pickup p99', op.p99)
+      add('graphile pickup p50', gp.p50)
+      add('graphile pickup p99', gp.p99)
+      console.log(
+        `compare round ${r + 1}/${rounds}: ops c10 ${Math.round(o10.perSecond)}/s vs graphile ${Math.round(g10.perSecond)}/s · ` +
+          `ops c100 ${Math.round(o100.perSecond)}/s vs graphile batched ${Math.round(gb.perSecond)}/s · ` +
+          `pickup p50 ${round(op.p50)} vs ${round(gp.p50)} ms · WAL/run ${Math.round(o10.walPerRun)} vs ${Math.round(g10.walPerRun)} B`,
+      )
+    }
+    const md = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)])) as Record<string, number>
+    const g = (k: string) => md[k] as number
+    const ratios = {
+      drainC10: g('ops c10') / g('graphile default c10'),
+      drainC100VsBatched: g('ops c100') / g('graphile batched'),
+      pickupP50: g('ops pickup p50') / g('graphile pickup p50'),
+      pickupP99: g('ops pickup p99') / g('graphile pickup p99'),
+      walPerRun: g('ops WAL/run c10') / g('graphile WAL/run default'),
+      walNoFpiPerRun: g('ops WAL/run c10 no FPI') / g('graphile WAL/run default no FPI'),
+    }
+    results.compare = { rounds, runs, pickupSamplesPerRound: samples, medians: md, samples: m, ratios }
+    const n = (x: number) => Math.round(x).toLocaleString('en-US')
+    rows.push([
+      `vs graphile-worker 0.17.3 (median of ${rounds} interleaved rounds, ${n(runs)} runs each)`,
+      'ratio = Ops ÷ graphile; targets in brackets',
+    ])
+    rows.push([
+      '  drain, 1 process, concurrency 10 vs default',
+      `${n(g('ops c10'))} vs ${n(g('graphile default c10'))} /s → ${round(ratios.drainC10)}× [≥ 2.0×]`,
+    ])
+    rows.push([
+      '  drain, concurrency 100 vs batched (localQueue 500)',
+      `${n(g('ops c100'))} vs ${n(g('graphile batched'))} /s → ${round(ratios.drainC100VsBatched)}× [≥ 0.5×]`,
+    ])
+    rows.push([
+      '  pickup p50 / p99, idle worker, single enqueues',
+      `${round(g('ops pickup p50'))} / ${round(g('ops pickup p99'))} ms vs ${round(g('graphile pickup p50'))} / ${round(g('graphile pickup p99'))} ms → ${round(ratios.pickupP50)}× / ${round(ratios.pickupP99)}× [≤ 1.0×]`,
+    ])
+    rows.push([
+      '  WAL per run (enqueue + drain, concurrency 10)',
+      `${n(g('ops WAL/run c10'))} vs ${n(g('graphile WAL/run default'))} B → ${round(ratios.walPerRun)}× [≤ 1.5×]`,
+    ])
+    rows.push([
+      '  … without full-page images',
+      `${n(g('ops WAL/run c10 no FPI'))} vs ${n(g('graphile WAL/run default no FPI'))} B → ${round(ratios.walNoFpiPerRun)}×`,
+    ])
+    rows.push([
+      '  WAL per run at concurrency 100 vs batched',
+      `${n(g('ops WAL/run c100'))} vs ${n(g('graphile WAL/run batched'))} B`,
+    ])
+  }
+
   async function recovery() {
     if (only && !only.includes('recovery')) return
     // Default settings: 5 s heartbeats, 30 s heartbeat timeout, 4 s ±25 % sweeps.
@@ -309,13 +596,16 @@ async function parent() {
 
   try {
     await calibration()
+    await compare()
     await latencies()
     await drain('c10-20k', 20_000, 1, 10)
     await drain('c100-20k', 20_000, 1, 100)
     await drain('2proc-c100-20k', 20_000, 2, 100)
-    await drain('c10-100k', 100_000, 1, 10)
-    await drain('c100-100k', 100_000, 1, 100)
-    await drain('2proc-c100-100k', 100_000, 2, 100)
+    if (process.env.BENCH_WORKER_LARGE !== '0') {
+      await drain('c10-100k', 100_000, 1, 10)
+      await drain('c100-100k', 100_000, 1, 100)
+      await drain('2proc-c100-100k', 100_000, 2, 100)
+    }
     await recovery()
   } finally {
     await client.close()

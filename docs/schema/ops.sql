@@ -226,6 +226,7 @@ table ops.runs (row level security)
   constraint runs_session_id_fkey FOREIGN KEY (session_id) REFERENCES ops.sessions(id) ON DELETE CASCADE
   index CREATE INDEX idx_runs_finished ON ops.runs USING btree (finished_at) WHERE (finished_at IS NOT NULL)
   index CREATE INDEX idx_runs_heartbeat ON ops.runs USING btree (heartbeat_at) WHERE ((status = 'running'::ops.run_status) AND (heartbeat_at IS NOT NULL))
+  index CREATE INDEX idx_runs_kind_queue ON ops.runs USING btree (kind, lane, priority DESC, run_at, seq) WHERE (status = 'queued'::ops.run_status)
   index CREATE INDEX idx_runs_seq ON ops.runs USING btree (seq)
   index CREATE INDEX idx_runs_session ON ops.runs USING btree (session_id, seq)
   index CREATE UNIQUE INDEX idx_runs_session_idempotency_key ON ops.runs USING btree (session_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)
@@ -390,6 +391,8 @@ CREATE OR REPLACE FUNCTION ops.claim_runs(p_worker_id text, p_lanes ops.lane_typ
  SET search_path TO ''
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
+declare
+  v_ids uuid[];
 begin
   if p_worker_id is null or p_worker_id = '' then
     raise exception 'worker id is required' using errcode = 'OPVAL';
@@ -400,27 +403,50 @@ begin
   if pg_catalog.array_position(p_limits, null) is not null or 0 > any (p_limits) or 1000 < any (p_limits) then
     raise exception 'each lane limit must be between 0 and 1000' using errcode = 'OPVAL';
   end if;
+  if p_kinds is null then
+    -- Every kind: the head of each lane on the queue index.
+    v_ids := array(
+      select c.id
+      from unnest(p_lanes, p_limits) lanes(lane, lim)
+      cross join lateral (
+        select r.id from ops.runs r
+        where r.status = 'queued' and r.lane = lanes.lane and r.run_at <= pg_catalog.now()
+        order by r.priority desc, r.run_at, r.seq
+        limit lanes.lim
+        for update skip locked
+      ) c
+      where lanes.lim > 0);
+  else
+    -- Some kinds: the head of each (lane, kind) on the kind queue index, so queued runs of other
+    -- kinds are never read; then the best `lim` of each lane across its kinds, in queue order. With
+    -- several kinds a claim may lock up to `lim` runs per kind for the length of its transaction and
+    -- leave the surplus queued.
+    v_ids := array(
+      select x.id
+      from (
+        select c.id, lanes.lim,
+          pg_catalog.row_number() over (partition by lanes.ord order by c.priority desc, c.run_at, c.seq) as rn
+        from unnest(p_lanes, p_limits) with ordinality lanes(lane, lim, ord)
+        cross join (select distinct k.kind from unnest(p_kinds) k(kind) where k.kind is not null) kinds
+        cross join lateral (
+          select r.id, r.priority, r.run_at, r.seq from ops.runs r
+          where r.status = 'queued' and r.kind = kinds.kind and r.lane = lanes.lane and r.run_at <= pg_catalog.now()
+          order by r.priority desc, r.run_at, r.seq
+          limit lanes.lim
+          for update skip locked
+        ) c
+        where lanes.lim > 0
+      ) x
+      where x.rn <= x.lim);
+  end if;
   perform pg_catalog.set_config('ops.notified', 'on', true);
   return query
-  with picked as (
-    select c.id
-    from unnest(p_lanes, p_limits) lanes(lane, lim)
-    cross join lateral (
-      select r.id from ops.runs r
-      where r.status = 'queued' and r.lane = lanes.lane and r.run_at <= pg_catalog.now()
-        and (p_kinds is null or r.kind = any (p_kinds))
-      order by r.priority desc, r.run_at, r.seq
-      limit lanes.lim
-      for update skip locked
-    ) c
-    where lanes.lim > 0
-  ),
-  claimed as (
+  with claimed as (
     update ops.runs r
     set status = 'running', worker_id = p_worker_id, attempt = r.attempt + 1, claimed_at = pg_catalog.now(),
       heartbeat_at = pg_catalog.now(), started_at = coalesce(r.started_at, pg_catalog.now()), updated_at = pg_catalog.now(),
       lease = pg_catalog.nextval('ops.run_lease_seq'), progress = null, progress_message = null
-    where r.id = any (array(select picked.id from picked))
+    where r.id = any (v_ids)
     returning r.*
   ),
   ev as (
@@ -466,13 +492,20 @@ begin
     select (e ->> 'id')::uuid as id, (e ->> 'lease')::bigint as lease, e -> 'result' as result
     from pg_catalog.jsonb_array_elements(p_results) e
   ),
+  locked as (
+    -- Lock the rows in id order first, as request_cancel and the other multi-row writers do. The
+    -- UPDATE below is planned as a hash join probed by `input`, so on its own it locked the rows in
+    -- the order of the settlement batch, and deadlocked with a concurrent request_cancel.
+    select r.id from ops.runs r
+    where r.id = any (array(select input.id from input)) and r.status = 'running'
+    order by r.id
+    for no key update
+  ),
   done as (
-    -- A primary-key scan of `id = any(array)` visits (and locks) the rows in id order: btree sorts
-    -- the array's keys. The plan is pinned by test/hotPath.test.ts.
     update ops.runs r
     set status = 'succeeded', result = i.result, error = null, finished_at = pg_catalog.now(), updated_at = pg_catalog.now()
     from input i
-    where r.id = any (array(select input.id from input)) and r.id = i.id and r.status = 'running' and r.lease = i.lease
+    where r.id = any (array(select locked.id from locked)) and r.id = i.id and r.status = 'running' and r.lease = i.lease
     returning r.*
   ),
   ev as (

@@ -143,8 +143,18 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
         await conn`select id, lease::text as lease from ops.claim_runs('plan-w', '{C}', '{5}', '{planned}')`
       expect(claimed).toHaveLength(1)
       const claimPlans = notices.splice(0).join('\n')
-      expect(claimPlans).toContain('Index Scan using idx_runs_status_lane')
+      // Kinds given: the kind queue index (migration 20261130007000), never the lane index, so queued
+      // runs of other kinds are not read.
+      expect(claimPlans).toContain('Index Scan using idx_runs_kind_queue')
+      expect(claimPlans).not.toContain('idx_runs_status_lane')
       expect(claimPlans).not.toMatch(/Seq Scan on runs/)
+      await client.runs.enqueue({ sessionId: s.id, runs: [{ kind: 'planned-any', lane: 'C' }] })
+      const any =
+        await conn`select id, lease::text as lease from ops.claim_runs('plan-w', '{C}', '{5}', null)`
+      expect(any).toHaveLength(1)
+      const anyPlans = notices.splice(0).join('\n')
+      expect(anyPlans).toContain('Index Scan using idx_runs_status_lane')
+      expect(anyPlans).not.toMatch(/Seq Scan on runs/)
       const done = await conn`
         select id from ops.complete_runs('plan-w', ${conn.json([{ id: claimed[0]?.id, lease: claimed[0]?.lease, result: null }])}::jsonb)`
       expect(done).toHaveLength(1)
@@ -154,6 +164,29 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
     } finally {
       await conn.end()
     }
+  })
+
+  it('claims several kinds in queue order, at most the lane limit, and no run of another kind', async () => {
+    const { client, sql } = ctx
+    const s = await client.sessions.create({ name: 'kinds' })
+    await client.runs.enqueue({
+      sessionId: s.id,
+      runs: [
+        ...Array.from({ length: 5 }, () => ({ kind: 'k-other', lane: 'D' as const, priority: 9 })),
+        { kind: 'k-a', lane: 'D' as const, priority: 1 },
+        { kind: 'k-b', lane: 'D' as const, priority: 5 },
+        { kind: 'k-a', lane: 'D' as const, priority: 3 },
+        { kind: 'k-b', lane: 'D' as const, priority: 0 },
+      ],
+    })
+    const first = await sql`
+      select kind, priority from ops.claim_runs('w-kinds', '{D}', '{3}', '{k-a,k-b,k-a}')`
+    expect(first.map((r) => `${r.kind}:${r.priority}`)).toEqual(['k-b:5', 'k-a:3', 'k-a:1'])
+    const rest = await sql`select kind, priority from ops.claim_runs('w-kinds', '{D}', '{3}', '{k-a,k-b}')`
+    expect(rest.map((r) => `${r.kind}:${r.priority}`)).toEqual(['k-b:0'])
+    const [left] = await sql`
+      select count(*)::int as n from ops.runs where session_id = ${s.id} and status = 'queued'`
+    expect(left?.n).toBe(5)
   })
 
   it('still enforces every rule of a run, and a broken one names its rule', async () => {
