@@ -1,6 +1,7 @@
 export type { RunningPostgres } from './embeddedPostgres'
 export { freePort, startEmbeddedPostgres } from './embeddedPostgres'
 export { restartPostgres, stopRestartedPostgres } from './restartPostgres'
-export { dumpOpsSchema } from './schemaDump'
+export type { DumpOptions, OpsSchemaFiles } from './schemaDump'
+export { dumpOpsSchema, dumpOpsSchemaFiles, lastDefinitions } from './schemaDump'
 export type { TestDatabase } from './testDatabase'
 export { createDatabaseFromTemplate, createTestDatabase } from './testDatabase'
