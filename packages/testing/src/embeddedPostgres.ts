@@ -75,6 +75,11 @@ export async function startEmbeddedPostgres(
      * benchmark does that); the caller deletes the folder above `dataDir`.
      */
     keepData?: boolean
+    /**
+     * Server settings passed as `-c name=value`, e.g. `{ wal_level: 'logical' }` to measure what
+     * Supabase's logical replication costs (the benchmark's `BENCH_WAL_LEVEL`).
+     */
+    settings?: Record<string, string>
   } = {},
 ): Promise<RunningPostgres> {
   const dir = await mkdtemp(join(tmpdir(), 'ops-pg-'))
@@ -97,6 +102,10 @@ export async function startEmbeddedPostgres(
       'unix_socket_directories=',
       '-c',
       'listen_addresses=127.0.0.1',
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => {
+        if (!/^[a-z_][a-z0-9_.]*$/.test(name)) throw new TypeError(`not a PostgreSQL setting name: ${name}`)
+        return ['-c', `${name}=${value}`]
+      }),
     ],
     onLog: options.log ? (m) => process.stderr.write(m) : () => {},
     onError: options.log ? (e) => process.stderr.write(`${String(e)}\n`) : () => {},
