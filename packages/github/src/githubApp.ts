@@ -36,6 +36,17 @@ export interface GithubApp {
    * cloning. Never store it: it is valid for an hour.
    */
   cloneToken(installationId: number, repository: string): Promise<string>
+  /**
+   * A client of one installation whose token is narrowed to one repository and the given
+   * permissions (e.g. `{ pull_requests: 'write' }`). The token is minted per call and lives an hour.
+   */
+  repositoryClient(
+    installationId: number,
+    repository: string,
+    permissions: Readonly<Record<string, 'read' | 'write'>>,
+  ): Promise<GithubOctokit>
+  /** The installation of the App on one repository (asked with the App's JWT, cached). */
+  installationOf(owner: string, repo: string, signal?: AbortSignal): Promise<number>
 }
 
 /**
@@ -80,8 +91,54 @@ export function createGithubApp(credentials: GithubAppCredentials): GithubApp {
     }
     return client
   }
+  let appClient: GithubOctokit | undefined
+  const installations = new Map<string, number>()
   return {
     installation,
+    async repositoryClient(installationId, repository, permissions) {
+      const name = repository.includes('/') ? repository.slice(repository.indexOf('/') + 1) : repository
+      const auth = (await installation(installationId).auth({
+        type: 'installation',
+        installationId,
+        repositoryNames: [name],
+        permissions,
+      })) as { token: string }
+      return new GithubOctokit({
+        baseUrl,
+        auth: auth.token,
+        retry: { retryAfterBaseValue: credentials.retryBaseMs ?? 1000 },
+        throttle: {
+          id: `app-${credentials.appId}-${installationId}`,
+          write,
+          onRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) =>
+            retryCount < rateLimitRetries,
+          onSecondaryRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) =>
+            retryCount < rateLimitRetries,
+        },
+        log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+      })
+    },
+    async installationOf(owner, repo, signal) {
+      const key = `${owner}/${repo}`.toLowerCase()
+      const known = installations.get(key)
+      if (known !== undefined) return known
+      appClient ??= new GithubOctokit({
+        baseUrl,
+        authStrategy: createAppAuth,
+        auth: { appId: credentials.appId, privateKey: credentials.privateKey },
+        retry: { retryAfterBaseValue: credentials.retryBaseMs ?? 1000 },
+        throttle: { enabled: false },
+        log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+      })
+      const found = await appClient.request('GET /repos/{owner}/{repo}/installation', {
+        owner,
+        repo,
+        request: { signal },
+      })
+      const id = (found.data as { id: number }).id
+      installations.set(key, id)
+      return id
+    },
     async cloneToken(installationId, repository) {
       const name = repository.includes('/') ? repository.slice(repository.indexOf('/') + 1) : repository
       const auth = (await installation(installationId).auth({

@@ -23,6 +23,18 @@ export interface Fault {
   body?: unknown
 }
 
+/** A pull request, as GitHub would hold it. */
+export interface PullRequest {
+  repo: string
+  number: number
+  head: string
+  base: string
+  title: string
+  body: string
+  state: 'open' | 'closed'
+  html_url: string
+}
+
 /** The state of one check run, as GitHub would hold it. */
 export interface CheckRun {
   id: number
@@ -47,6 +59,9 @@ export async function startFakeGithub(options: { appId: number; bareRepo: string
   const records: Recorded[] = []
   const faults: Fault[] = []
   const tokens = new Set<string>()
+  /** What each token may do, as asked when it was minted (undefined: everything the App has). */
+  const tokenScopes = new Map<string, { permissions?: Record<string, string>; repositories?: string[] }>()
+  const pulls: PullRequest[] = []
   const checkRuns = new Map<number, CheckRun>()
   const statuses: Record<string, unknown>[] = []
   let nextId = 1000
@@ -99,6 +114,10 @@ export async function startFakeGithub(options: { appId: number; bareRepo: string
           return send(401, { message: 'A JSON web token could not be decoded' })
         const token = `ghs_${randomBytes(18).toString('hex')}`
         tokens.add(token)
+        tokenScopes.set(token, {
+          permissions: body?.permissions as Record<string, string> | undefined,
+          repositories: body?.repositories as string[] | undefined,
+        })
         return send(201, {
           token,
           expires_at: new Date(Date.now() + 3600_000).toISOString(),
@@ -106,8 +125,89 @@ export async function startFakeGithub(options: { appId: number; bareRepo: string
           repository_selection: body?.repositories ? 'selected' : 'all',
         })
       }
+      const installationRoute = /^\/repos\/([^/]+)\/([^/]+)\/installation$/.exec(path)
+      if (method === 'GET' && installationRoute) {
+        if (!verifyJwt(req.headers.authorization))
+          return send(401, { message: 'A JSON web token could not be decoded' })
+        if (installationRoute[1] === 'nobody') return send(404, { message: 'Not Found' })
+        return send(200, { id: 77, account: { login: installationRoute[1] } })
+      }
       const token = req.headers.authorization?.replace(/^token /i, '')
       if (!token || !tokens.has(token)) return send(401, { message: 'Bad credentials' })
+      const scope = tokenScopes.get(token)
+      const may = (permission: string, repo: string, level: 'read' | 'write') => {
+        if (scope?.repositories && !scope.repositories.includes(repo)) return false
+        const granted = scope?.permissions?.[permission]
+        return !scope?.permissions || granted === 'write' || (level === 'read' && granted === 'read')
+      }
+      const headOf = (branch: string) => {
+        try {
+          return execFileSync(
+            'git',
+            ['-C', options.bareRepo, 'rev-parse', '--verify', `refs/heads/${branch}`],
+            {
+              stdio: ['ignore', 'pipe', 'ignore'],
+            },
+          )
+            .toString()
+            .trim()
+        } catch {
+          return undefined
+        }
+      }
+
+      const repoRoute = /^\/repos\/([^/]+)\/([^/]+)$/.exec(path)
+      if (method === 'GET' && repoRoute) {
+        return send(200, { full_name: `${repoRoute[1]}/${repoRoute[2]}`, default_branch: 'main' })
+      }
+      const pullsRoute = /^\/repos\/([^/]+)\/([^/]+)\/pulls$/.exec(path)
+      if (pullsRoute && method === 'POST') {
+        const [owner, repo] = [pullsRoute[1] as string, pullsRoute[2] as string]
+        if (!may('pull_requests', repo, 'write'))
+          return send(403, { message: 'Resource not accessible by integration' })
+        const head = String(body?.head ?? '')
+        const base = String(body?.base ?? '')
+        if (!headOf(head) || !headOf(base))
+          return send(422, { message: 'Validation Failed', errors: [{ field: 'head' }] })
+        if (
+          pulls.some(
+            (p) => p.repo === `${owner}/${repo}` && p.head === head && p.base === base && p.state === 'open',
+          )
+        )
+          return send(422, {
+            message: 'Validation Failed',
+            errors: [{ message: `A pull request already exists for ${owner}:${head}.` }],
+          })
+        const number = pulls.length + 1
+        const pr: PullRequest = {
+          repo: `${owner}/${repo}`,
+          number,
+          head,
+          base,
+          title: String(body?.title ?? ''),
+          body: String(body?.body ?? ''),
+          state: 'open',
+          html_url: `https://github.example/${owner}/${repo}/pull/${number}`,
+        }
+        pulls.push(pr)
+        return send(201, pr)
+      }
+      if (pullsRoute && method === 'GET') {
+        const [owner, repo] = [pullsRoute[1] as string, pullsRoute[2] as string]
+        if (!may('pull_requests', repo, 'read'))
+          return send(403, { message: 'Resource not accessible by integration' })
+        const head = url.searchParams.get('head')
+        const state = url.searchParams.get('state') ?? 'open'
+        return send(
+          200,
+          pulls.filter(
+            (p) =>
+              p.repo === `${owner}/${repo}` &&
+              (state === 'all' || p.state === state) &&
+              (!head || `${owner}:${p.head}` === head),
+          ),
+        )
+      }
 
       const contents = /^\/repos\/([^/]+)\/([^/]+)\/contents\/(.+)$/.exec(path)
       if (method === 'GET' && contents) {
@@ -172,6 +272,7 @@ export async function startFakeGithub(options: { appId: number; bareRepo: string
     tokens,
     checkRuns,
     statuses,
+    pulls,
     /** The check runs of a commit, by name. */
     checksOf(sha: string): Record<string, CheckRun> {
       return Object.fromEntries(
