@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { createOpsClient } from '@ops-control-room/core'
 import { postgresBackend } from '@ops-control-room/core/postgres'
+import type { OpenPullRequest } from '@ops-control-room/spec-kit-handler'
 import type { AnyHandler } from '@ops-control-room/worker'
 import postgres from 'postgres'
 
@@ -10,6 +11,8 @@ export interface DevGithub {
   readonly route: { path: string; handler: (request: Request) => Promise<Response> }
   /** The `github_pipeline` and `github_step` handlers, for the in-process worker. */
   readonly workerHandlers: AnyHandler[]
+  /** Opens pull requests as the App: `spec_kit_generate` runs that ask for one use it. */
+  readonly openPullRequest: OpenPullRequest
   /** Starts reporting check runs. */
   start(): Promise<void>
   close(): Promise<void>
@@ -59,6 +62,7 @@ export async function startDevGithub(options: {
       handler: github.createGithubWebhookHandler({ sql, secret: env.GITHUB_WEBHOOK_SECRET as string }),
     },
     workerHandlers: [github.createPipelineHandler({ app, client }), github.createStepHandler({ app })],
+    openPullRequest: github.createPullRequestOpener({ app }),
     start: () => reporter.start(),
     async close() {
       await reporter.stop()

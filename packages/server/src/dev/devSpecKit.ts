@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { OpsClient } from '@ops-control-room/core'
-import { specKitHandler, specKitTemplate } from '@ops-control-room/spec-kit-handler'
+import { type OpenPullRequest, specKitHandler, specKitTemplate } from '@ops-control-room/spec-kit-handler'
 
 const run = promisify(execFile)
 
@@ -46,11 +46,15 @@ export async function ensureDevSpecRepo(dir: string): Promise<string> {
   return bare
 }
 
-/** The dev control room's `spec_kit_generate` handler, writing to `repo`. */
-export function devSpecKitHandler(repo: string) {
+/**
+ * The dev control room's `spec_kit_generate` handler, writing to `repo`; with a GitHub App
+ * configured (and `OPS_SPEC_KIT_REPO` on GitHub), runs that ask for a pull request get one.
+ */
+export function devSpecKitHandler(repo: string, openPullRequest?: OpenPullRequest) {
   return specKitHandler({
     repo,
     author: { name: 'Ops Control Room', email: 'dev@ops-control-room.local' },
+    ...(openPullRequest ? { openPullRequest } : {}),
   })
 }
 

@@ -174,7 +174,7 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
       if (specRepo !== false) {
         try {
           const repo = specRepo || (await ensureDevSpecRepo(join(dirname(artifactsDir), 'spec-kit')))
-          handlers.push(devSpecKitHandler(repo))
+          handlers.push(devSpecKitHandler(repo, github?.openPullRequest))
           if (await seedSpecKitTemplate(client)) progress.info('created template: spec-kit')
           progress.info(`spec_kit_generate commits to ${repo}`)
         } catch (err) {
