@@ -6,11 +6,12 @@
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { type CliCommand, CliUsageError, parseFlags } from './cliCommand'
+import { migrateCommand } from './commands/migrate'
 import { serveCommand } from './commands/serve'
 import { devCommand } from './dev/devCommand'
 
 /** Every subcommand, in help order. */
-export const COMMANDS: CliCommand[] = [devCommand, serveCommand]
+export const COMMANDS: CliCommand[] = [devCommand, serveCommand, migrateCommand]
 
 const help = () =>
   [

@@ -101,3 +101,90 @@ describe('ops-control-room serve', () => {
     expect(err).toMatch(/--database-url/)
   })
 })
+
+/** Runs the CLI in its own process; resolves with its exit code and output. */
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(__dirname, '../src/cli.ts'), ...args], {
+    env: { ...process.env, TSX_TSCONFIG_PATH: resolve(__dirname, '../../../tsconfig.base.json'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout.on('data', (d) => {
+    out += d
+  })
+  child.stderr.on('data', (d) => {
+    out += d
+  })
+  const code = await new Promise<number | null>((r) => child.once('exit', r))
+  return { code, out }
+}
+
+describe('ops-control-room migrate', () => {
+  it('migrates an empty database, creates the executor role, and is a no-op the second time', async () => {
+    const name = `ops_migrate_cli_${process.pid}`
+    const admin = postgres(db.adminUrl, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`create database ${name}`)
+    const url = db.adminUrl.replace(/\/[^/?]+(\?|$)/, `/${name}$1`)
+    try {
+      // A role of its own: ops_executor is the cluster's, and another test file logs in with it.
+      const first = await cli(['migrate', '--database-url', url, '--executor-role', 'ops_executor_cli'], {
+        OPS_EXECUTOR_PASSWORD: 'a-long-executor-password',
+      })
+      expect(first.code, first.out).toBe(0)
+      expect(first.out).toMatch(/applied \d+_create_/)
+      expect(first.out).toMatch(/role ops_executor_cli ready/)
+      const again = await cli(['migrate'], { DATABASE_URL: url })
+      expect(again.code, again.out).toBe(0)
+      expect(again.out).toMatch(/^0 applied, \d+ already there/m)
+      const sql = postgres(url, { max: 1, onnotice: () => {} })
+      try {
+        const [row] = await sql`select count(*)::int as n from supabase_migrations.schema_migrations`
+        expect(again.out).toContain(`0 applied, ${row?.n} already there`)
+        const [role] =
+          await sql`select rolcanlogin, rolinherit from pg_roles where rolname = 'ops_executor_cli'`
+        expect(role).toEqual({ rolcanlogin: true, rolinherit: false })
+      } finally {
+        await sql.end()
+      }
+    } finally {
+      await admin.unsafe(`drop database if exists ${name} with (force)`)
+      await admin.unsafe('drop role if exists ops_executor_cli')
+      await admin.end()
+    }
+  })
+
+  it('fails with the migration named and nothing of it applied, and explains a missing URL', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ops-migrate-bad-'))
+    try {
+      const { writeFile } = await import('node:fs/promises')
+      await writeFile(join(dir, '20990101000000_good.sql'), 'create table public.migrate_cli_good (id int);')
+      await writeFile(
+        join(dir, '20990101000100_broken.sql'),
+        'create table public.migrate_cli_bad (id int); select 1/0;',
+      )
+      const failed = await cli(['migrate', '--database-url', db.url, '--migrations-dir', dir])
+      expect(failed.code).toBe(1)
+      expect(failed.out).toMatch(/migration 20990101000100_broken failed: .*division by zero/)
+      const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+      try {
+        const tables = await sql`select relname from pg_class where relname like 'migrate_cli_%' order by 1`
+        expect(tables.map((t) => t.relname)).toEqual(['migrate_cli_good'])
+      } finally {
+        await sql.end()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+    const missing = await cli(['migrate'], { DATABASE_URL: '' })
+    expect(missing.code).toBe(2)
+    expect(missing.out).toMatch(/--database-url/)
+    const roleOnly = await cli(['migrate', '--database-url', db.url, '--executor-role', 'x'], {
+      OPS_EXECUTOR_PASSWORD: '',
+    })
+    expect(roleOnly.code).toBe(2)
+    expect(roleOnly.out).toMatch(/--executor-role needs --executor-password/)
+    const typo = await cli(['migrate', '--databse-url', 'x'])
+    expect(typo.code).toBe(2)
+    expect(typo.out).toMatch(/databse-url/)
+  })
+})
