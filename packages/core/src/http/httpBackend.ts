@@ -49,21 +49,94 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-/** Reads an executor error answer into a typed OpsError. */
+/**
+ * The error code of an answer without the executor's error body: a gateway's or proxy's own 401
+ * (Supabase's "Invalid JWT"), 413 or 502 is typed by its status. A bare 404 stays `internal`: it
+ * means a wrong URL or route, never "no such run" (which would read as `null`).
+ */
+export function codeOfStatus(status: number): OpsErrorJSON['code'] {
+  switch (status) {
+    case 400:
+    case 422:
+      return 'validation'
+    case 401:
+      return 'unauthorized'
+    case 403:
+      return 'forbidden'
+    case 408:
+    case 504:
+      return 'timeout'
+    case 409:
+      return 'conflict'
+    case 413:
+      return 'payload_too_large'
+    case 429:
+      return 'rate_limited'
+    default:
+      return status >= 500 ? 'unavailable' : 'internal'
+  }
+}
+
+/**
+ * Reads an executor error answer into a typed OpsError. An answer without the executor's error body
+ * is typed by its status (`codeOfStatus`), with the start of its text in the message.
+ */
 export async function errorFromResponse(response: Response): Promise<OpsError> {
+  let text = ''
+  try {
+    text = await readAtMost(response, 256 * 1024)
+  } catch {
+    text = ''
+  }
   let body: unknown
   try {
-    body = await response.json()
+    body = text ? JSON.parse(text) : undefined
   } catch {
     body = undefined
   }
   const error = (body as { error?: OpsErrorJSON } | undefined)?.error
   if (error && typeof error.code === 'string' && typeof error.message === 'string')
     return errorFromJSON(error)
+  const said = (
+    (body as { message?: unknown; msg?: unknown } | undefined)?.message ??
+    (body as { msg?: unknown } | undefined)?.msg ??
+    text
+  )
+    .toString()
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 200)
   return errorFromJSON({
-    code: response.status >= 500 ? 'unavailable' : 'internal',
-    message: `the executor answered ${response.status} ${response.statusText}`,
+    code: codeOfStatus(response.status),
+    message: `the executor answered ${response.status} ${response.statusText}${said ? `: ${said}` : ''}`,
   })
+}
+
+/** The body as text, up to `limit` bytes (a hostile or broken server cannot make the client buffer more). */
+async function readAtMost(response: Response, limit: number): Promise<string> {
+  if (!response.body) return ''
+  const reader = response.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read()
+      if (done) break
+      chunks.push(value)
+      size += value.byteLength
+    }
+  } finally {
+    await reader.cancel().catch(() => {})
+  }
+  const all = new Uint8Array(Math.min(size, limit))
+  let at = 0
+  for (const c of chunks) {
+    const part = c.subarray(0, all.length - at)
+    all.set(part, at)
+    at += part.length
+    if (at >= all.length) break
+  }
+  return new TextDecoder().decode(all)
 }
 
 /**
