@@ -10,6 +10,7 @@ import { createWorker, filesystemArtifactStore, type Worker } from '@ops-control
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type SpecKitHandlerOptions, type SpecKitResult, specKitHandler } from '../src/index'
 import { bareRemote, git, hook, setup } from './gitFixtures'
+import { startGitHttpsServer } from './gitHttpsServer'
 
 let t: Awaited<ReturnType<typeof setup>>
 beforeAll(async () => {
@@ -334,6 +335,55 @@ describe('spec_kit_generate', () => {
     } finally {
       delete process.env.OPS_SECRET_SPEC_KIT_TEST_TOKEN
       server.close()
+    }
+  })
+
+  it('pushes over HTTPS to a real git server that checks the token, and a wrong token fails the run cleanly', async () => {
+    const root = join(t.dir, 'https-root')
+    await mkdir(root, { recursive: true })
+    const bare = await bareRemote(root, 'specs')
+    git(bare, 'config', 'http.receivepack', 'true')
+    const token = 'ghs_https_token_that_must_not_leak'
+    const server = await startGitHttpsServer({ root, dir: t.dir, password: token })
+    process.env.OPS_SECRET_SPEC_KIT_HTTPS_TOKEN = token
+    try {
+      const remote = `${server.url}/specs.git`
+      const worker = await startWorker(
+        {
+          repo: { url: remote, token: { $secret: 'SPEC_KIT_HTTPS_TOKEN' } },
+          git: { env: { GIT_SSL_CAINFO: server.caFile } },
+        },
+        'https',
+      )
+      const run = await t.enqueue(params('over-https'))
+      const done = await t.settled(run.id)
+      expect(done.error).toBeNull()
+      const result = done.result as SpecKitResult
+      expect(git(bare, 'rev-parse', 'spec-kit/over-https')).toBe(result.sha)
+      // Every request git made carried the token; none was refused.
+      expect(server.requests.filter((r) => r.status === 401)).toEqual([])
+      expect(server.requests.some((r) => r.path.endsWith('/git-receive-pack') && r.status === 200)).toBe(true)
+      await worker.stop()
+
+      process.env.OPS_SECRET_SPEC_KIT_HTTPS_TOKEN = 'ghs_wrong_token'
+      const refused = await startWorker(
+        {
+          repo: { url: remote, token: { $secret: 'SPEC_KIT_HTTPS_TOKEN' } },
+          git: { env: { GIT_SSL_CAINFO: server.caFile } },
+        },
+        'https-refused',
+      )
+      const bad = await t.settled((await t.enqueue(params('refused'), { maxAttempts: 1 })).id)
+      expect(bad.status).toBe('failed')
+      expect(bad.error?.type).toBe('git')
+      expect(server.requests.at(-1)?.status).toBe(401)
+      expect(() => git(bare, 'rev-parse', '--verify', 'spec-kit/refused')).toThrow()
+      const events = await t.client.events.list({ runId: bad.id })
+      expect(JSON.stringify({ bad, events })).not.toContain('ghs_wrong_token')
+      await refused.stop()
+    } finally {
+      delete process.env.OPS_SECRET_SPEC_KIT_HTTPS_TOKEN
+      await server.close()
     }
   })
 })
