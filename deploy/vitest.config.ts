@@ -6,7 +6,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['../packages/testing/src/globalSetup.ts'],
-    testTimeout: 120_000,
+    // A ceiling, not a target: the image tests run the Dockerfiles' installs (pnpm deploy, builds), minutes
+    // on a busy 2-core machine.
+    testTimeout: 600_000,
     hookTimeout: 300_000,
     pool: 'forks',
   },
