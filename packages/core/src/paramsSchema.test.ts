@@ -1,7 +1,9 @@
+import fc from 'fast-check'
+import { RE2JS } from 're2js'
 import { describe, expect, it } from 'vitest'
 import { validateTemplateParams } from './client'
 import type { RunTemplate } from './contract'
-import { paramsSchemaValidator } from './paramsSchema'
+import { linearTester, paramsSchemaValidator } from './paramsSchema'
 
 const template = (paramsSchema: Record<string, unknown>): RunTemplate => ({
   id: '00000000-0000-4000-8000-000000000000',
@@ -64,5 +66,54 @@ describe('template params schemas run their patterns in linear time', () => {
       /patternProperties/,
     )
     expect(() => paramsSchemaValidator({ type: 'string', pattern: '^[a-z]+$' })).not.toThrow()
+  })
+})
+
+describe('patterns run on the lazy DFA', () => {
+  it('uses the lazy DFA: the one-pass engine is cleared and the DFA has a bounded budget', () => {
+    // If a re2js release renames these internals, linearTester still answers correctly (through
+    // test()) but may be several times slower: this test says so.
+    const re = RE2JS.compile('^[a-z0-9-]+$')
+    expect(re.re2Input.onepass).not.toBeNull()
+    linearTester(re)
+    expect(re.re2Input.onepass).toBeNull()
+    expect(re.re2Input.lazyDFA.maxMem).toBe(1024 * 1024)
+  })
+
+  it('gives the same verdict as an unanchored find, on generated patterns and inputs', () => {
+    const atoms = ['a', 'b', '.', '[a-c]', '[^a]', '\\d', '\\w', '\\s', 'é', '(a|b)', '(a|ab)', '\\b']
+    const quant = ['', '*', '+', '?', '{2}', '{1,3}', '*?']
+    const piece = fc.tuple(fc.constantFrom(...atoms), fc.constantFrom(...quant)).map(([a, q]) => a + q)
+    const pattern = fc
+      .tuple(fc.boolean(), fc.array(piece, { minLength: 1, maxLength: 6 }), fc.boolean(), fc.boolean())
+      .map(([start, pieces, end, group]) => {
+        const body = group ? `(${pieces.join('')})+` : pieces.join('')
+        return `${start ? '^' : ''}${body}${end ? '$' : ''}`
+      })
+    const input = fc.array(fc.constantFrom('a', 'b', 'c', '1', ' ', 'é', '-', '\n', '😀'), { maxLength: 30 })
+    fc.assert(
+      fc.property(pattern, input, (p, chars) => {
+        const s = chars.join('')
+        const re = RE2JS.compile(p)
+        const expected = re.matcher(s).find()
+        expect(linearTester(RE2JS.compile(p))(s), `${p} on ${JSON.stringify(s)}`).toBe(expected)
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('keeps its verdict on inputs long enough to overflow the DFA budget', () => {
+    // (a|b)*a(a|b){12} needs ~2^13 DFA states: the budget is exceeded, and re2js resets the cache or
+    // falls back to the NFA, with the same answer.
+    const p = '(a|b)*a(a|b){12}$'
+    let s = ''
+    let seed = 7
+    for (let i = 0; i < 20000; i++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      s += seed & 0x10000 ? 'a' : 'b'
+    }
+    for (const input of [s, `${s}b${'b'.repeat(12)}`, `${s}a${'b'.repeat(12)}`]) {
+      expect(linearTester(RE2JS.compile(p))(input)).toBe(RE2JS.compile(p).matcher(input).find())
+    }
   })
 })
