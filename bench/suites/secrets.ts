@@ -29,20 +29,27 @@ const { findSecret, validateTemplateParams } = await import('@ops-control-room/c
 const MiB = 1024 * 1024
 const fill = (unit: string, size = MiB) => unit.repeat(Math.ceil(size / unit.length)).slice(0, size)
 
-/** Median of 5 timed calls after one warm-up, in ms. */
-function time(fn: () => unknown): number {
+/**
+ * Median of 5 timed calls after one warm-up, in ms: wall time, and CPU time of this process (on the
+ * shared machine the wall time also counts waiting for a core; the CPU time is the work itself).
+ */
+function time(fn: () => unknown): { ms: number; cpuMs: number } {
   fn()
-  const samples: number[] = []
+  const wall: number[] = []
+  const cpu: number[] = []
   for (let i = 0; i < 5; i++) {
+    const c0 = process.cpuUsage()
     const t0 = performance.now()
     fn()
-    samples.push(performance.now() - t0)
+    wall.push(performance.now() - t0)
+    const c = process.cpuUsage(c0)
+    cpu.push((c.user + c.system) / 1000)
   }
-  samples.sort((a, b) => a - b)
-  return Math.round((samples[2] as number) * 100) / 100
+  const median = (xs: number[]) => Math.round((xs.sort((a, b) => a - b)[2] as number) * 100) / 100
+  return { ms: median(wall), cpuMs: median(cpu) }
 }
 
-const rows: { check: string; input: string; ms: number }[] = []
+const rows: { check: string; input: string; ms: number; cpuMs: number }[] = []
 for (const unit of [
   'eyJ',
   'eyJaaaa.',
@@ -76,7 +83,7 @@ for (const unit of [
   rows.push({
     check: 'findSecret',
     input: `${JSON.stringify(unit.length > 24 ? `${unit.slice(0, 20)}…${unit.slice(-3)}` : unit)} × 1 MiB`,
-    ms: time(() => findSecret({ v: fill(unit) })),
+    ...time(() => findSecret({ v: fill(unit) })),
   })
 
 const template = {
@@ -118,7 +125,7 @@ for (const [pattern, unit] of [
     rows.push({
       check: `params pattern ${pattern}`,
       input: `${JSON.stringify(unit)} × ${label} + "!"`,
-      ms: time(() => {
+      ...time(() => {
         try {
           validateTemplateParams(t, { host })
         } catch {
@@ -141,7 +148,7 @@ for (const [pattern, unit] of [
   rows.push({
     check: 'params pattern (a|b)*a(a|b){12}$ (DFA state explosion)',
     input: 'random a/b × 1 MiB + "!"',
-    ms: time(() => {
+    ...time(() => {
       try {
         validateTemplateParams(t, { host })
       } catch {
@@ -154,22 +161,24 @@ const oldJwt = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\./
 rows.push({
   check: 'old JWT regex (for scale)',
   input: '"eyJ" × 64 KiB',
-  ms: time(() => oldJwt.test(fill('eyJ', 64 * 1024))),
+  ...time(() => oldJwt.test(fill('eyJ', 64 * 1024))),
 })
 
 console.table(rows)
 const secretRows = rows.filter((r) => r.check === 'findSecret')
 const worst = Math.max(...secretRows.map((r) => r.ms))
+const worstCpu = Math.max(...secretRows.map((r) => r.cpuMs))
 const patternRows = rows.filter(
   (r) => r.check.startsWith('params pattern') && r.input.includes('1 MiB') && !r.check.includes('explosion'),
 )
 const worstPattern = Math.max(...patternRows.map((r) => r.ms))
+const worstPatternCpu = Math.max(...patternRows.map((r) => r.cpuMs))
 console.log(
-  `secret check, worst 1 MiB adversarial input: ${worst} ms per MiB (aim: < 50 ms); load average ${loadavg()[0]?.toFixed(2)}`,
+  `secret check, worst 1 MiB adversarial input: ${worst} ms per MiB wall, ${worstCpu} ms CPU (aim: < 50 ms); load average ${loadavg()[0]?.toFixed(2)}`,
 )
 console.log(
-  `template pattern (RE2, lazy DFA), worst 1 MiB adversarial input: ${worstPattern} ms per MiB (DFA state explosion aside)`,
+  `template pattern (RE2, lazy DFA), worst 1 MiB adversarial input: ${worstPattern} ms per MiB wall, ${worstPatternCpu} ms CPU (DFA state explosion aside)`,
 )
 console.log(
-  `BENCH_JSON ${JSON.stringify({ suite: 'secrets', rows, worstSecretCheckMs: worst, worstPatternMs: worstPattern, loadavg: loadavg() })}`,
+  `BENCH_JSON ${JSON.stringify({ suite: 'secrets', rows, worstSecretCheckMs: worst, worstSecretCheckCpuMs: worstCpu, worstPatternMs: worstPattern, worstPatternCpuMs: worstPatternCpu, loadavg: loadavg() })}`,
 )
