@@ -3,6 +3,8 @@
 # the repository root:
 #   docker build -f deploy/docker/server.Dockerfile -t ops-server .
 # Needs DATABASE_URL and OPS_JWT_SECRET; artifacts live in /data/artifacts (mount a volume there).
+# Set OPS_EXECUTOR_PASSWORD too, and requests run through the ops_executor role (created by
+# `serve --migrate`), not DATABASE_URL's user: see "Connect as a login role" in the server README.
 
 ARG NODE_VERSION=22
 

@@ -62,6 +62,31 @@ describe('findSecret', () => {
     }
   })
 
+  it('near misses (each format just short of a match) repeated to 1 MiB are no secret, and one completed is', () => {
+    const MiB = 1024 * 1024
+    const near: [miss: string, completion: string][] = [
+      [`ghp_${'a'.repeat(29)}`, 'a'],
+      [`github_pat_${'a'.repeat(29)}`, 'a'],
+      [`sk_live_${'a'.repeat(9)}`, 'a'],
+      [`AKIA${'A'.repeat(15)}`, 'A'],
+      [`xoxb-${'a'.repeat(9)}`, 'a'],
+      [`glpat-${'a'.repeat(19)}`, 'a'],
+      [`AIza${'a'.repeat(34)}`, 'a'],
+      [`hooks.slack.com/services/${'a'.repeat(19)}`, 'a'],
+      [`sk-${'a'.repeat(19)}`, 'a'],
+      ['eyJaaaaa.aaaa', 'a.'],
+      ['-----BEGIN RSA PRIVATE KE', 'Y-----'],
+      [`https://${'u'.repeat(20)}:`, 'p@'],
+      ['?toke', 'n=x'],
+    ]
+    for (const [miss, completion] of near) {
+      const unit = `${miss}!`
+      const hostile = unit.repeat(Math.ceil(MiB / unit.length))
+      expect([miss, findSecret({ v: hostile })]).toEqual([miss, undefined])
+      expect([miss, findSecret({ v: `${hostile}${miss}${completion}!` })]).toEqual([miss, 'params.v'])
+    }
+  })
+
   it('the linear scanners give the same verdicts as the regular expressions they replace', () => {
     // The rules as regular expressions, as ops.find_secret states them in SQL: the specification.
     const patterns = [

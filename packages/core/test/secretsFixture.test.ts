@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findSecret, isOpsError } from '@ops-control-room/core'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { setupDatabase } from './helpers'
 
@@ -89,5 +90,73 @@ describe('the secrets fixture: TypeScript and SQL give the same verdict on every
       code: 'validation',
       message: expect.stringMatching(/runs\[0\]\.params\.a\.__proto__/),
     })
+  })
+
+  it('SQL and TypeScript agree on generated keys and values (near misses, look-alikes, prefixes)', async () => {
+    const pieces = [
+      'a',
+      'Z',
+      '9',
+      '_',
+      '-',
+      ' ',
+      ':',
+      '/',
+      '@',
+      '://',
+      '=',
+      '?',
+      '&',
+      '.',
+      'é',
+      'а',
+      '\u200b',
+      'ghp_',
+      'github_pat_',
+      'sk_live_',
+      'AKIA',
+      'xoxb-',
+      '-----BEGIN ',
+      'PRIVATE KEY',
+      '-----',
+      'Bearer ',
+      'Basic ',
+      'dXNl',
+      'Aa1/',
+      'eyJ',
+      'glpat-',
+      'hooks.slack.com/services/',
+      'AIza',
+      'sk-',
+      'password',
+      'Pass',
+      'PWD',
+      'token',
+      'Token',
+      'secret',
+      'api',
+      'Key',
+      'access',
+      'private',
+      'x-amz-signature',
+      'aaaaaaaaaa',
+      'AAAAAAAAAA',
+      '0123456789',
+    ]
+    const text = fc.array(fc.constantFrom(...pieces), { maxLength: 12 }).map((p) => p.join(''))
+    const samples = fc.sample(fc.tuple(text, text, fc.integer({ min: 1, max: 4 })), {
+      numRuns: 1500,
+      seed: 11,
+    })
+    // One key per object: TypeScript walks keys in insertion order, jsonb in its own order.
+    const params = samples.flatMap(([k, v, n]) => [{ [k]: v.repeat(n) }, { plain: v }, { [k]: { [v]: k } }])
+    const rows = await ctx.sql`
+      select c.ord, ops.find_secret(c.value) as path
+      from jsonb_array_elements(${ctx.sql.json(params as never)}::jsonb) with ordinality c(value, ord)
+      order by c.ord`
+    const disagreements = params
+      .map((p, i) => [p, findSecret(p) ?? null, rows[i]?.path ?? null])
+      .filter(([, ts, sql]) => ts !== sql)
+    expect(disagreements).toEqual([])
   })
 })

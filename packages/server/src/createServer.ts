@@ -3,7 +3,12 @@ import { createServer as createHttpServer, type IncomingMessage, type Server } f
 import type { AddressInfo } from 'node:net'
 import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono/node-server'
 import type { ArtifactContentStore, OpsError } from '@ops-control-room/core'
-import { createExecutorHandler, type ExecutorHandler, migrate } from '@ops-control-room/core/postgres'
+import {
+  createExecutorHandler,
+  type ExecutorHandler,
+  executorDatabaseUrl,
+  migrate,
+} from '@ops-control-room/core/postgres'
 import postgres from 'postgres'
 import { type AlertChannel, type AlertNotifier, type AlertRule, createAlertNotifier } from './alertNotifier'
 import {
@@ -42,6 +47,13 @@ export interface ServerOptions {
   maxUploadBytes?: number
   /** Apply the migrations before serving. Default false. */
   migrate?: boolean
+  /**
+   * Serve through the executor's dedicated login role (`ops_executor` unless named) instead of the
+   * user of `databaseUrl`: it holds no privilege and can only become anon, authenticated or
+   * service_role. With `migrate`, `databaseUrl`'s user creates the role (or sets its password)
+   * first and is used for nothing else; without, the role must exist (`migrate({ executorRole })`).
+   */
+  executorRole?: { name?: string; password: string }
   /** Connection pool size. Default 20. */
   maxConnections?: number
   /** Artifact retention sweep interval. Default one hour; 0 disables it. */
@@ -115,13 +127,19 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
   if (!options.databaseUrl || !options.jwtSecret) {
     throw new TypeError('createServer needs { databaseUrl, jwtSecret }')
   }
-  if (options.migrate) await migrate({ databaseUrl: options.databaseUrl })
+  // Checked before anything is migrated: a bad role or URL changes nothing.
+  const connectUrl = options.executorRole
+    ? executorDatabaseUrl(options.databaseUrl, options.executorRole)
+    : options.databaseUrl
+  if (options.migrate) {
+    await migrate({ databaseUrl: options.databaseUrl, executorRole: options.executorRole })
+  }
   const onError =
     options.onError ?? ((error: unknown, context: string) => console.error(`[ops-server] ${context}:`, error))
   const host = options.host ?? '127.0.0.1'
   let baseUrl = options.publicUrl?.replace(/\/+$/, '') ?? ''
 
-  const sql = postgres(options.databaseUrl, {
+  const sql = postgres(connectUrl, {
     max: options.maxConnections ?? 20,
     onnotice: () => {},
     connection: { application_name: 'ops-control-room server' },

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createTestDatabase, freePort, type TestDatabase } from '@ops-control-room/testing'
+import { SignJWT } from 'jose'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { JWT_SECRET, tokenFor } from './helpers'
@@ -84,6 +85,81 @@ describe('ops-control-room serve', () => {
       child.kill('SIGTERM')
       expect(await exited).toBe(0)
       await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('serves through its own executor role, checks iss and aud, and limits requests, as its flags say', async () => {
+    // A role name of this test's own: roles are per cluster, and other test files share it.
+    const role = `ops_exec_cli_${Math.random().toString(36).slice(2, 8)}`
+    const port = await freePort()
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        resolve(__dirname, '../src/cli.ts'),
+        'serve',
+        '--port',
+        String(port),
+        '--migrate',
+        '--executor-role',
+        role,
+        '--jwt-issuer',
+        'https://issuer.example',
+        '--rate-limit-token',
+        '3:3',
+      ],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: db.url,
+          OPS_JWT_SECRET: JWT_SECRET,
+          OPS_EXECUTOR_PASSWORD: 'pw with spaces & @:/ signs',
+          OPS_JWT_AUDIENCE: 'ops-api',
+          TSX_TSCONFIG_PATH: resolve(__dirname, '../../../tsconfig.base.json'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+    })
+    child.stderr.on('data', (d) => {
+      out += d
+    })
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    try {
+      const until = Date.now() + 30_000
+      while (!out.includes('executor API on')) {
+        if (child.exitCode !== null || Date.now() > until) throw new Error(`serve did not start:\n${out}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const sign = (claims: Record<string, unknown>) =>
+        new SignJWT({ role: 'authenticated', ...claims })
+          .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+          .setIssuedAt()
+          .setExpirationTime('1h')
+          .sign(new TextEncoder().encode(JWT_SECRET))
+      const get = async (token: string) =>
+        (await fetch(`http://127.0.0.1:${port}/workers`, { headers: { authorization: `Bearer ${token}` } }))
+          .status
+      const good = await sign({ iss: 'https://issuer.example', aud: 'ops-api' })
+      // Each token has its own bucket of 3: these two spend one each.
+      expect(await get(await sign({ aud: 'ops-api' }))).toBe(401)
+      expect(await get(await sign({ iss: 'https://issuer.example', aud: 'other' }))).toBe(401)
+      expect([await get(good), await get(good), await get(good)]).toEqual([200, 200, 200])
+      expect(await get(good)).toBe(429)
+      // Every connection of the server is its executor role's, none the migrating superuser's.
+      const users = await sql`
+        select distinct usename from pg_stat_activity where application_name = 'ops-control-room server'`
+      expect(users.map((u) => u.usename)).toEqual([role])
+    } finally {
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+      await sql.unsafe(`drop role if exists ${role}`).catch(() => {})
+      await sql.end()
     }
   })
 

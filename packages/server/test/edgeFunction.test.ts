@@ -23,6 +23,7 @@ import {
   supabaseBackend,
   ValidationError,
 } from '@ops-control-room/core'
+import { executorDatabaseUrl, migrate } from '@ops-control-room/core/postgres'
 import { createTestDatabase, freePort, type TestDatabase } from '@ops-control-room/testing'
 import { createClient } from '@supabase/supabase-js'
 import { jwtVerify } from 'jose'
@@ -41,6 +42,11 @@ let deno: ChildProcess | undefined
 let gateway: Server
 let gatewayUrl: string
 let denoLog = ''
+// A role name of this file's own: roles are per cluster, and other test files share it.
+const executorRole = {
+  name: `ops_exec_edge_${Math.random().toString(36).slice(2, 8)}`,
+  password: crypto.randomUUID(),
+}
 
 /**
  * Lays out the function as the Supabase CLI would deploy it from this repository: its own index.ts
@@ -123,6 +129,7 @@ function startGateway(target: string): Promise<Server> {
 }
 
 let tokens: { anon: string; user: string; service: string }
+let functionDir: string
 const clients: { removeAllChannels(): Promise<unknown> }[] = []
 function supabaseAs(token: string) {
   const client = createClient(gatewayUrl, tokens.anon, {
@@ -143,8 +150,10 @@ beforeAll(async () => {
     await sql`select ops.set_kind_policy('{"kind":"edge","roles":["authenticated"]}')`
     await sql.end()
   })(postgres(db.url, { max: 1, onnotice: () => {} }))
+  await migrate({ databaseUrl: db.url, executorRole })
   work = await mkdtemp(join(tmpdir(), 'ops-edge-'))
   const fn = await layOutFunction(work)
+  functionDir = fn
   tokens = {
     anon: await tokenFor('anon'),
     user: await tokenFor('authenticated', { sub: '00000000-0000-4000-8000-0000000000aa' }),
@@ -173,6 +182,7 @@ beforeAll(async () => {
         DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
         DENO_NO_UPDATE_CHECK: '1',
         SUPABASE_DB_URL: db.url,
+        OPS_EXECUTOR_DB_URL: executorDatabaseUrl(db.url, executorRole),
         SUPABASE_URL: gatewayUrl,
         SUPABASE_SERVICE_ROLE_KEY: tokens.service,
         OPS_JWT_SECRET: JWT_SECRET,
@@ -208,9 +218,75 @@ afterAll(async () => {
   await new Promise((r) => gateway?.close(r))
   await rm(work, { recursive: true, force: true })
   await db?.drop()
+  await (async (sql) => {
+    await sql.unsafe(`drop role if exists ${executorRole.name}`).catch(() => {})
+    await sql.end()
+  })(postgres(db.adminUrl, { max: 1, onnotice: () => {} }))
 })
 
 describe('the ops-executor Edge Function under Deno, called with supabase-js', () => {
+  it('connects as the executor role given in OPS_EXECUTOR_DB_URL, never as the postgres user', async () => {
+    const supabase = supabaseAs(tokens.user)
+    const { error } = await supabase.functions.invoke('ops-executor/sessions', { method: 'GET' })
+    expect(error).toBeNull()
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    try {
+      const users = await sql`
+        select distinct usename from pg_stat_activity
+        where datname = current_database() and pid <> pg_backend_pid()`
+      expect(users.map((u) => u.usename)).toEqual([executorRole.name])
+    } finally {
+      await sql.end()
+    }
+    expect(denoLog).not.toMatch(/OPS_EXECUTOR_DB_URL is not set/)
+  })
+
+  it('without OPS_EXECUTOR_DB_URL falls back to SUPABASE_DB_URL and says so', async () => {
+    const child = spawn(
+      denoExecutable(),
+      [
+        'run',
+        '--allow-net',
+        '--allow-env',
+        '--allow-read',
+        '--allow-sys',
+        '--config',
+        join(functionDir, 'deno.json'),
+        join(functionDir, 'index.ts'),
+      ],
+      {
+        cwd: functionDir,
+        env: {
+          ...process.env,
+          DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${await freePort()}`,
+          DENO_NO_UPDATE_CHECK: '1',
+          SUPABASE_DB_URL: db.url,
+          SUPABASE_URL: gatewayUrl,
+          SUPABASE_SERVICE_ROLE_KEY: tokens.service,
+          OPS_JWT_SECRET: JWT_SECRET,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let log = ''
+    const exited = new Promise((r) => child.once('exit', r))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onData = (d: Buffer) => {
+          log += d
+          if (/OPS_EXECUTOR_DB_URL is not set/.test(log)) resolve()
+        }
+        child.stdout?.on('data', onData)
+        child.stderr?.on('data', onData)
+        child.once('exit', () => reject(new Error(`deno exited:\n${log}`)))
+      })
+    } finally {
+      child.kill('SIGTERM')
+      await exited
+    }
+    expect(log).toMatch(/Create the ops_executor role and set OPS_EXECUTOR_DB_URL/)
+  })
+
   it('runs under the real Deno and answers functions.invoke through the gateway', async () => {
     const supabase = supabaseAs(tokens.anon)
     const { data, error } = await supabase.functions.invoke('ops-executor/health', { method: 'GET' })

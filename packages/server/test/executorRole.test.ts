@@ -1,5 +1,5 @@
-import { createOpsClient, httpBackend } from '@ops-control-room/core'
-import { EXECUTOR_ROLE, migrate } from '@ops-control-room/core/postgres'
+import { createOpsClient, httpBackend, ValidationError } from '@ops-control-room/core'
+import { EXECUTOR_ROLE, executorDatabaseUrl, migrate } from '@ops-control-room/core/postgres'
 import { createTestDatabase, type TestDatabase } from '@ops-control-room/testing'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -65,5 +65,41 @@ describe('the executor’s dedicated login role', () => {
     } finally {
       await server?.close()
     }
+  })
+})
+
+describe('the executor role’s URL', () => {
+  it('is the database URL with the role as user, the password encoded', () => {
+    const url = executorDatabaseUrl('postgres://owner:secret@db.internal:5432/app?sslmode=require', {
+      password: 'p@ss:w/rd',
+    })
+    const u = new URL(url)
+    expect([u.username, decodeURIComponent(u.password), u.host, u.pathname, u.search]).toEqual([
+      EXECUTOR_ROLE,
+      'p@ss:w/rd',
+      'db.internal:5432',
+      '/app',
+      '?sslmode=require',
+    ])
+  })
+
+  it('refuses an empty password, a role name that is not an identifier and a URL without a host', async () => {
+    for (const [url, role] of [
+      ['postgres://o@h/db', { password: '' }],
+      ['postgres://o@h/db', { name: 'Ops"x', password: 'p' }],
+      ['postgres:///db?host=/var/run/postgresql', { password: 'p' }],
+      ['not a url', { password: 'p' }],
+    ] as const) {
+      expect(() => executorDatabaseUrl(url, role)).toThrow(ValidationError)
+    }
+    // createServer checks it before migrating or connecting.
+    await expect(
+      createServer({
+        databaseUrl: db.url,
+        jwtSecret: JWT_SECRET,
+        migrate: true,
+        executorRole: { password: '' },
+      }),
+    ).rejects.toBeInstanceOf(ValidationError)
   })
 })

@@ -17,6 +17,18 @@ interface Entry {
 }
 
 /**
+ * Why a slow client's stream ended. Erroring the stream (rather than closing it) makes the server
+ * destroy the socket at once, freeing what is queued for it; the code is Node's for a stream that
+ * ended early, which @hono/node-server treats as a client going away (one info line, no stack
+ * trace per dropped client for anyone to provoke).
+ */
+function droppedError(limit: number): Error {
+  return Object.assign(new Error(`the client left over ${limit} bytes unread: dropped`), {
+    code: 'ERR_STREAM_PREMATURE_CLOSE',
+  })
+}
+
+/**
  * Fans one database subscription out to many Server-Sent-Events streams, and keeps the last
  * `bufferSize` changes so a client that reconnects with `Last-Event-ID` gets what it missed. Event ids
  * are `<epoch>-<seq>`; the epoch changes with every process, so an id from another process (or one
@@ -113,7 +125,7 @@ export function createChangeHub(options: {
               // connect is exempt: it is bounded by the replay buffer, and nobody could read it yet.)
               if (!replaying && (controller.desiredSize ?? 0) < 0) {
                 stop()
-                controller.error(new Error(`the client left over ${clientBufferBytes} bytes unread: dropped`))
+                controller.error(droppedError(clientBufferBytes))
               }
             }
             let replaying = true

@@ -30,6 +30,38 @@ export interface MigrateOptions {
 /** The default name of the executor's login role. */
 export const EXECUTOR_ROLE = 'ops_executor'
 
+/**
+ * `databaseUrl` with its user and password replaced by the executor role's: the URL the server (or
+ * the Edge Function) connects with, once `migrate({ executorRole })` has created the role.
+ * @throws ValidationError when the password is empty, the name is not a plain identifier, or the URL
+ * has no host to log in to.
+ */
+export function executorDatabaseUrl(databaseUrl: string, role: { name?: string; password: string }): string {
+  const name = role.name ?? EXECUTOR_ROLE
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
+    throw new ValidationError(
+      `executor role name ${JSON.stringify(name)} must be a plain lower-case identifier`,
+    )
+  }
+  if (typeof role.password !== 'string' || role.password === '') {
+    throw new ValidationError('the executor role needs a non-empty password')
+  }
+  let url: URL
+  try {
+    url = new URL(databaseUrl)
+  } catch (err) {
+    throw new ValidationError('the database URL is not a URL', { cause: err })
+  }
+  if (!/^postgres(ql)?:$/.test(url.protocol) || url.hostname === '') {
+    throw new ValidationError(
+      'the database URL must be postgres://…@host/…: the executor role logs in over TCP with a password',
+    )
+  }
+  url.username = encodeURIComponent(name)
+  url.password = encodeURIComponent(role.password)
+  return url.toString()
+}
+
 export interface MigrateResult {
   applied: { version: string; name: string }[]
   skipped: number

@@ -1,4 +1,5 @@
 import { type CliCommand, flagOrEnv, intFlag } from '../cliCommand'
+import { SERVER_FLAGS, SERVER_FLAGS_USAGE, serverOptionsFromFlags } from '../commands/serverFlags'
 import { createProgress } from './progress'
 import { startDevControlRoom } from './startDevControlRoom'
 
@@ -7,16 +8,21 @@ const usage = `ops-control-room dev [options]
 Starts the whole control room locally: an embedded PostgreSQL, the migrations, the server, an
 in-process worker (shell, sleep, demo handlers), and the Runboard web app. Ctrl-C stops it.
 
-  --port <n>            port of the Runboard and API            (env PORT, default 8787; 0 = any free)
-  --host <host>         interface                               (default 127.0.0.1)
-  --data-dir <dir>      project folder for data                 (default ./.ops-data)
-  --ephemeral           a throwaway database, removed on exit
-  --database-url <url>  use this PostgreSQL instead             (env DATABASE_URL)
-  --app-dir <dir>       the built Runboard app                  (default examples/runboard/dist)
-  --no-worker           do not start the in-process worker
-  --concurrency <n>     worker runs at once per lane            (default 2)
-  --pg-port <n>         port of the embedded PostgreSQL         (env OPS_PG_PORT, default any free)
-  -h, --help            this text
+  --port <n>                    port of the Runboard and API            (env PORT, default 8787; 0 = any free)
+  --host <host>                 interface                               (default 127.0.0.1)
+  --data-dir <dir>              project folder for data                 (default ./.ops-data)
+  --ephemeral                   a throwaway database, removed on exit
+  --database-url <url>          use this PostgreSQL instead             (env DATABASE_URL)
+  --app-dir <dir>               the built Runboard app                  (default examples/runboard/dist)
+  --no-worker                   do not start the in-process worker
+  --concurrency <n>             worker runs at once per lane            (default 2)
+  --pg-port <n>                 port of the embedded PostgreSQL         (env OPS_PG_PORT, default any free)
+${SERVER_FLAGS_USAGE}
+  -h, --help                    this text
+
+The API is served through the ops_executor role (created with a fresh random password each start,
+unless --executor-password names one); the migrations and the in-process worker use the database's
+own user.
 
 Dev-mode auth: the browser app receives a service_role token from /ops-config.json. This is for a
 local machine only: do not expose a dev control room to a network.`
@@ -36,11 +42,17 @@ export const devCommand: CliCommand = {
     'no-worker': { type: 'boolean' },
     concurrency: { type: 'string' },
     'pg-port': { type: 'string' },
+    ...SERVER_FLAGS,
   },
   async run(flags) {
     const str = (flag: string, env?: string) => flagOrEnv(flags, flag, env)
+    const shared = serverOptionsFromFlags(flags)
     const progress = createProgress()
     const room = await startDevControlRoom({
+      jwtIssuer: shared.jwtIssuer,
+      jwtAudience: shared.jwtAudience,
+      rateLimit: shared.rateLimit,
+      executorRole: shared.executorRole,
       port: intFlag(str('port', 'PORT'), '--port (PORT)') ?? 8787,
       host: str('host'),
       dataDir: str('data-dir'),

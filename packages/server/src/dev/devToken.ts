@@ -10,7 +10,7 @@ const b64url = (input: Buffer | string) => Buffer.from(input).toString('base64ur
  */
 export function signDevToken(
   secret: string,
-  claims: { role: string; sub: string; expiresInSeconds?: number },
+  claims: { role: string; sub: string; expiresInSeconds?: number; issuer?: string; audience?: string },
 ): string {
   const now = Math.floor(Date.now() / 1000)
   const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))
@@ -20,6 +20,8 @@ export function signDevToken(
       sub: claims.sub,
       iat: now,
       exp: now + (claims.expiresInSeconds ?? 7 * 24 * 3600),
+      ...(claims.issuer !== undefined ? { iss: claims.issuer } : {}),
+      ...(claims.audience !== undefined ? { aud: claims.audience } : {}),
     }),
   )
   const signature = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url')

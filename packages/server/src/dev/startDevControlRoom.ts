@@ -1,12 +1,13 @@
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type ArtifactStore, createOpsClient, type OpsClient } from '@ops-control-room/core'
-import { migrate, postgresBackend } from '@ops-control-room/core/postgres'
+import { EXECUTOR_ROLE, migrate, postgresBackend } from '@ops-control-room/core/postgres'
 import { type AnyHandler, createWorker, type Worker } from '@ops-control-room/worker'
-import { createServer, type OpsServer } from '../createServer'
+import { createServer, type OpsServer, type ServerOptions } from '../createServer'
 import { type DevDatabase, startDevDatabase } from './devDatabase'
 import { startDevGithub } from './devGithub'
 import { devSpecKitHandler, ensureDevSpecRepo, seedSpecKitTemplate } from './devSpecKit'
@@ -42,6 +43,18 @@ export interface DevControlRoomOptions {
   pgPort?: number
   /** Where progress lines go. Default stdout; pass a no-op Progress to silence. */
   progress?: Progress
+  /** Accept only tokens with this `iss` (the dev tokens carry it). */
+  jwtIssuer?: string
+  /** Accept only tokens with this `aud` (the dev tokens carry it). */
+  jwtAudience?: string
+  /** The server's request limits (createServer's `rateLimit`); on by default. */
+  rateLimit?: ServerOptions['rateLimit']
+  /**
+   * The login role the API is served through: default `ops_executor`, with a fresh random password
+   * each start. When the role cannot be created (an external database whose user lacks CREATEROLE),
+   * the API is served as the database's own user, with a warning.
+   */
+  executorRole?: { name?: string; password?: string }
 }
 
 /** A running dev control room. */
@@ -50,13 +63,25 @@ export interface DevControlRoom {
   readonly url: string
   /** A service_role token for the API (what the browser app gets). */
   readonly token: string
+  /** The database, as its own user (migrations, the worker). */
   readonly databaseUrl: string
+  /** The login role the API's connections use: `ops_executor`, or the database's own user as a fallback. */
+  readonly apiRole: string
   readonly server: OpsServer
   readonly worker: Worker | undefined
   /** A client over the database, for scripts and tests. */
   readonly client: OpsClient
   /** Stops the worker (gracefully), the server, and the embedded PostgreSQL. */
   close(): Promise<void>
+}
+
+/** The user a database URL logs in as (as far as the URL says). */
+function urlUser(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).username) || 'the default user'
+  } catch {
+    return 'the URL’s user'
+  }
 }
 
 /** Where the Runboard app is built to, looked up from the source and the dist layout. */
@@ -121,6 +146,22 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
         : `up to date (${migrated.skipped} already applied)`,
     )
 
+    // The API runs through ops_executor, which can only become anon, authenticated and
+    // service_role: a request can never act as the superuser the embedded cluster was made with.
+    const executorRole = {
+      name: options.executorRole?.name ?? EXECUTOR_ROLE,
+      password: options.executorRole?.password ?? randomBytes(24).toString('base64url'),
+    }
+    let apiRole: ServerOptions['executorRole']
+    try {
+      await migrate({ databaseUrl: db.url, executorRole })
+      apiRole = executorRole
+    } catch (err) {
+      progress.fail(
+        `serving the API as the database's own user: could not set up the ${executorRole.name} role (${(err as Error).message})`,
+      )
+    }
+
     const appDir = options.appDir ?? defaultAppDir()
     const front: RunboardServer = await startRunboardServer({ port: options.port ?? 8787, host, appDir })
     cleanup.push(() => front.close())
@@ -143,7 +184,11 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
     const server = await createServer({
       ...(github ? { handlers: [github.route] } : {}),
       databaseUrl: db.url,
+      executorRole: apiRole,
       jwtSecret,
+      jwtIssuer: options.jwtIssuer,
+      jwtAudience: options.jwtAudience,
+      rateLimit: options.rateLimit,
       artifactsDir,
       port: 0,
       host: '127.0.0.1',
@@ -156,6 +201,8 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
       role: 'service_role',
       sub: 'ops-dev',
       expiresInSeconds: 30 * 24 * 3600,
+      issuer: options.jwtIssuer,
+      audience: options.jwtAudience,
     })
     front.setConfig({ apiUrl: front.url, token, mode: 'dev' })
     doneServer(`executor API and live stream on ${front.url}`)
@@ -215,6 +262,7 @@ export async function startDevControlRoom(options: DevControlRoomOptions = {}): 
       url: front.url,
       token,
       databaseUrl: db.url,
+      apiRole: apiRole ? executorRole.name : urlUser(db.url),
       server,
       worker,
       client,
