@@ -15,14 +15,14 @@
 --   delete_kind_policy           20261130002000_create_kind_policies.sql
 --   enqueue_runs                 20261130002300_close_unvalidated_template_enqueue.sql
 --   fail_runs                    20261130001000_fence_worker_writes_with_leases.sql
---   find_secret                  20261130002200_broaden_secret_check.sql
+--   find_secret                  20261130009000_faster_secret_check.sql
 --   forbid_template_update       20261127000200_create_run_functions.sql
 --   forbidden_kind               20261130002300_close_unvalidated_template_enqueue.sql
 --   github_outbox_enqueue        20261130005000_create_github_outbox.sql
 --   guard_params                 20261127000200_create_run_functions.sql
 --   heartbeat                    20261130001000_fence_worker_writes_with_leases.sql
 --   is_secret_ref                20261130002200_broaden_secret_check.sql
---   key_looks_secret             20261130002200_broaden_secret_check.sql
+--   key_looks_secret             20261130009000_faster_secret_check.sql
 --   normalize_key                20261130002200_broaden_secret_check.sql
 --   notify_events_inserted       20261128004000_lean_claim_and_complete.sql
 --   notify_runs_inserted         20261127000200_create_run_functions.sql
@@ -41,7 +41,7 @@
 --   session_stats                20261130004000_create_session_stats_and_retry_runs.sql
 --   set_kind_policy              20261130002000_create_kind_policies.sql
 --   update_progress              20261130001000_fence_worker_writes_with_leases.sql
---   value_looks_secret           20261130002200_broaden_secret_check.sql
+--   value_looks_secret           20261130009000_faster_secret_check.sql
 
 type ops.artifact_kind = enum ('file', 'link', 'text')
 type ops.event_level = enum ('debug', 'info', 'warn', 'error')
@@ -957,7 +957,7 @@ begin
 end;
 $function$
 
--- defined last in supabase/migrations/20261130002200_broaden_secret_check.sql
+-- defined last in supabase/migrations/20261130009000_faster_secret_check.sql
 -- execute: anon, authenticated, service_role
 CREATE OR REPLACE FUNCTION ops.find_secret(p jsonb, p_root text DEFAULT 'params'::text)
  RETURNS text
@@ -1205,7 +1205,7 @@ AS $function$
     and (v ->> '$secret') ~ '^[A-Za-z_][A-Za-z0-9_]{0,127}$'
 $function$
 
--- defined last in supabase/migrations/20261130002200_broaden_secret_check.sql
+-- defined last in supabase/migrations/20261130009000_faster_secret_check.sql
 -- execute: anon, authenticated, service_role
 CREATE OR REPLACE FUNCTION ops.key_looks_secret(p_key text)
  RETURNS boolean
@@ -2019,7 +2019,7 @@ begin
 end;
 $function$
 
--- defined last in supabase/migrations/20261130002200_broaden_secret_check.sql
+-- defined last in supabase/migrations/20261130009000_faster_secret_check.sql
 -- execute: anon, authenticated, service_role
 CREATE OR REPLACE FUNCTION ops.value_looks_secret(v text)
  RETURNS boolean
