@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { validateTemplateParams } from './client'
 import type { RunTemplate } from './contract'
-import { paramsSchemaValidator } from './paramsSchema'
+import { paramsSchemaValidator, validateTemplateParams } from './paramsSchema'
 
 const template = (paramsSchema: Record<string, unknown>): RunTemplate => ({
   id: '00000000-0000-4000-8000-000000000000',

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { measureBundle, measureClientEntry, measureRunboard } from '../src/bundleSize'
 
 /**
  * The published packages as a user receives them: built, packed, and read by publint (--strict) and
@@ -67,4 +68,30 @@ describe('CommonJS entry points', () => {
     const { stdout } = await run(process.execPath, ['-e', script], { cwd: join(root, 'packages', 'worker') })
     expect(JSON.parse(stdout)).toEqual([true, true, 'not_found'])
   })
+})
+
+describe('browser bundles', () => {
+  // Budgets on sizes (deterministic for given sources and lockfile), with room for features; what
+  // must never come back is zod (and RE2) in the client entry.
+  it('the client entry holds no zod: under 40 KiB minified', async () => {
+    const client = await measureClientEntry()
+    console.log(`client entry: ${client.min} B min, ${client.gzip} B gzip`, client.byPackage)
+    expect(Object.keys(client.byPackage)).not.toContain('zod')
+    expect(Object.keys(client.byPackage)).not.toContain('re2js')
+    expect(client.min).toBeLessThan(40 * 1024)
+    // The same client through the main entry carries the contract: what the detector looks for.
+    const main = await measureBundle(
+      "import { createOpsClient, httpBackend } from '@ops-control-room/core'\nexport const c = createOpsClient({ backend: httpBackend({ url: '/api', token: 't' }) })",
+      join(root, 'packages/package-tests'),
+    )
+    console.log(`main entry: ${main.min} B min, ${main.gzip} B gzip`)
+    expect(Object.keys(main.byPackage)).toContain('zod')
+  })
+
+  it('the Runboard example holds no zod: under 640 KiB minified', async () => {
+    const board = await measureRunboard()
+    console.log(`Runboard: ${board.min} B min, ${board.gzip} B gzip`)
+    expect(board.hasZod).toBe(false)
+    expect(board.min).toBeLessThan(640 * 1024)
+  }, 180_000)
 })
