@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -94,4 +94,47 @@ describe('browser bundles', () => {
     expect(board.hasZod).toBe(false)
     expect(board.min).toBeLessThan(640 * 1024)
   }, 180_000)
+})
+
+describe('pnpm start', () => {
+  // Ctrl-C in a terminal sends SIGINT to the foreground process group: pnpm, the shell it runs the
+  // script with, the launcher and the control room. pnpm reports a script whose shell died of it as
+  // failed (ELIFECYCLE); the start script `exec`s the launcher, which ends with 0 once the control
+  // room has stopped. Here the group gets SIGINT as a terminal would send it.
+  it('stops on Ctrl-C with exit code 0 and no ELIFECYCLE', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' }
+    delete env.NODE_ENV // vitest's `test` would make a development build of the Runboard
+    const child = spawn('pnpm', ['start', '--ephemeral', '--port', '0', '--no-worker'], {
+      cwd: root,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    )
+    const ready = new Promise<void>((resolve) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk
+        if (output.includes('Press Ctrl-C to stop')) resolve()
+      }
+      child.stdout.on('data', onData)
+      child.stderr.on('data', onData)
+    })
+    try {
+      await Promise.race([
+        ready,
+        exited.then(() => Promise.reject(new Error(`pnpm start exited:\n${output}`))),
+      ])
+      process.kill(-(child.pid as number), 'SIGINT')
+      const result = await exited
+      expect(result, output).toEqual({ code: 0, signal: null })
+      expect(output).toContain('stopping')
+      expect(output).not.toContain('ELIFECYCLE')
+    } finally {
+      if (child.exitCode === null && child.signalCode === null)
+        process.kill(-(child.pid as number), 'SIGKILL')
+    }
+  }, 300_000)
 })
