@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -53,6 +53,12 @@ describe.each(PUBLISHED)('@ops-control-room/%s as published', (name) => {
     expect(pkg.files).toContain('LICENSE')
     expect(readFileSync(join(dir, 'LICENSE'), 'utf8')).toContain('MIT License')
     expect(typeof pkg.sideEffects === 'boolean' || Array.isArray(pkg.sideEffects)).toBe(true)
+  })
+
+  it('is at 0.0.0 until the first release, so that release is 0.1.0', () => {
+    // The changesets are minor bumps; a package released once has a CHANGELOG.md.
+    if (existsSync(join(dir, 'CHANGELOG.md'))) return
+    expect(pkg.version).toBe('0.0.0')
   })
 })
 
