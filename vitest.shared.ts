@@ -5,6 +5,7 @@ const src = (path: string) => fileURLToPath(new URL(`./packages/${path}`, import
 /** Tests import source, never a build: every workspace package resolves to its src/. */
 export const workspaceAliases = [
   { find: /^@ops-control-room\/core\/postgres$/, replacement: src('core/src/postgres.ts') },
+  { find: /^@ops-control-room\/core\/client$/, replacement: src('core/src/clientEntry.ts') },
   { find: /^@ops-control-room\/core$/, replacement: src('core/src/index.ts') },
   { find: /^@ops-control-room\/worker$/, replacement: src('worker/src/index.ts') },
   { find: /^@ops-control-room\/server$/, replacement: src('server/src/index.ts') },

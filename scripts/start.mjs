@@ -2,7 +2,9 @@
 // `pnpm start`: builds what changed since the last build (a package whose dist/ is newer than its
 // sources is skipped), then runs `ops-control-room dev` with the arguments given, in this process
 // group. Ctrl-C stops the control room in order and ends with exit code 0, so pnpm has no failure
-// to report.
+// to report. The root package.json runs it as `exec node scripts/start.mjs`: without `exec`, the
+// shell pnpm runs the script with (dash) is in the terminal's process group too, dies of the
+// Ctrl-C, and pnpm reports the script as failed (`ELIFECYCLE`) however cleanly this ends.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'

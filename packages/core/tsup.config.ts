@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', postgres: 'src/postgres.ts' },
+  entry: { index: 'src/index.ts', client: 'src/clientEntry.ts', postgres: 'src/postgres.ts' },
   format: ['esm', 'cjs'],
   dts: { compilerOptions: { paths: {} } },
   sourcemap: true,

@@ -1,4 +1,4 @@
-import { isOpsError } from '@ops-control-room/core'
+import { isOpsError } from '@ops-control-room/core/client'
 import {
   BulkActions,
   EnqueueForm,

@@ -1,4 +1,4 @@
-import { createOpsClient, httpArtifactStore, httpBackend } from '@ops-control-room/core'
+import { createOpsClient, httpArtifactStore, httpBackend } from '@ops-control-room/core/client'
 import { OpsProvider } from '@ops-control-room/react'
 import { StrictMode } from 'react'
 import { createRoot } from 'react-dom/client'

@@ -57,6 +57,13 @@ export interface Backend {
   /** A short name for logs: 'postgres', 'http', 'supabase'. */
   readonly kind: string
 
+  /**
+   * True when every input reaches a server that parses it with the contract's schemas (the executor
+   * API: `httpBackend`, `supabaseBackend`). The browser client (`@ops-control-room/core/client`)
+   * checks no more than ids itself, so it accepts only such backends.
+   */
+  readonly validatesInput?: boolean
+
   createSession(input: Parsed<typeof C.CreateSessionInput>): Promise<C.Session>
   getSession(id: string): Promise<C.Session | null>
   listSessions(input: Parsed<typeof C.ListSessionsInput>): Promise<C.Session[]>

@@ -1,8 +1,30 @@
-import type { Backend, SubscribeOptions, Unsubscribe } from './backend'
-import * as C from './contract'
+import type { Backend, Parsed, SubscribeOptions, Unsubscribe } from './backend'
+import type * as C from './contract'
 import { NotFoundError, ValidationError } from './errors'
-import { paramsSchemaValidator } from './paramsSchema'
-import { parseInput } from './validate'
+
+/** The contract's input schemas, by name. */
+export type InputName = {
+  [K in keyof typeof C]: K extends `${string}Input` ? K : never
+}[keyof typeof C]
+
+/**
+ * How a client checks what it is given before any I/O. `createOpsClient` of `@ops-control-room/core`
+ * parses every input with the contract's zod schemas; the one of `@ops-control-room/core/client`
+ * (browsers) leaves that to the server, which parses the same schemas where the input enters.
+ */
+export interface ClientChecks {
+  /** The parsed input (defaults applied), or throws a ValidationError. */
+  input<K extends InputName>(name: K, input: unknown, what: string): Parsed<(typeof C)[K]>
+  /** A run, session or artifact id, or throws a ValidationError. */
+  id(value: unknown, what: string): string
+  /**
+   * Checks params against a template's JSON Schema here, pinning the version checked. Without it, the
+   * server does both.
+   */
+  templateParams?(template: C.RunTemplate, params: Record<string, unknown>): void
+  /** Checks that a template's params schema is one the server accepts. */
+  paramsSchema?(schema: Record<string, unknown>): void
+}
 
 export interface OpsClientOptions {
   backend: Backend
@@ -108,43 +130,10 @@ export interface OpsClient {
   close(): Promise<void>
 }
 
-const id = (value: unknown, what: string): string => parseInput(C.Run.shape.id, value, what)
-
-/** Checks params against a template's JSON Schema; throws ValidationError listing what is wrong. */
-export function validateTemplateParams(template: C.RunTemplate, params: Record<string, unknown>): void {
-  if (!template.paramsSchema) return
-  const result = paramsSchemaValidator(template.paramsSchema).validate(params)
-  if (!result.valid) {
-    const issues = result.errors
-      .filter((e) => e.keyword !== 'properties' && e.keyword !== 'allOf')
-      .map((e) => ({
-        path: `params${e.instanceLocation.replace(/^#/, '').replace(/\//g, '.')}`,
-        // A pattern runs as a format of ours (see paramsSchema.ts): say "pattern", as written.
-        message: e.error.replace(
-          /does not match format "ops-linear-pattern:(.*)"\.$/s,
-          'does not match pattern $1.',
-        ),
-      }))
-    throw new ValidationError(
-      `params do not match template ${template.name}@${template.version}: ${issues[0]?.path}: ${issues[0]?.message}`,
-      { details: { issues } },
-    )
-  }
-}
-
-/**
- * Creates a client over a backend.
- *
- * @example
- * import { createOpsClient } from '@ops-control-room/core'
- * import { postgresBackend } from '@ops-control-room/core/postgres'
- *
- * const ops = createOpsClient({ backend: postgresBackend({ databaseUrl: process.env.DATABASE_URL! }) })
- * const session = await ops.sessions.create({ name: 'deploy api' })
- * await ops.runs.enqueue({ sessionId: session.id, runs: [{ kind: 'shell', lane: 'A', params: { command: 'make' } }] })
- */
-export function createOpsClient(options: OpsClientOptions): OpsClient {
+/** Builds a client over a backend with the given checks (see `ClientChecks`). */
+export function buildOpsClient(options: OpsClientOptions, check: ClientChecks): OpsClient {
   const { backend } = options
+  const templateParams = check.templateParams
   if (!backend || typeof backend.enqueueRuns !== 'function') {
     throw new TypeError(
       'createOpsClient needs { backend }: postgresBackend(...), httpBackend(...) or supabaseBackend(...)',
@@ -159,21 +148,21 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
   return {
     backend,
     sessions: {
-      create: async (input) => backend.createSession(parseInput(C.CreateSessionInput, input, 'session')),
+      create: async (input) => backend.createSession(check.input('CreateSessionInput', input, 'session')),
       get: async (sessionId) =>
         mustExist(
-          await backend.getSession(id(sessionId, 'session id')),
+          await backend.getSession(check.id(sessionId, 'session id')),
           `session ${sessionId} does not exist`,
         ),
       list: async (input = {}) =>
-        backend.listSessions(parseInput(C.ListSessionsInput, input, 'session query')),
+        backend.listSessions(check.input('ListSessionsInput', input, 'session query')),
     },
     runs: {
       enqueue: async (input) => {
-        const parsed = parseInput(C.EnqueueRunsInput, input, 'enqueue request')
+        const parsed = check.input('EnqueueRunsInput', input, 'enqueue request')
         // Runs from templates: params checked against the template's schema, and the version pinned
         // to the one checked (a newer version created meanwhile cannot slip in unvalidated).
-        if (parsed.runs.some((r) => r.template)) {
+        if (templateParams && parsed.runs.some((r) => r.template)) {
           const templates = new Map<string, C.RunTemplate>()
           const runs = []
           for (const [i, run] of parsed.runs.entries()) {
@@ -191,7 +180,7 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
               templates.set(key, template)
             }
             try {
-              validateTemplateParams(template, { ...template.defaultParams, ...(run.params ?? {}) })
+              templateParams(template, { ...template.defaultParams, ...(run.params ?? {}) })
             } catch (err) {
               const e = err as ValidationError
               throw new ValidationError(`runs[${i}]: ${e.message}`, { cause: e, details: e.details })
@@ -206,21 +195,23 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
         return backend.enqueueRuns(parsed)
       },
       get: async (runId) =>
-        mustExist(await backend.getRun(id(runId, 'run id')), `run ${runId} does not exist`),
-      list: async (input = {}) => backend.listRuns(parseInput(C.ListRunsInput, input, 'run query')),
+        mustExist(await backend.getRun(check.id(runId, 'run id')), `run ${runId} does not exist`),
+      list: async (input = {}) => backend.listRuns(check.input('ListRunsInput', input, 'run query')),
       cancel: async (runId, reason) => {
-        const parsed = parseInput(
-          C.CancelRunsInput,
+        const parsed = check.input(
+          'CancelRunsInput',
           { ids: [runId], ...(reason === undefined ? {} : { reason }) },
           'cancel request',
         )
         const [run] = await backend.cancelRuns(parsed)
         return mustExist(run ?? null, `run ${runId} does not exist`)
       },
-      cancelMany: async (input) => backend.cancelRuns(parseInput(C.CancelRunsInput, input, 'cancel request')),
-      retry: async (input) => backend.retryRuns(parseInput(C.RetryRunsInput, input, 'retry request')),
+      cancelMany: async (input) =>
+        backend.cancelRuns(check.input('CancelRunsInput', input, 'cancel request')),
+      retry: async (input) => backend.retryRuns(check.input('RetryRunsInput', input, 'retry request')),
       watch: async (filter, listener) => {
-        const sessionId = filter.sessionId === undefined ? undefined : id(filter.sessionId, 'session id')
+        const sessionId =
+          filter.sessionId === undefined ? undefined : check.id(filter.sessionId, 'session id')
         return backend.subscribe(
           (change) => {
             if (change.type === 'run' && (sessionId === undefined || change.sessionId === sessionId))
@@ -231,7 +222,7 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
       },
     },
     events: {
-      list: async (input) => backend.listEvents(parseInput(C.ListEventsInput, input, 'event query')),
+      list: async (input) => backend.listEvents(check.input('ListEventsInput', input, 'event query')),
       watch: async (listener) =>
         backend.subscribe(
           (change) => {
@@ -241,35 +232,53 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
         ),
     },
     artifacts: {
-      list: async (input) => backend.listArtifacts(parseInput(C.ListArtifactsInput, input, 'artifact query')),
+      list: async (input) =>
+        backend.listArtifacts(check.input('ListArtifactsInput', input, 'artifact query')),
       get: async (artifactId) =>
         mustExist(
-          await backend.getArtifact(id(artifactId, 'artifact id')),
+          await backend.getArtifact(check.id(artifactId, 'artifact id')),
           `artifact ${artifactId} does not exist`,
         ),
     },
     templates: {
       create: async (input) => {
-        const parsed = parseInput(C.CreateTemplateInput, input, 'template')
-        if (parsed.paramsSchema) paramsSchemaValidator(parsed.paramsSchema)
+        const parsed = check.input('CreateTemplateInput', input, 'template')
+        if (parsed.paramsSchema) check.paramsSchema?.(parsed.paramsSchema)
         return backend.createTemplate(parsed)
       },
       get: async (input) => {
-        const parsed = parseInput(C.GetTemplateInput, input, 'template query')
+        const parsed = check.input('GetTemplateInput', input, 'template query')
         return mustExist(
           await backend.getTemplate(parsed),
           `template ${parsed.name}${parsed.version ? `@${parsed.version}` : ''} does not exist`,
         )
       },
       list: async (input = {}) =>
-        backend.listTemplates(parseInput(C.ListTemplatesInput, input, 'template query')),
+        backend.listTemplates(check.input('ListTemplatesInput', input, 'template query')),
       enqueue: async (input) => {
-        const parsed = parseInput(C.EnqueueFromTemplateInput, input, 'enqueue request')
+        const parsed = check.input('EnqueueFromTemplateInput', input, 'enqueue request')
+        if (!templateParams) {
+          // The server checks the params against the template and pins the version.
+          const [run] = await backend.enqueueRuns({
+            sessionId: parsed.sessionId,
+            runs: [
+              {
+                template: { name: parsed.name, version: parsed.version },
+                params: parsed.params,
+                lane: parsed.lane,
+                priority: parsed.priority,
+                runAt: parsed.runAt,
+                idempotencyKey: parsed.idempotencyKey,
+              },
+            ],
+          })
+          return run as C.Run
+        }
         const template = mustExist(
           await backend.getTemplate({ name: parsed.name, version: parsed.version }),
           `template ${parsed.name}${parsed.version ? `@${parsed.version}` : ''} does not exist`,
         )
-        validateTemplateParams(template, { ...template.defaultParams, ...(parsed.params ?? {}) })
+        templateParams(template, { ...template.defaultParams, ...(parsed.params ?? {}) })
         const [run] = await backend.enqueueRuns({
           sessionId: parsed.sessionId,
           runs: [
@@ -293,33 +302,34 @@ export function createOpsClient(options: OpsClientOptions): OpsClient {
     // computed by the database, true at any size.
     stats: Object.assign(
       async (input: C.QueueStatsInput = {}) =>
-        backend.queueStats(parseInput(C.QueueStatsInput, input, 'stats request')),
+        backend.queueStats(check.input('QueueStatsInput', input, 'stats request')),
       {
         session: async (input: C.SessionStatsInput = {}) =>
-          backend.sessionStats(parseInput(C.SessionStatsInput, input, 'stats query')),
+          backend.sessionStats(check.input('SessionStatsInput', input, 'stats query')),
       },
     ),
     policies: {
-      set: async (input) => backend.setKindPolicy(parseInput(C.SetKindPolicyInput, input, 'kind policy')),
+      set: async (input) => backend.setKindPolicy(check.input('SetKindPolicyInput', input, 'kind policy')),
       list: async () => backend.listKindPolicies(),
       delete: async (kind) =>
-        backend.deleteKindPolicy(parseInput(C.DeleteKindPolicyInput, { kind }, 'kind policy')),
+        backend.deleteKindPolicy(check.input('DeleteKindPolicyInput', { kind }, 'kind policy')),
     },
     worker: {
-      claim: async (input) => backend.claimRuns(parseInput(C.ClaimRunsInput, input, 'claim request')),
-      heartbeat: async (input) => backend.heartbeat(parseInput(C.HeartbeatInput, input, 'heartbeat')),
-      complete: async (input) => backend.completeRuns(parseInput(C.CompleteRunsInput, input, 'completion')),
-      fail: async (input) => backend.failRuns(parseInput(C.FailRunsInput, input, 'failure')),
+      claim: async (input) => backend.claimRuns(check.input('ClaimRunsInput', input, 'claim request')),
+      heartbeat: async (input) => backend.heartbeat(check.input('HeartbeatInput', input, 'heartbeat')),
+      complete: async (input) => backend.completeRuns(check.input('CompleteRunsInput', input, 'completion')),
+      fail: async (input) => backend.failRuns(check.input('FailRunsInput', input, 'failure')),
       ackCancel: async (input) =>
-        backend.ackCancel(parseInput(C.AckCancelInput, input, 'cancel acknowledgement')),
-      release: async (input) => backend.releaseRuns(parseInput(C.ReleaseRunsInput, input, 'release request')),
+        backend.ackCancel(check.input('AckCancelInput', input, 'cancel acknowledgement')),
+      release: async (input) =>
+        backend.releaseRuns(check.input('ReleaseRunsInput', input, 'release request')),
       recoverStuck: async (input = {}) =>
-        backend.recoverStuckRuns(parseInput(C.RecoverStuckRunsInput, input, 'recovery request')),
+        backend.recoverStuckRuns(check.input('RecoverStuckRunsInput', input, 'recovery request')),
       progress: async (input) =>
-        backend.updateProgress(parseInput(C.UpdateProgressInput, input, 'progress update')),
-      appendEvents: async (input) => backend.appendEvents(parseInput(C.AppendEventsInput, input, 'events')),
+        backend.updateProgress(check.input('UpdateProgressInput', input, 'progress update')),
+      appendEvents: async (input) => backend.appendEvents(check.input('AppendEventsInput', input, 'events')),
       createArtifacts: async (input) =>
-        backend.createArtifacts(parseInput(C.CreateArtifactsInput, input, 'artifacts')),
+        backend.createArtifacts(check.input('CreateArtifactsInput', input, 'artifacts')),
     },
     subscribe: (listener, options) => backend.subscribe(listener, options),
     close: () => backend.close(),

@@ -15,21 +15,28 @@
  * - template: a named, immutably versioned run definition (kind, lane, defaults, a params schema).
  */
 import { z } from 'zod'
+import {
+  ARTIFACT_KINDS,
+  EVENT_LEVELS,
+  LANES,
+  MAX_ARTIFACT_NAME_BYTES,
+  MAX_ENQUEUE_BATCH,
+  MAX_PARAMS_BYTES,
+  RUN_STATUSES,
+} from './constants'
 import { findSecret } from './secrets'
 
-export const LANES = ['A', 'B', 'C', 'D'] as const
-export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
-export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const
-export const EVENT_LEVELS = ['debug', 'info', 'warn', 'error'] as const
-export const ARTIFACT_KINDS = ['file', 'link', 'text'] as const
-
-/** Size limit of a run's params, serialised as JSON (the database enforces the same order of size). */
-export const MAX_PARAMS_BYTES = 256 * 1024
-/**
- * Longest artifact name, in UTF-8 bytes. Stores keep a name as a file name with a suffix, and file
- * systems allow 255 bytes: counted in characters, a name of 251–255 bytes broke the store.
- */
-export const MAX_ARTIFACT_NAME_BYTES = 200
+// The constants live in a module without zod (the browser entry uses them); re-exported here.
+export {
+  ARTIFACT_KINDS,
+  EVENT_LEVELS,
+  LANES,
+  MAX_ARTIFACT_NAME_BYTES,
+  MAX_ENQUEUE_BATCH,
+  MAX_PARAMS_BYTES,
+  RUN_STATUSES,
+  TERMINAL_STATUSES,
+} from './constants'
 
 /** Whether a name holds a path separator or a control character (CR, LF, NUL, DEL…). */
 function hasPathOrControl(n: string): boolean {
@@ -60,9 +67,6 @@ export const ContentType = z
   .min(1)
   .max(255)
   .regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'a media type such as text/plain; charset=utf-8 (visible ASCII only)')
-
-/** Most runs one enqueue call accepts. */
-export const MAX_ENQUEUE_BATCH = 10_000
 
 export const Lane = z.enum(LANES)
 export const RunStatus = z.enum(RUN_STATUSES)

@@ -10,8 +10,7 @@ export type { Backend, ChangeType, Parsed, SubscribeOptions, Unsubscribe } from 
 export { filterChanges } from './backend'
 export type { RunsDigest } from './changeDigest'
 export { createRunDigest, DIGEST_MAX_IDS } from './changeDigest'
-export type { OpsClient, OpsClientOptions, WatchRunsFilter } from './client'
-export { createOpsClient, validateTemplateParams } from './client'
+export type { ClientChecks, InputName, OpsClient, OpsClientOptions, WatchRunsFilter } from './client'
 export {
   AckCancelInput,
   AppendEventsInput,
@@ -148,3 +147,4 @@ export type { SupabaseStorageLike } from './supabase/supabaseStorageStore'
 export { supabaseStorageStore } from './supabase/supabaseStorageStore'
 export type { InputIssue } from './validate'
 export { parseInput } from './validate'
+export { createOpsClient, validateTemplateParams } from './validatingClient'

@@ -2,9 +2,8 @@ import { format } from '@cfworker/json-schema'
 import fc from 'fast-check'
 import { RE2JS } from 're2js'
 import { describe, expect, it } from 'vitest'
-import { validateTemplateParams } from './client'
 import type { RunTemplate } from './contract'
-import { LINEAR_URL, linearTester, paramsSchemaValidator } from './paramsSchema'
+import { LINEAR_URL, linearTester, paramsSchemaValidator, validateTemplateParams } from './paramsSchema'
 
 const template = (paramsSchema: Record<string, unknown>): RunTemplate => ({
   id: '00000000-0000-4000-8000-000000000000',

@@ -1,5 +1,6 @@
 import { format, Validator } from '@cfworker/json-schema'
 import { RE2JS } from 're2js'
+import type { RunTemplate } from './contract'
 import { ValidationError } from './errors'
 
 /**
@@ -183,5 +184,27 @@ export function paramsSchemaValidator(schema: Record<string, unknown>): Validato
     return new Validator(linear as never, '2020-12', false)
   } catch (err) {
     throw new ValidationError(`paramsSchema is not a usable JSON Schema: ${String(err)}`, { cause: err })
+  }
+}
+
+/** Checks params against a template's JSON Schema; throws ValidationError listing what is wrong. */
+export function validateTemplateParams(template: RunTemplate, params: Record<string, unknown>): void {
+  if (!template.paramsSchema) return
+  const result = paramsSchemaValidator(template.paramsSchema).validate(params)
+  if (!result.valid) {
+    const issues = result.errors
+      .filter((e) => e.keyword !== 'properties' && e.keyword !== 'allOf')
+      .map((e) => ({
+        path: `params${e.instanceLocation.replace(/^#/, '').replace(/\//g, '.')}`,
+        // A pattern runs as a format of ours (see paramsSchema.ts): say "pattern", as written.
+        message: e.error.replace(
+          /does not match format "ops-linear-pattern:(.*)"\.$/s,
+          'does not match pattern $1.',
+        ),
+      }))
+    throw new ValidationError(
+      `params do not match template ${template.name}@${template.version}: ${issues[0]?.path}: ${issues[0]?.message}`,
+      { details: { issues } },
+    )
   }
 }

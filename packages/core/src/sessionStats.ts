@@ -1,5 +1,5 @@
+import { LANES, RUN_STATUSES } from './constants'
 import type * as C from './contract'
-import { LANES, RUN_STATUSES } from './contract'
 
 /** What `ops.session_stats` answers: groups of `[lane, status, runs, finished in window, failed in window]`. */
 export interface RawSessionStats {

@@ -43,7 +43,13 @@ async function layOutFunction(dir: string) {
   const modules = join(fn, 'node_modules')
   const pkg = join(modules, '@ops-control-room/github')
   mkdirSync(pkg, { recursive: true })
-  cpSync(join(pkgDir, 'package.json'), join(pkg, 'package.json'))
+  // At the version deno.json asks for: the workspace's is 0.0.0 until the first release.
+  const wanted = /@\^?(\d+\.\d+\.\d+)\//.exec(String(config.imports['@ops-control-room/github/webhook']))?.[1]
+  const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'))
+  writeFileSync(
+    join(pkg, 'package.json'),
+    JSON.stringify({ ...manifest, version: wanted ?? manifest.version }),
+  )
   const external = ['postgres', 'zod', 'jose', '@cfworker/json-schema', '@octokit/webhooks']
   await build({
     entry: { webhook: join(pkgDir, 'src/webhook.ts') },

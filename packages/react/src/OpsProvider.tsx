@@ -16,7 +16,7 @@ export interface OpsProviderProps extends OpsStoreOptions {
  * change stream and one cache of queries among them; it does not close the client.
  *
  * @example
- * import { createOpsClient, httpBackend } from '@ops-control-room/core'
+ * import { createOpsClient, httpBackend } from '@ops-control-room/core/client'
  * import { OpsProvider, Runboard } from '@ops-control-room/react'
  * import '@ops-control-room/react/styles.css'
  *

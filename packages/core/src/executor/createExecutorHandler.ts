@@ -1,6 +1,5 @@
 import postgres from 'postgres'
 import type { Backend } from '../backend'
-import { createOpsClient } from '../client'
 import type * as C from '../contract'
 import {
   ForbiddenError,
@@ -14,6 +13,7 @@ import { toOpsError } from '../postgres/pgErrors'
 import { postgresBackend } from '../postgres/postgresBackend'
 import { toArtifact } from '../rows'
 import { parseInput } from '../validate'
+import { createOpsClient } from '../validatingClient'
 import type { ArtifactContentStore } from './artifactContentStore'
 import { type Caller, createTokenVerifier, type JwtVerification } from './auth'
 import { type ChangeHub, createChangeHub } from './changeStream'

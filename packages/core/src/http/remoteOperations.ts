@@ -44,6 +44,8 @@ export function createRemoteOperations(call: ExecutorCall): RemoteOperations {
   const get = <T>(path: string, query?: Record<string, unknown>) => call('GET', path, { query }) as Promise<T>
 
   return {
+    // The executor parses every request with the contract's schemas (createExecutorHandler).
+    validatesInput: true,
     createSession: (input) => post<C.Session>('/sessions', input),
     getSession: (id) => orNull<C.Session>(get(`/sessions/${enc(id)}`)),
     listSessions: (input) => get<C.Session[]>('/sessions', input),

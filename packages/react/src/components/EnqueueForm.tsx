@@ -6,7 +6,7 @@ import {
   type Run,
   type RunSpec,
   type Session,
-} from '@ops-control-room/core'
+} from '@ops-control-room/core/client'
 import { type FormEvent, useEffect, useId, useMemo, useState } from 'react'
 import { useCreateSession } from '../hooks/useCreateSession'
 import { useEnqueueRuns } from '../hooks/useEnqueueRuns'

@@ -1,5 +1,5 @@
 'use client'
-import { EVENT_LEVELS, type EventLevel, type RunEvent } from '@ops-control-room/core'
+import { EVENT_LEVELS, type EventLevel, type RunEvent } from '@ops-control-room/core/client'
 import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import { useRunEvents } from '../hooks/useRunEvents'
 import { formatTime } from './format'

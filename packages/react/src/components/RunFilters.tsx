@@ -1,5 +1,5 @@
 'use client'
-import { LANES, type Lane, RUN_STATUSES, type RunStatus } from '@ops-control-room/core'
+import { LANES, type Lane, RUN_STATUSES, type RunStatus } from '@ops-control-room/core/client'
 import { useEffect, useId, useRef, useState } from 'react'
 import type { RunListFilter } from '../store/runListStore'
 

@@ -6,7 +6,7 @@ import {
   type Run,
   type RunStatus,
   type SessionStats,
-} from '@ops-control-room/core'
+} from '@ops-control-room/core/client'
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { useLiveStatus } from '../hooks/useLiveStatus'
 import { useRunList } from '../hooks/useRunList'

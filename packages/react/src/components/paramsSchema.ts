@@ -1,4 +1,4 @@
-import { isOpsError, type RunTemplate, validateTemplateParams } from '@ops-control-room/core'
+import { isOpsError, type RunTemplate, validateTemplateParams } from '@ops-control-room/core/client'
 
 /** One form field derived from a top-level property of a template's params schema. */
 export interface ParamField {
