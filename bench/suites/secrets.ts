@@ -113,7 +113,7 @@ for (const [pattern, unit] of [
   ['^[a-z]+(-[a-z]+)*$', 'ab-'],
   ['(?i)^[a-zé]+$', 'é'],
   ['^(\\w+\\s?)*$', 'a '],
-  ['(a|b)*a(a|b){12}$', 'ab'],
+  ['(a|b)*a(a|b){10}$', 'ab'],
 ] as const) {
   for (const [label, size] of [
     ['256 KiB (the params limit)', 256 * 1024],
@@ -135,7 +135,9 @@ for (const [pattern, unit] of [
     })
   }
 }
-// The lazy DFA's worst case: a pattern needing 2^13 states, on input that visits them all.
+// The lazy DFA's worst case that a template may hold: (a|b)*a(a|b){10}$ needs 2^11 states, the most
+// that fit its budget, on input that visits them all. {11} and more are refused when the template is
+// created (they would run at NFA speed, ~30× slower).
 {
   let seed = 7
   const ab: string[] = []
@@ -143,10 +145,10 @@ for (const [pattern, unit] of [
     seed = (seed * 1103515245 + 12345) & 0x7fffffff
     ab.push(seed & 0x10000 ? 'a' : 'b')
   }
-  const t = withPattern('(a|b)*a(a|b){12}$')
+  const t = withPattern('(a|b)*a(a|b){10}$')
   const host = `${ab.join('')}!`
   rows.push({
-    check: 'params pattern (a|b)*a(a|b){12}$ (DFA state explosion)',
+    check: 'params pattern (a|b)*a(a|b){10}$ (largest automaton allowed)',
     input: 'random a/b × 1 MiB + "!"',
     ...time(() => {
       try {
@@ -169,7 +171,7 @@ const secretRows = rows.filter((r) => r.check === 'findSecret')
 const worst = Math.max(...secretRows.map((r) => r.ms))
 const worstCpu = Math.max(...secretRows.map((r) => r.cpuMs))
 const patternRows = rows.filter(
-  (r) => r.check.startsWith('params pattern') && r.input.includes('1 MiB') && !r.check.includes('explosion'),
+  (r) => r.check.startsWith('params pattern') && r.input.includes('1 MiB'),
 )
 const worstPattern = Math.max(...patternRows.map((r) => r.ms))
 const worstPatternCpu = Math.max(...patternRows.map((r) => r.cpuMs))
@@ -177,7 +179,7 @@ console.log(
   `secret check, worst 1 MiB adversarial input: ${worst} ms per MiB wall, ${worstCpu} ms CPU (aim: < 50 ms); load average ${loadavg()[0]?.toFixed(2)}`,
 )
 console.log(
-  `template pattern (RE2, lazy DFA), worst 1 MiB adversarial input: ${worstPattern} ms per MiB wall, ${worstPatternCpu} ms CPU (DFA state explosion aside)`,
+  `template pattern (RE2, lazy DFA), worst 1 MiB adversarial input: ${worstPattern} ms per MiB wall, ${worstPatternCpu} ms CPU (aim: < 50 ms; patterns whose automaton overflows the DFA are refused at template creation)`,
 )
 console.log(
   `BENCH_JSON ${JSON.stringify({ suite: 'secrets', rows, worstSecretCheckMs: worst, worstSecretCheckCpuMs: worstCpu, worstPatternMs: worstPattern, worstPatternCpuMs: worstPatternCpu, loadavg: loadavg() })}`,

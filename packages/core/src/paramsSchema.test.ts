@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { RE2JS } from 're2js'
 import { describe, expect, it } from 'vitest'
 import type { RunTemplate } from './contract'
+import { ValidationError } from './errors'
 import { LINEAR_URL, linearTester, paramsSchemaValidator, validateTemplateParams } from './paramsSchema'
 
 const template = (paramsSchema: Record<string, unknown>): RunTemplate => ({
@@ -114,6 +115,44 @@ describe('patterns run on the lazy DFA', () => {
     }
     for (const input of [s, `${s}b${'b'.repeat(12)}`, `${s}a${'b'.repeat(12)}`]) {
       expect(linearTester(RE2JS.compile(p))(input)).toBe(RE2JS.compile(p).matcher(input).find())
+    }
+  })
+})
+
+describe('patterns whose automaton overflows the DFA budget are refused when the template is made', () => {
+  it('refuses (a|b)*a(a|b){11}$ and more, with the path, and keeps {10} (2^11 states, the most that fit)', () => {
+    for (const n of [11, 12, 16]) {
+      const schema = {
+        type: 'object',
+        properties: { host: { type: 'string', pattern: `(a|b)*a(a|b){${n}}$` } },
+      }
+      const error = (() => {
+        try {
+          paramsSchemaValidator(schema)
+        } catch (e) {
+          return e
+        }
+      })()
+      expect(error, `{${n}}`).toBeInstanceOf(ValidationError)
+      expect((error as ValidationError).message).toMatch(
+        /#\/properties\/host\/pattern needs too large an automaton/,
+      )
+    }
+    expect(() => paramsSchemaValidator({ type: 'string', pattern: '(a|b)*a(a|b){10}$' })).not.toThrow()
+  })
+
+  it('keeps the everyday patterns', () => {
+    for (const pattern of [
+      '^[a-z0-9]+(-[a-z0-9]+)*$',
+      '^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$',
+      '^v\\d+\\.\\d+\\.\\d+(-[0-9A-Za-z.-]+)?$',
+      '^https?://[\\w.-]+(:\\d+)?(/\\S*)?$',
+      '^[A-Z]{2}\\d{2}[A-Z0-9]{11,30}$',
+      '^[\\s\\S]{1,1000}$',
+      '\\p{L}+',
+      '.*',
+    ]) {
+      expect(() => paramsSchemaValidator({ type: 'string', pattern }), pattern).not.toThrow()
     }
   })
 })

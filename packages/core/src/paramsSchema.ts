@@ -71,6 +71,65 @@ export function linearTester(re: RE2JS): (s: string) => boolean {
   return (s) => re.test(s)
 }
 
+type LazyDfa = { clearCache?: () => void; stateCount?: number }
+type Program = { numInst(): number; getInst(pc: number): { runes?: ArrayLike<number> } }
+
+/** The probe's length: enough steps for a random walk to visit an automaton of 2^13 states. */
+const PROBE_LENGTH = 64 * 1024
+
+/**
+ * A deterministic probe text for `re`: pseudo-random runes drawn from those the pattern names (the
+ * ends of its character ranges), so that it walks the pattern's automaton.
+ */
+function probeText(prog: Program): string {
+  const runes = new Set<number>()
+  for (let pc = 0; pc < prog.numInst() && runes.size < 256; pc++) {
+    const r = prog.getInst(pc).runes
+    if (!r) continue
+    for (let i = 0; i < r.length && i < 64; i++) {
+      const rune = r[i] as number
+      if (rune >= 0 && rune <= 0x10ffff && (rune < 0xd800 || rune > 0xdfff)) runes.add(rune)
+    }
+  }
+  // Runes of the pattern walk its automaton deepest; ordinary ones only when it names none (`.*`).
+  const alphabet = runes.size > 0 ? [...runes] : [0x61, 0x5a, 0x30, 0x20, 0x0a, 0x2d, 0x2e, 0x2f, 0xe9]
+  let seed = 0x2545f491
+  let out = ''
+  for (let i = 0; i < PROBE_LENGTH; i++) {
+    seed ^= seed << 13
+    seed ^= seed >>> 17
+    seed ^= seed << 5
+    out += String.fromCodePoint(alphabet[(seed >>> 0) % alphabet.length] as number)
+  }
+  return out
+}
+
+/**
+ * Whether `re`'s automaton fits the DFA budget: the tester runs on a deterministic probe, and a
+ * pattern that makes the lazy DFA reset its cache (`(a|b)*a(a|b){12}$` needs 2^13 states) would
+ * run at NFA speed, ~30× slower, on what clients send. Such a pattern is refused when the template
+ * is created, as the issue allows. Without re2js's internals (a renamed release) this says yes: the
+ * match stays linear, only slower.
+ */
+function automatonFits(re: RE2JS, test: (s: string) => boolean): boolean {
+  const engine = (re as { re2Input?: { lazyDFA?: LazyDfa; prog?: Program } }).re2Input
+  const dfa = engine?.lazyDFA
+  if (!dfa || typeof dfa.clearCache !== 'function' || !engine?.prog) return true
+  const clearCache = dfa.clearCache
+  let resets = 0
+  dfa.clearCache = function (this: LazyDfa) {
+    resets++
+    clearCache.call(this)
+  }
+  try {
+    test(probeText(engine.prog))
+  } finally {
+    delete dfa.clearCache
+    if (dfa.clearCache !== clearCache) dfa.clearCache = clearCache
+  }
+  return resets === 0
+}
+
 /** Registers `pattern` as a format the validator checks with RE2; throws if RE2 cannot run it. */
 function linearFormat(pattern: string, where: string): string {
   const name = `${FORMAT_PREFIX}${pattern}`
@@ -84,6 +143,13 @@ function linearFormat(pattern: string, where: string): string {
       { cause: err, details: { path: where, pattern } },
     )
   }
+  const test = linearTester(re)
+  if (!automatonFits(re, test)) {
+    throw new ValidationError(
+      `paramsSchema: the pattern at ${where} needs too large an automaton to match in bounded time (a counted repetition after an open one, such as (a|b)*a(a|b){12}): simplify it`,
+      { details: { path: where, pattern } },
+    )
+  }
   // Bounded: templates are few, but nothing a caller sends may grow memory without limit.
   if (compiled.size >= COMPILED_MAX) {
     const oldest = compiled.keys().next().value as string
@@ -91,7 +157,7 @@ function linearFormat(pattern: string, where: string): string {
     delete (format as Record<string, unknown>)[`${FORMAT_PREFIX}${oldest}`]
   }
   compiled.set(pattern, re)
-  ;(format as Record<string, (s: string) => boolean>)[name] = linearTester(re)
+  ;(format as Record<string, (s: string) => boolean>)[name] = test
   return name
 }
 
