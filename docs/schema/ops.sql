@@ -143,11 +143,16 @@ table ops.run_events (row level security)
   column data jsonb
   column created_at timestamp with time zone not null default now()
   column attempt integer
+  column claim_event_id bigint
+  column claimed_at timestamp with time zone
+  column claimed_by text
+  column lease bigint
   constraint run_events_data_size CHECK (((data IS NULL) OR (pg_column_size(data) <= 65536)))
   constraint run_events_message_length CHECK ((char_length(message) <= 16384))
   constraint run_events_pkey PRIMARY KEY (id)
   constraint run_events_run_id_fkey FOREIGN KEY (run_id) REFERENCES ops.runs(id) ON DELETE CASCADE
   constraint run_events_type_format CHECK (((char_length(type) <= 100) AND (type ~ '^[a-z0-9][a-z0-9_.:-]*$'::text)))
+  index CREATE INDEX idx_events_claims ON ops.run_events USING btree (run_id, claim_event_id) WHERE (claim_event_id IS NOT NULL)
   index CREATE INDEX idx_events_recovered ON ops.run_events USING btree (created_at) WHERE (type = 'run:recovered'::text)
   index CREATE INDEX idx_events_run ON ops.run_events USING btree (run_id, id)
   index CREATE UNIQUE INDEX run_events_pkey ON ops.run_events USING btree (id)
@@ -221,6 +226,9 @@ table ops.runs (row level security)
   column created_at timestamp with time zone not null default now()
   column updated_at timestamp with time zone not null default now()
   column lease bigint
+  column enqueued_event_id bigint
+  column claimed_event_id bigint
+  column finished_event_id bigint
   constraint runs_invariants CHECK (ops.runs_invariants(kind, priority, params, attempt, max_attempts, timeout_seconds, idempotency_key, template_name, template_version, progress, progress_message, error, result, status, worker_id, heartbeat_at, claimed_at, finished_at))
   constraint runs_pkey PRIMARY KEY (id)
   constraint runs_session_id_fkey FOREIGN KEY (session_id) REFERENCES ops.sessions(id) ON DELETE CASCADE
@@ -298,7 +306,7 @@ begin
   end if;
   return query
   with locked as (
-    select r.id from ops.runs r
+    select r.id, r.claimed_event_id as old_claim from ops.runs r
     join unnest(p_run_ids, p_leases) u(id, lease) on u.id = r.id and u.lease = r.lease
     where r.status = 'running' and r.cancel_requested_at is not null
     order by r.id
@@ -306,19 +314,25 @@ begin
   ),
   done as (
     update ops.runs r
-    set status = 'cancelled', finished_at = pg_catalog.now(), updated_at = pg_catalog.now()
+    set status = 'cancelled', finished_at = pg_catalog.now(), claimed_event_id = null, updated_at = pg_catalog.now()
     from locked l where r.id = l.id
-    returning r.*
+    returning r.*, l.old_claim
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data, attempt)
+    -- The cancel ends the attempt; the row keeps that attempt's claim.
+    insert into ops.run_events (run_id, level, type, message, data, attempt, claim_event_id, claimed_at, claimed_by, lease)
     select done.id, 'info', 'run:cancelled', coalesce(p_note, 'cancelled by worker ' || p_worker_id),
       pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'attempt', done.attempt,
         'latency_ms', (extract(epoch from done.finished_at - done.cancel_requested_at) * 1000)::bigint),
-      done.attempt
+      done.attempt, done.old_claim, done.claimed_at, done.worker_id, done.lease
     from done
   )
-  select * from done;
+  select done.id, done.seq, done.session_id, done.kind, done.lane, done.priority, done.params, done.status, done.attempt,
+    done.max_attempts, done.timeout_seconds, done.run_at, done.idempotency_key, done.template_name, done.template_version,
+    done.worker_id, done.claimed_at, done.heartbeat_at, done.started_at, done.finished_at, done.cancel_requested_at,
+    done.cancel_reason, done.progress, done.progress_message, done.result, done.error, done.created_by, done.created_at,
+    done.updated_at, done.lease, done.enqueued_event_id, done.claimed_event_id, done.finished_event_id
+  from done;
 end;
 $function$
 
@@ -440,21 +454,16 @@ begin
       where x.rn <= x.lim);
   end if;
   perform pg_catalog.set_config('ops.notified', 'on', true);
+  -- The run:claimed event is the row (worker_id, claimed_at, attempt, lease); only its id is drawn.
   return query
   with claimed as (
     update ops.runs r
     set status = 'running', worker_id = p_worker_id, attempt = r.attempt + 1, claimed_at = pg_catalog.now(),
       heartbeat_at = pg_catalog.now(), started_at = coalesce(r.started_at, pg_catalog.now()), updated_at = pg_catalog.now(),
-      lease = pg_catalog.nextval('ops.run_lease_seq'), progress = null, progress_message = null
+      lease = pg_catalog.nextval('ops.run_lease_seq'), progress = null, progress_message = null,
+      claimed_event_id = pg_catalog.nextval('ops.run_events_id_seq')
     where r.id = any (v_ids)
     returning r.*
-  ),
-  ev as (
-    insert into ops.run_events (run_id, level, type, message, data, attempt)
-    select claimed.id, 'info', 'run:claimed', 'claimed by ' || p_worker_id,
-      pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'attempt', claimed.attempt, 'lease', claimed.lease::text),
-      claimed.attempt
-    from claimed
   ),
   changes as (
     select pg_catalog.pg_notify('ops_run_changes', '{"runs":[' || pg_catalog.string_agg('{"id":"' || x.id || '","session_id":"' || x.session_id
@@ -502,19 +511,13 @@ begin
     for no key update
   ),
   done as (
+    -- The run:succeeded event is the row (finished_at, attempt, claimed_at); only its id is drawn.
     update ops.runs r
-    set status = 'succeeded', result = i.result, error = null, finished_at = pg_catalog.now(), updated_at = pg_catalog.now()
+    set status = 'succeeded', result = i.result, error = null, finished_at = pg_catalog.now(), updated_at = pg_catalog.now(),
+      finished_event_id = pg_catalog.nextval('ops.run_events_id_seq')
     from input i
     where r.id = any (array(select locked.id from locked)) and r.id = i.id and r.status = 'running' and r.lease = i.lease
     returning r.*
-  ),
-  ev as (
-    insert into ops.run_events (run_id, level, type, message, data, attempt)
-    select d.id, 'info', 'run:succeeded', 'succeeded',
-      pg_catalog.jsonb_build_object('attempt', d.attempt,
-        'duration_ms', (extract(epoch from d.finished_at - d.claimed_at) * 1000)::bigint),
-      d.attempt
-    from done d
   ),
   changes as (
     select pg_catalog.pg_notify('ops_run_changes', '{"runs":[' || pg_catalog.string_agg('{"id":"' || x.id || '","session_id":"' || x.session_id
@@ -754,6 +757,8 @@ begin
       using errcode = '42501', detail = v_forbidden;
   end if;
 
+  -- The run:enqueued event is the row itself (created_at, created_by, kind, lane, template); only its
+  -- id in the history is drawn here.
   with input as materialized (
     select e.ord, e.value as v, pg_catalog.gen_random_uuid() as new_id,
       t.kind as t_kind, t.lane as t_lane, t.priority as t_priority, t.default_params as t_params,
@@ -769,7 +774,7 @@ begin
   ),
   ins as (
     insert into ops.runs (id, session_id, kind, lane, priority, params, run_at, max_attempts, timeout_seconds,
-      idempotency_key, template_name, template_version, created_by)
+      idempotency_key, template_name, template_version, created_by, enqueued_event_id)
     select i.new_id, p_session_id,
       coalesce(i.v ->> 'kind', i.t_kind),
       coalesce((i.v ->> 'lane')::ops.lane_type, i.t_lane, 'A'),
@@ -779,18 +784,11 @@ begin
       coalesce((i.v ->> 'max_attempts')::integer, i.t_max_attempts, 1),
       coalesce((i.v ->> 'timeout_seconds')::integer, i.t_timeout),
       i.v ->> 'idempotency_key',
-      i.t_name, i.t_version, v_actor
+      i.t_name, i.t_version, v_actor,
+      pg_catalog.nextval('ops.run_events_id_seq')
     from input i
     order by i.ord
     on conflict (session_id, idempotency_key) where idempotency_key is not null do nothing
-    returning id, kind, lane, template_name, template_version
-  ),
-  ev as (
-    insert into ops.run_events (run_id, level, type, message, data)
-    select ins.id, 'info', 'run:enqueued', 'enqueued in lane ' || ins.lane,
-      pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('by', v_actor, 'kind', ins.kind,
-        'template', ins.template_name, 'template_version', ins.template_version))
-    from ins
   )
   select pg_catalog.array_agg(i.new_id order by i.ord), pg_catalog.array_agg(i.v ->> 'idempotency_key' order by i.ord)
   into v_ids, v_keys
@@ -862,7 +860,8 @@ begin
   input as (
     select r.id, raw.e -> 'error' as error,
       (coalesce((raw.e ->> 'retry')::boolean, true) and r.attempt < r.max_attempts and r.cancel_requested_at is null) as retry,
-      coalesce((raw.e ->> 'retry_delay_ms')::bigint, (least(pg_catalog.power(2, greatest(r.attempt - 1, 0)), 3600) * 1000)::bigint) as delay_ms
+      coalesce((raw.e ->> 'retry_delay_ms')::bigint, (least(pg_catalog.power(2, greatest(r.attempt - 1, 0)), 3600) * 1000)::bigint) as delay_ms,
+      r.worker_id as old_worker, r.claimed_event_id as old_claim
     from raw
     join ops.runs r on r.id = raw.id and r.lease = raw.lease
     where r.status = 'running'
@@ -876,27 +875,29 @@ begin
       run_at = case when i.retry then pg_catalog.now() + pg_catalog.make_interval(secs => i.delay_ms / 1000.0) else r.run_at end,
       finished_at = case when i.retry then null else pg_catalog.now() end,
       error = i.error,
+      claimed_event_id = null,
       updated_at = pg_catalog.now()
     from input i
     where r.id = i.id
-    returning r.*, i.retry as retried, i.delay_ms
+    returning r.*, i.retry as retried, i.delay_ms, i.old_worker, i.old_claim
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data, attempt)
+    -- The row ends the attempt, so it keeps that attempt's claim.
+    insert into ops.run_events (run_id, level, type, message, data, attempt, claim_event_id, claimed_at, claimed_by, lease)
     select upd.id,
       case when upd.retried then 'warn'::ops.event_level else 'error'::ops.event_level end,
       case when upd.retried then 'run:retry_scheduled' else 'run:failed' end,
       pg_catalog.left(upd.error ->> 'type' || ': ' || (upd.error ->> 'message'), 16000),
       pg_catalog.jsonb_build_object('attempt', upd.attempt, 'error', upd.error, 'lease', upd.lease::text)
         || case when upd.retried then pg_catalog.jsonb_build_object('retry_in_ms', upd.delay_ms) else '{}'::jsonb end,
-      upd.attempt
+      upd.attempt, upd.old_claim, upd.claimed_at, upd.old_worker, upd.lease
     from upd
   )
   select upd.id, upd.seq, upd.session_id, upd.kind, upd.lane, upd.priority, upd.params, upd.status, upd.attempt,
     upd.max_attempts, upd.timeout_seconds, upd.run_at, upd.idempotency_key, upd.template_name, upd.template_version,
     upd.worker_id, upd.claimed_at, upd.heartbeat_at, upd.started_at, upd.finished_at, upd.cancel_requested_at,
     upd.cancel_reason, upd.progress, upd.progress_message, upd.result, upd.error, upd.created_by, upd.created_at,
-    upd.updated_at, upd.lease
+    upd.updated_at, upd.lease, upd.enqueued_event_id, upd.claimed_event_id, upd.finished_event_id
   from upd;
 end;
 $function$
@@ -1446,6 +1447,7 @@ begin
   return query
   with stuck as (
     select r.id, r.worker_id as old_worker, r.heartbeat_at as old_heartbeat, r.lease as old_lease,
+      r.claimed_event_id as old_claim,
       case
         when r.cancel_requested_at is not null then 'cancelled'::ops.run_status
         when r.attempt < r.max_attempts then 'queued'::ops.run_status
@@ -1469,19 +1471,21 @@ begin
         'message', 'worker ' || s.old_worker || ' sent no heartbeat for ' || p_timeout_seconds || ' s',
         'context', pg_catalog.jsonb_build_object('worker_id', s.old_worker, 'heartbeat_at', s.old_heartbeat,
           'timeout_seconds', p_timeout_seconds, 'attempt', r.attempt, 'max_attempts', r.max_attempts)) end,
+      claimed_event_id = null,
       updated_at = pg_catalog.now()
     from stuck s
     where r.id = s.id
-    returning r.*, s.old_worker, s.old_heartbeat, s.old_lease
+    returning r.*, s.old_worker, s.old_heartbeat, s.old_lease, s.old_claim
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data, attempt)
+    -- The lost lease ends the attempt; the row keeps that attempt's claim.
+    insert into ops.run_events (run_id, level, type, message, data, attempt, claim_event_id, claimed_at, claimed_by, lease)
     select upd.id, case when upd.status = 'failed' then 'error'::ops.event_level else 'warn'::ops.event_level end,
       'run:recovered',
       'recovered from worker ' || upd.old_worker || ' (no heartbeat since ' || upd.old_heartbeat || '): ' || upd.status,
       pg_catalog.jsonb_build_object('worker_id', upd.old_worker, 'heartbeat_at', upd.old_heartbeat, 'outcome', upd.status,
         'attempt', upd.attempt, 'lease', upd.old_lease::text),
-      upd.attempt
+      upd.attempt, upd.old_claim, upd.claimed_at, upd.old_worker, upd.old_lease
     from upd
   ),
   dead as (
@@ -1494,7 +1498,7 @@ begin
     upd.max_attempts, upd.timeout_seconds, upd.run_at, upd.idempotency_key, upd.template_name, upd.template_version,
     upd.worker_id, upd.claimed_at, upd.heartbeat_at, upd.started_at, upd.finished_at, upd.cancel_requested_at,
     upd.cancel_reason, upd.progress, upd.progress_message, upd.result, upd.error, upd.created_by, upd.created_at,
-    upd.updated_at, upd.lease
+    upd.updated_at, upd.lease, upd.enqueued_event_id, upd.claimed_event_id, upd.finished_event_id
   from upd;
 end;
 $function$
@@ -1512,7 +1516,7 @@ begin
   end if;
   return query
   with locked as (
-    select r.id from ops.runs r
+    select r.id, r.worker_id as old_worker, r.claimed_event_id as old_claim from ops.runs r
     join unnest(p_run_ids, p_leases) u(id, lease) on u.id = r.id and u.lease = r.lease
     where r.status = 'running'
     order by r.id
@@ -1526,20 +1530,28 @@ begin
       worker_id = case when r.cancel_requested_at is null then null else r.worker_id end,
       attempt = case when r.cancel_requested_at is null then greatest(r.attempt - 1, 0) else r.attempt end,
       finished_at = case when r.cancel_requested_at is null then null else pg_catalog.now() end,
+      claimed_event_id = null,
       updated_at = pg_catalog.now()
     from locked l where r.id = l.id
-    returning r.*
+    returning r.*, l.old_worker, l.old_claim
   ),
   ev as (
-    insert into ops.run_events (run_id, level, type, message, data, attempt)
+    -- The release ends the attempt; the row keeps that attempt's claim.
+    insert into ops.run_events (run_id, level, type, message, data, attempt, claim_event_id, claimed_at, claimed_by, lease)
     select rel.id, 'info'::ops.event_level,
       case when rel.status = 'queued' then 'run:released' else 'run:cancelled' end,
       case when rel.status = 'queued' then 'handed back to the queue: ' || coalesce(p_reason, 'released') else 'cancelled while its worker stopped' end,
       pg_catalog.jsonb_build_object('worker_id', p_worker_id, 'lease', rel.lease::text),
-      rel.attempt + case when rel.status = 'queued' then 1 else 0 end
+      rel.attempt + case when rel.status = 'queued' then 1 else 0 end,
+      rel.old_claim, rel.claimed_at, rel.old_worker, rel.lease
     from rel
   )
-  select * from rel;
+  select rel.id, rel.seq, rel.session_id, rel.kind, rel.lane, rel.priority, rel.params, rel.status, rel.attempt,
+    rel.max_attempts, rel.timeout_seconds, rel.run_at, rel.idempotency_key, rel.template_name, rel.template_version,
+    rel.worker_id, rel.claimed_at, rel.heartbeat_at, rel.started_at, rel.finished_at, rel.cancel_requested_at,
+    rel.cancel_reason, rel.progress, rel.progress_message, rel.result, rel.error, rel.created_by, rel.created_at,
+    rel.updated_at, rel.lease, rel.enqueued_event_id, rel.claimed_event_id, rel.finished_event_id
+  from rel;
 end;
 $function$
 
@@ -1670,6 +1682,40 @@ begin
   select r.* from ops.runs r join target t on t.id = r.id
   where t.id not in (select id from retried);
 end;
+$function$
+
+-- execute: authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.run_history(p_run_id uuid, p_after_id bigint DEFAULT 0)
+ RETURNS TABLE(id bigint, run_id uuid, level ops.event_level, type text, message text, data jsonb, created_at timestamp with time zone, attempt integer)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select e.id, e.run_id, e.level, e.type, e.message, e.data, e.created_at, e.attempt
+  from ops.run_events e
+  where e.run_id = p_run_id and e.id > p_after_id
+  union all
+  select e.claim_event_id, e.run_id, 'info'::ops.event_level, 'run:claimed'::text, 'claimed by ' || e.claimed_by,
+    pg_catalog.jsonb_build_object('worker_id', e.claimed_by, 'attempt', e.attempt, 'lease', e.lease::text),
+    e.claimed_at, e.attempt
+  from ops.run_events e
+  where e.run_id = p_run_id and e.claim_event_id > p_after_id
+  union all
+  select x.id, r.id, 'info'::ops.event_level, x.type, x.message, x.data, x.at, x.attempt
+  from ops.runs r
+  cross join lateral (values
+    (r.enqueued_event_id, 'run:enqueued'::text, 'enqueued in lane ' || r.lane::text,
+      pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('by', r.created_by, 'kind', r.kind,
+        'template', r.template_name, 'template_version', r.template_version)),
+      r.created_at, null::integer),
+    (r.claimed_event_id, 'run:claimed'::text, 'claimed by ' || r.worker_id,
+      pg_catalog.jsonb_build_object('worker_id', r.worker_id, 'attempt', r.attempt, 'lease', r.lease::text),
+      r.claimed_at, r.attempt),
+    (case when r.status = 'succeeded' then r.finished_event_id end, 'run:succeeded'::text, 'succeeded'::text,
+      pg_catalog.jsonb_build_object('attempt', r.attempt,
+        'duration_ms', (extract(epoch from r.finished_at - r.claimed_at) * 1000)::bigint),
+      r.finished_at, r.attempt)
+  ) x(id, type, message, data, at, attempt)
+  where r.id = p_run_id and x.id > p_after_id
 $function$
 
 -- execute: anon, authenticated, service_role

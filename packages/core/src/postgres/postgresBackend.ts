@@ -253,9 +253,8 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
     listEvents: (input) =>
       q(async () => {
         const rows = await sql`
-          select * from ops.run_events
-          where run_id = ${input.runId} and id > ${input.afterId ?? 0}
-            and (${input.levels === undefined}::boolean or level::text = any(${pgArray(input.levels ?? [])}::text[]))
+          select * from ops.run_history(${input.runId}::uuid, ${input.afterId ?? 0}::bigint)
+          where (${input.levels === undefined}::boolean or level::text = any(${pgArray(input.levels ?? [])}::text[]))
           order by id
           limit ${input.limit}`
         return rows.map(toRunEvent)
