@@ -5,7 +5,7 @@ import { createOpsClient, type OpsClient } from '@ops-control-room/core'
 import { defaultMigrationsDir, migrate, postgresBackend } from '@ops-control-room/core/postgres'
 import { createDatabaseFromTemplate, createTestDatabase, type TestDatabase } from '@ops-control-room/testing'
 import postgres from 'postgres'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 /**
  * Migration 20261130008000 moved the routine lifecycle (enqueued, claimed, succeeded) from event rows
@@ -35,14 +35,14 @@ async function side(db: TestDatabase): Promise<Side> {
 
 beforeAll(async () => {
   // An empty database from template0, migrated with the migrations before the change only.
-  const empty = await createDatabaseFromTemplate(inject('pgAdminUrl'), 'template0')
+  after = await side(await createTestDatabase())
+  const empty = await createDatabaseFromTemplate(after.db.adminUrl, 'template0')
   oldMigrations = await mkdtemp(join(tmpdir(), 'ops-history-before-'))
   const dir = defaultMigrationsDir()
   for (const f of await readdir(dir))
     if (f < LIFECYCLE_ON_THE_ROW) await cp(join(dir, f), join(oldMigrations, f))
   await migrate({ databaseUrl: empty.url, migrationsDir: oldMigrations })
   before = await side(empty)
-  after = await side(await createTestDatabase())
 })
 
 afterAll(async () => {
