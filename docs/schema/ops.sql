@@ -56,6 +56,14 @@ END)
   grant SELECT to authenticated
   grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
 
+table ops.change_listeners (row level security)
+  column id uuid not null
+  column expires_at timestamp with time zone not null
+  constraint change_listeners_pkey PRIMARY KEY (id)
+  index CREATE UNIQUE INDEX change_listeners_pkey ON ops.change_listeners USING btree (id)
+  policy change_listeners_service for ALL to service_role using (true) with check (true)
+  grant DELETE, INSERT, SELECT, UPDATE to service_role
+
 table ops.github_check_runs (row level security)
   column run_id uuid not null
   column check_run_id bigint
@@ -397,6 +405,16 @@ AS $function$
   end
 $function$
 
+-- execute: anon, authenticated, service_role
+CREATE OR REPLACE FUNCTION ops.changes_watched()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select exists (select 1 from ops.change_listeners l where l.expires_at > pg_catalog.now())
+$function$
+
 -- execute: service_role
 CREATE OR REPLACE FUNCTION ops.claim_runs(p_worker_id text, p_lanes ops.lane_type[], p_limits integer[], p_kinds text[] DEFAULT NULL::text[])
  RETURNS SETOF ops.runs
@@ -407,6 +425,8 @@ CREATE OR REPLACE FUNCTION ops.claim_runs(p_worker_id text, p_lanes ops.lane_typ
 AS $function$
 declare
   v_ids uuid[];
+  -- Read here, so the lock it takes on ops.change_listeners is held from before the claim to commit.
+  v_watched boolean := ops.changes_watched();
 begin
   if p_worker_id is null or p_worker_id = '' then
     raise exception 'worker id is required' using errcode = 'OPVAL';
@@ -455,6 +475,7 @@ begin
   end if;
   perform pg_catalog.set_config('ops.notified', 'on', true);
   -- The run:claimed event is the row (worker_id, claimed_at, attempt, lease); only its id is drawn.
+  -- Status and events notifications go out only while someone watches (ops.watch_changes).
   return query
   with claimed as (
     update ops.runs r
@@ -468,12 +489,12 @@ begin
   changes as (
     select pg_catalog.pg_notify('ops_run_changes', '{"runs":[' || pg_catalog.string_agg('{"id":"' || x.id || '","session_id":"' || x.session_id
       || '","status":"' || x.status || '","lane":"' || x.lane || '"}', ',') || ']}')
-    from (select c.id, c.session_id, c.status, c.lane, (pg_catalog.row_number() over () - 1) / 50 as grp from claimed c) x
+    from (select c.id, c.session_id, c.status, c.lane, (pg_catalog.row_number() over () - 1) / 50 as grp from claimed c where v_watched) x
     group by x.grp
   ),
   evnotes as (
     select pg_catalog.pg_notify('ops_run_events', '{"run_ids":[' || pg_catalog.string_agg('"' || x.id || '"', ',') || ']}')
-    from (select c.id, (pg_catalog.row_number() over () - 1) / 150 as grp from claimed c) x
+    from (select c.id, (pg_catalog.row_number() over () - 1) / 150 as grp from claimed c where v_watched) x
     group by x.grp
   )
   select c.* from claimed c
@@ -491,11 +512,15 @@ CREATE OR REPLACE FUNCTION ops.complete_runs(p_worker_id text, p_results jsonb)
  SET search_path TO ''
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
+declare
+  -- Read first, so the lock it takes on ops.change_listeners is held from here to commit.
+  v_watched boolean := ops.changes_watched();
 begin
   if p_results is null or pg_catalog.jsonb_typeof(p_results) <> 'array' then
     raise exception 'results must be an array' using errcode = 'OPVAL';
   end if;
   perform pg_catalog.set_config('ops.notified', 'on', true);
+  -- Status and events notifications go out only while someone watches (ops.watch_changes).
   return query
   with input as (
     select (e ->> 'id')::uuid as id, (e ->> 'lease')::bigint as lease, e -> 'result' as result
@@ -522,12 +547,12 @@ begin
   changes as (
     select pg_catalog.pg_notify('ops_run_changes', '{"runs":[' || pg_catalog.string_agg('{"id":"' || x.id || '","session_id":"' || x.session_id
       || '","status":"' || x.status || '","lane":"' || x.lane || '"}', ',') || ']}')
-    from (select c.id, c.session_id, c.status, c.lane, (pg_catalog.row_number() over () - 1) / 50 as grp from done c) x
+    from (select c.id, c.session_id, c.status, c.lane, (pg_catalog.row_number() over () - 1) / 50 as grp from done c where v_watched) x
     group by x.grp
   ),
   evnotes as (
     select pg_catalog.pg_notify('ops_run_events', '{"run_ids":[' || pg_catalog.string_agg('"' || x.id || '"', ',') || ']}')
-    from (select c.id, (pg_catalog.row_number() over () - 1) / 150 as grp from done c) x
+    from (select c.id, (pg_catalog.row_number() over () - 1) / 150 as grp from done c where v_watched) x
     group by x.grp
   )
   select d.* from done d
@@ -1128,7 +1153,7 @@ AS $function$
 declare
   v_text text;
 begin
-  if pg_catalog.current_setting('ops.notified', true) = 'on' then
+  if pg_catalog.current_setting('ops.notified', true) = 'on' or not ops.changes_watched() then
     return null;
   end if;
   for v_text in
@@ -1154,6 +1179,9 @@ begin
   for v_text in select distinct n.lane::text from new_rows n where n.status = 'queued' loop
     perform pg_catalog.pg_notify('ops_runs_queued', v_text);
   end loop;
+  if not ops.changes_watched() then
+    return null;
+  end if;
   for v_text in
     select pg_catalog.json_build_object('runs', pg_catalog.json_agg(pg_catalog.json_build_object(
       'id', x.id, 'session_id', x.session_id, 'status', x.status, 'lane', x.lane)))::text
@@ -1191,6 +1219,9 @@ begin
   loop
     perform pg_catalog.pg_notify('ops_cancel', v_text);
   end loop;
+  if not ops.changes_watched() then
+    return null;
+  end if;
   for v_text in
     select pg_catalog.json_build_object('runs', pg_catalog.json_agg(pg_catalog.json_build_object(
       'id', x.id, 'session_id', x.session_id, 'status', x.status, 'lane', x.lane)))::text
@@ -1953,4 +1984,40 @@ AS $function$
       select 1 from pg_catalog.regexp_split_to_table(v, '[^A-Za-z0-9/+]+') x
       where pg_catalog.length(x) = 40 and x ~ '[A-Z]' and x ~ '[a-z]' and x ~ '[0-9]'
     ))
+$function$
+
+-- execute: service_role
+CREATE OR REPLACE FUNCTION ops.watch_changes(p_id uuid, p_seconds integer DEFAULT 60)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  if p_id is null or p_seconds is null or p_seconds < 0 or p_seconds > 3600 then
+    raise exception 'a watcher needs an id and 0 to 3600 seconds' using errcode = 'OPVAL';
+  end if;
+  if p_seconds = 0 then
+    delete from ops.change_listeners l where l.id = p_id;
+    return false;
+  end if;
+  if not exists (select 1 from ops.change_listeners l where l.id = p_id and l.expires_at > pg_catalog.now()) then
+    -- A new watcher: wait for the transactions that already decided nobody watches (they hold ACCESS
+    -- SHARE until they commit), so that every change after this commit is announced.
+    begin
+      perform pg_catalog.set_config('lock_timeout', '200ms', true);
+      lock table ops.change_listeners in access exclusive mode;
+    exception when lock_not_available then
+      null; -- a writer held on for longer: register anyway; only its own change may go unannounced
+    end;
+  end if;
+  delete from ops.change_listeners l where l.expires_at < pg_catalog.now() - interval '1 minute';
+  if (select pg_catalog.count(*) from ops.change_listeners) >= 1000 then
+    raise exception 'too many change watchers (1000)' using errcode = 'OPVAL';
+  end if;
+  insert into ops.change_listeners as l (id, expires_at)
+  values (p_id, pg_catalog.now() + pg_catalog.make_interval(secs => p_seconds))
+  on conflict (id) do update set expires_at = excluded.expires_at;
+  return true;
+end;
 $function$
