@@ -251,6 +251,15 @@ begin
   loop
     perform pg_catalog.pg_notify('ops_run_changes', v_text);
   end loop;
+  -- A run enqueued by enqueue_runs has a run:enqueued event in its history (on the row): announced
+  -- as the event row used to be.
+  for v_text in
+    select pg_catalog.json_build_object('run_ids', pg_catalog.json_agg(x.id))::text
+    from (select n.id, (pg_catalog.row_number() over () - 1) / 150 as grp from new_rows n where n.enqueued_event_id is not null) x
+    group by x.grp
+  loop
+    perform pg_catalog.pg_notify('ops_run_events', v_text);
+  end loop;
   return null;
 end;
 $$;

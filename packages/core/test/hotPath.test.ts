@@ -110,6 +110,20 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
     }
   })
 
+  it('announces the run:enqueued event of an enqueue to watchers, as its event row did', async () => {
+    const { client, db } = ctx
+    const s = await client.sessions.create({ name: 'enqueued event' })
+    const l = await listen(db.url, ['ops_run_events'])
+    try {
+      const [run] = await client.runs.enqueue({ sessionId: s.id, runs: [{ kind: 'announced', lane: 'D' }] })
+      await expect
+        .poll(() => l.got.flatMap((n) => (n.payload as { run_ids: string[] }).run_ids), { timeout: 5000 })
+        .toContain(run?.id)
+    } finally {
+      await l.close()
+    }
+  })
+
   it('leaves the triggers on for everything else in the same transaction', async () => {
     const { client, sql } = ctx
     const s = await client.sessions.create({ name: 'flag' })
