@@ -170,9 +170,7 @@ console.table(rows)
 const secretRows = rows.filter((r) => r.check === 'findSecret')
 const worst = Math.max(...secretRows.map((r) => r.ms))
 const worstCpu = Math.max(...secretRows.map((r) => r.cpuMs))
-const patternRows = rows.filter(
-  (r) => r.check.startsWith('params pattern') && r.input.includes('1 MiB'),
-)
+const patternRows = rows.filter((r) => r.check.startsWith('params pattern') && r.input.includes('1 MiB'))
 const worstPattern = Math.max(...patternRows.map((r) => r.ms))
 const worstPatternCpu = Math.max(...patternRows.map((r) => r.cpuMs))
 console.log(

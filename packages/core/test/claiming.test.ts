@@ -37,7 +37,7 @@ describe('claiming', () => {
       await sql`select count(*)::int as n from ops.runs where session_id = ${session.id} and status = 'running' and attempt = 1`
     expect(row?.n).toBe(2000)
     const [ev] =
-      await sql`select count(*)::int as n from ops.run_events e join ops.runs r on r.id = e.run_id where r.session_id = ${session.id} and e.type = 'run:claimed'`
+      await sql`select count(*)::int as n from ops.runs r cross join lateral ops.run_history(r.id) e where r.session_id = ${session.id} and e.type = 'run:claimed'`
     expect(ev?.n).toBe(2000)
   })
 

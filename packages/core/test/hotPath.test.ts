@@ -9,14 +9,27 @@ beforeAll(async () => {
 })
 afterAll(() => ctx.teardown())
 
-/** Collects raw NOTIFY payloads on the given channels. */
-async function listen(url: string, channels: string[]) {
+/**
+ * Collects raw NOTIFY payloads on the given channels; registered as a watcher of run and events
+ * changes (ops.watch_changes) unless `watch` is false.
+ */
+async function listen(url: string, channels: string[], watch = true) {
   const conn = postgres(url, { max: 1, onnotice: () => {} })
   const got: { channel: string; payload: unknown }[] = []
   for (const channel of channels) {
-    await conn.listen(channel, (payload) => got.push({ channel, payload: JSON.parse(payload) }))
+    await conn.listen(channel, (payload) =>
+      got.push({ channel, payload: channel === 'ops_runs_queued' ? payload : JSON.parse(payload) }),
+    )
   }
-  return { got, close: () => conn.end() }
+  const id = crypto.randomUUID()
+  if (watch) await conn`select ops.watch_changes(${id}::uuid, 60)`
+  return {
+    got,
+    close: async () => {
+      if (watch) await conn`select ops.watch_changes(${id}::uuid, 0)`
+      await conn.end()
+    },
+  }
 }
 
 describe('the claim and completion hot path (migration 20261128004000)', () => {
@@ -54,6 +67,58 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
         .flatMap((n) => (n.payload as { run_ids: string[] }).run_ids)
       // One events notification per run for the claim and one for the completion.
       expect(eventIds.filter((id) => ids.has(id))).toHaveLength(240)
+    } finally {
+      await l.close()
+    }
+  })
+
+  it('sends no status or events notification while nobody watches, and queued and cancel ones always (migration 20261130008100)', async () => {
+    const { client, db } = ctx
+    const s = await client.sessions.create({ name: 'unwatched' })
+    const l = await listen(
+      db.url,
+      ['ops_run_changes', 'ops_run_events', 'ops_runs_queued', 'ops_cancel'],
+      false,
+    )
+    try {
+      const [a, b] = await client.runs.enqueue({
+        sessionId: s.id,
+        runs: [
+          { kind: 'unwatched', lane: 'D' },
+          { kind: 'unwatched', lane: 'D' },
+        ],
+      })
+      const claimed = await client.worker.claim({ workerId: 'w-un', lanes: { D: 2 }, kinds: ['unwatched'] })
+      expect(claimed).toHaveLength(2)
+      await client.worker.appendEvents({ events: [{ runId: a?.id as string, message: 'a line' }] })
+      await client.worker.complete({
+        workerId: 'w-un',
+        results: [{ id: a?.id as string, lease: claimed[0]?.lease as string }],
+      })
+      await client.runs.cancel(b?.id as string)
+      await expect
+        .poll(() => l.got.filter((n) => n.channel === 'ops_cancel').length, { timeout: 5000 })
+        .toBe(1)
+      expect(l.got.filter((n) => n.channel === 'ops_runs_queued').map((n) => n.payload)).toContain('D')
+      // Notifications arrive in commit order: the cancel was announced after the claim and the
+      // completion had committed, so theirs would have arrived by now.
+      expect(l.got.filter((n) => n.channel === 'ops_run_changes' || n.channel === 'ops_run_events')).toEqual(
+        [],
+      )
+    } finally {
+      await l.close()
+    }
+  })
+
+  it('announces the run:enqueued event of an enqueue to watchers, as its event row did', async () => {
+    const { client, db } = ctx
+    const s = await client.sessions.create({ name: 'enqueued event' })
+    const l = await listen(db.url, ['ops_run_events'])
+    try {
+      const [run] = await client.runs.enqueue({ sessionId: s.id, runs: [{ kind: 'announced', lane: 'D' }] })
+      await expect
+        .poll(() => l.got.flatMap((n) => (n.payload as { run_ids: string[] }).run_ids), { timeout: 5000 })
+        .toContain(run?.id)
     } finally {
       await l.close()
     }

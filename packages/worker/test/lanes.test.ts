@@ -56,8 +56,9 @@ describe('lanes', () => {
       }
       // The handler's log line was written before the run was settled.
       const rows = await sql`
-        select e.run_id, array_agg(e.type order by e.id) as types from ops.run_events e
-        join ops.runs r on r.id = e.run_id where r.session_id = ${session.id} group by e.run_id`
+        select e.run_id, array_agg(e.type order by e.id) as types
+        from ops.runs r cross join lateral ops.run_history(r.id) e
+        where r.session_id = ${session.id} group by e.run_id`
       expect(rows).toHaveLength(16)
       for (const row of rows) {
         expect(row.types).toEqual(['run:enqueued', 'run:claimed', 'log', 'run:succeeded'])

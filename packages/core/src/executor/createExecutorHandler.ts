@@ -397,7 +397,8 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
     const events = await asCaller(caller, true, async (tx) => {
       const [row] = await tx`
         select has_table_privilege('ops.runs', 'select') as runs,
-               has_table_privilege('ops.run_events', 'select') as events`
+               has_function_privilege('ops.run_history(uuid, bigint)', 'execute')
+                 and has_table_privilege('ops.run_events', 'select') as events`
       if (!row?.runs) throw new ForbiddenError('permission denied for table runs')
       if (sessionId !== undefined) {
         const [s] = await tx`select 1 from ops.sessions where id = ${sessionId}`

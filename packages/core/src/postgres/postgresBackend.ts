@@ -15,6 +15,7 @@ import {
   toWorker,
 } from '../rows'
 import { type RawSessionStats, toSessionStats } from '../sessionStats'
+import { type ChangeWatch, createChangeWatch } from './changeWatch'
 import { pgArray } from './pgArray'
 import { toOpsError } from './pgErrors'
 
@@ -101,8 +102,13 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
   let closed = false
 
   // LISTEN/NOTIFY on one connection that exists only while someone subscribes. Each channel has its
-  // own fan-out, so a channel is listened to only while somebody wants its kind of change.
+  // own fan-out, so a channel is listened to only while somebody wants its kind of change. Run and
+  // events changes are sent by the database only while someone is registered as watching them
+  // (ops.watch_changes): workers, which listen only to queued and cancel, leave the settle path
+  // without notifications.
+  let watch: ChangeWatch | undefined
   function listenTo(channel: (typeof NOTIFY_CHANNELS)[number]) {
+    const watched = channel === 'ops_run_changes' || channel === 'ops_run_events'
     return createChangeFanout({
       open: (emit) =>
         q(async () => {
@@ -114,14 +120,25 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
             for (const change of changesFromNotification(channel, payload)) emit(change)
           }
           let first = true
-          return await root.listen(channel, dispatch, () => {
+          const handle = await root.listen(channel, dispatch, () => {
             // After a reconnect, notifications sent meanwhile are lost: wake everyone up once.
             if (!first && channel === 'ops_runs_queued') for (const lane of LANES) dispatch(lane)
             first = false
           })
+          if (watched) {
+            watch ??= createChangeWatch(root)
+            try {
+              await watch.acquire()
+            } catch (err) {
+              await handle.unlisten().catch(() => {})
+              throw err
+            }
+          }
+          return handle
         }),
       close: async (handle: { unlisten: () => Promise<void> }) => {
         await handle.unlisten().catch(() => {})
+        if (watched) await watch?.release()
       },
     })
   }
@@ -253,9 +270,8 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
     listEvents: (input) =>
       q(async () => {
         const rows = await sql`
-          select * from ops.run_events
-          where run_id = ${input.runId} and id > ${input.afterId ?? 0}
-            and (${input.levels === undefined}::boolean or level::text = any(${pgArray(input.levels ?? [])}::text[]))
+          select * from ops.run_history(${input.runId}::uuid, ${input.afterId ?? 0}::bigint)
+          where (${input.levels === undefined}::boolean or level::text = any(${pgArray(input.levels ?? [])}::text[]))
           order by id
           limit ${input.limit}`
         return rows.map(toRunEvent)
