@@ -16,6 +16,7 @@
  */
 import { z } from 'zod'
 import { findSecret } from './secrets'
+import { decodeSessionCursor, MAX_SESSION_CURSOR_LENGTH } from './sessionCursor'
 
 export const LANES = ['A', 'B', 'C', 'D'] as const
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
@@ -94,6 +95,11 @@ export const Session = z.object({
   metadata: jsonObject,
   createdBy: z.string().nullable(),
   createdAt: timestamp,
+  /**
+   * Set on sessions from `sessions.list`: this session's exact place in the list, opaque. Pass the last
+   * one of a page as `cursor` to read the next page.
+   */
+  cursor: z.string().optional(),
 })
 
 export const Run = z.object({
@@ -280,8 +286,20 @@ export const CreateSessionInput = z.strictObject({
 
 export const ListSessionsInput = z.strictObject({
   limit: z.number().int().min(1).max(1000).default(50),
-  /** Sessions created strictly before this timestamp (ISO 8601; for paging back in time). */
+  /**
+   * Sessions created strictly before this timestamp (ISO 8601). Millisecond precision: to page, use
+   * `cursor`, which skips and repeats nothing.
+   */
   before: z.iso.datetime({ offset: true }).optional(),
+  /** The sessions after this one in the list (the `cursor` of the last session of the previous page). */
+  cursor: z
+    .string()
+    .max(MAX_SESSION_CURSOR_LENGTH)
+    .refine(
+      (c) => decodeSessionCursor(c) !== null,
+      'not a session cursor (use a Session.cursor from sessions.list)',
+    )
+    .optional(),
   /** Case-insensitive text in the session's name. */
   search: z.string().trim().min(1).max(200).optional(),
 })

@@ -14,6 +14,7 @@ import {
   toTemplate,
   toWorker,
 } from '../rows'
+import { decodeSessionCursor, encodeSessionCursor } from '../sessionCursor'
 import { type RawSessionStats, toSessionStats } from '../sessionStats'
 import { pgArray } from './pgArray'
 import { toOpsError } from './pgErrors'
@@ -150,15 +151,26 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
     listSessions: (input) =>
       q(async () => {
+        // Keyset on (created_at desc, id asc), the order of idx_sessions_created, compared in
+        // microseconds: a JS Date (milliseconds) would skip or repeat sessions of the same millisecond.
+        const after = input.cursor === undefined ? null : decodeSessionCursor(input.cursor)
         const conditions = [
           input.before === undefined ? undefined : sql`created_at < ${input.before}`,
+          after === null
+            ? undefined
+            : // Sent as text: the driver would read a timestamptz parameter into a Date (milliseconds).
+              sql`created_at <= ${after.at}::text::timestamptz and (created_at < ${after.at}::text::timestamptz or id > ${after.id}::uuid)`,
           input.search === undefined ? undefined : sql`name ilike ${like(input.search)}`,
         ].filter((c) => c !== undefined)
         const where =
           conditions.length === 0 ? sql`true` : conditions.reduce((all, c) => sql`${all} and ${c}`)
-        const rows =
-          await sql`select * from ops.sessions where ${where} order by created_at desc, id limit ${input.limit}`
-        return rows.map(toSession)
+        const rows = await sql`
+          select *, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
+          from ops.sessions where ${where} order by created_at desc, id limit ${input.limit}`
+        return rows.map((r) => ({
+          ...toSession(r),
+          cursor: encodeSessionCursor(String(r.cursor_at), String(r.id)),
+        }))
       }),
 
     enqueueRuns: (input) =>
