@@ -1,8 +1,9 @@
-import { isOpsError } from '@ops-control-room/core'
+import { isOpsError, type RunFilter } from '@ops-control-room/core'
 import {
   BulkActions,
   EnqueueForm,
   FleetView,
+  LaneDepthChart,
   MetricsPanel,
   Runboard,
   RunDetails,
@@ -44,6 +45,16 @@ export function App({ devMode }: { devMode: boolean }) {
   const filterKey = JSON.stringify(filterState)
   // biome-ignore lint/correctness/useExhaustiveDependencies: filterKey stands for filterState
   const filter = useMemo(() => toRunListFilter(filterState), [filterKey])
+  // The same filter as a server-side one, for "Select all matching".
+  const matching = useMemo((): RunFilter => {
+    const m: RunFilter = {}
+    if (state.session) m.sessionId = state.session
+    if (filter.lanes) m.lanes = [...filter.lanes]
+    if (filter.status) m.status = [...filter.status]
+    for (const k of ['kind', 'workerId', 'search', 'createdAfter', 'createdBefore'] as const)
+      if (filter[k] !== undefined) m[k] = filter[k]
+    return m
+  }, [filter, state.session])
   const setFilter = useCallback(
     (next: RunFilterState) => {
       const patch: Record<string, unknown> = {}
@@ -116,7 +127,14 @@ export function App({ devMode }: { devMode: boolean }) {
         <div className={state.run ? 'app-body has-details' : 'app-body'}>
           {state.run ? (
             <aside className="app-details" aria-label="Run details" ref={detailsRef} tabIndex={-1}>
-              <RunDetails runId={state.run} onClose={closeDetails} />
+              <RunDetails
+                runId={state.run}
+                onClose={closeDetails}
+                currentSession={session.data}
+                onReplayed={({ run, session: created }) =>
+                  setState({ session: created?.id ?? run.sessionId, run: run.id })
+                }
+              />
             </aside>
           ) : null}
           <aside className="app-sidebar" aria-label="Sessions and enqueue">
@@ -159,7 +177,12 @@ export function App({ devMode }: { devMode: boolean }) {
               <>
                 <h2 className="app-section-title">{title}</h2>
                 {state.session && !unknownSession ? <SessionSource session={session.data} /> : null}
-                {unknownSession ? null : <ThroughputChart sessionId={state.session} />}
+                {unknownSession ? null : (
+                  <div className="app-charts">
+                    <ThroughputChart sessionId={state.session} />
+                    <LaneDepthChart sessionId={state.session} />
+                  </div>
+                )}
                 {unknownSession ? (
                   <p role="alert" className="ocr-error app-unknown">
                     {isOpsError(session.error) && session.error.code === 'not_found'
@@ -176,7 +199,7 @@ export function App({ devMode }: { devMode: boolean }) {
                 ) : (
                   <>
                     <RunFilters value={filterState} onChange={setFilter} />
-                    <BulkActions selection={selection} onSelectionChange={setSelection} />
+                    <BulkActions selection={selection} onSelectionChange={setSelection} filter={matching} />
                     <Runboard
                       sessionId={state.session}
                       filter={filter}

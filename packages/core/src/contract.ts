@@ -373,6 +373,37 @@ export const ListRunsInput = z
     message: 'give afterSeq or beforeSeq, not both',
   })
 
+/**
+ * Which runs a count or a bulk action covers: the Runboard's filter, over every matching run in the
+ * database, not only the loaded ones.
+ */
+export const RunFilter = z.strictObject({
+  sessionId: uuid.optional(),
+  status: z.union([RunStatus, z.array(RunStatus).min(1)]).optional(),
+  /** Runs in any of these lanes (all when omitted). */
+  lanes: z.array(Lane).min(1).max(4).optional(),
+  kind: identifier.optional(),
+  workerId: z.string().min(1).max(200).optional(),
+  /** Case-insensitive text in the kind, params, error or progress message. */
+  search: z.string().trim().min(1).max(200).optional(),
+  createdAfter: z.iso.datetime({ offset: true }).optional(),
+  createdBefore: z.iso.datetime({ offset: true }).optional(),
+})
+
+/** Most runs a count reads (a count beyond says `capped`): bounds the scan of a broad text search. */
+export const MAX_RUN_COUNT = 1_000_000
+
+export const CountRunsInput = RunFilter.extend({
+  /** Stop counting here (`capped: true`). Default 100,000. */
+  max: z.number().int().min(1).max(MAX_RUN_COUNT).default(100_000),
+})
+
+/** How many runs match a filter; `capped` when there are more than `max` (then `count` is `max`). */
+export const RunCount = z.object({ count: z.number().int(), capped: z.boolean() })
+
+/** Most runs one bulk action over a filter changes (it works in batches of 500). */
+export const MAX_BULK_RUNS = 10_000
+
 /** What `stats.session` aggregates, and over which window. */
 export const SessionStatsInput = z.strictObject({
   /** One session's runs; every run when omitted. */
@@ -708,6 +739,9 @@ export type SessionStatsInput = z.input<typeof SessionStatsInput>
 export type StatusCounts = z.infer<typeof StatusCounts>
 export type SessionStats = z.infer<typeof SessionStats>
 export type RetryRunsInput = z.input<typeof RetryRunsInput>
+export type RunFilter = z.input<typeof RunFilter>
+export type CountRunsInput = z.input<typeof CountRunsInput>
+export type RunCount = z.infer<typeof RunCount>
 export type ListEventsInput = z.input<typeof ListEventsInput>
 export type ListArtifactsInput = z.input<typeof ListArtifactsInput>
 export type CreateTemplateInput = z.input<typeof CreateTemplateInput>

@@ -241,6 +241,32 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
         return runs(rows)
       }),
 
+    countRuns: (input) =>
+      q(async () => {
+        const statuses =
+          input.status === undefined ? undefined : Array.isArray(input.status) ? input.status : [input.status]
+        const conditions = [
+          input.sessionId === undefined ? undefined : sql`session_id = ${input.sessionId}`,
+          statuses === undefined ? undefined : sql`status = any(${pgArray(statuses)}::ops.run_status[])`,
+          input.lanes === undefined ? undefined : sql`lane = any(${pgArray(input.lanes)}::ops.lane_type[])`,
+          input.kind === undefined ? undefined : sql`kind = ${input.kind}`,
+          input.workerId === undefined ? undefined : sql`worker_id = ${input.workerId}`,
+          input.createdAfter === undefined ? undefined : sql`created_at >= ${input.createdAfter}`,
+          input.createdBefore === undefined ? undefined : sql`created_at < ${input.createdBefore}`,
+          input.search === undefined
+            ? undefined
+            : sql`(kind ilike ${like(input.search)} or params::text ilike ${like(input.search)}
+                or error::text ilike ${like(input.search)} or progress_message ilike ${like(input.search)})`,
+        ].filter((c) => c !== undefined)
+        const where =
+          conditions.length === 0 ? sql`true` : conditions.reduce((all, c) => sql`${all} and ${c}`)
+        // Bounded: at most max + 1 rows are looked at, whatever the filter.
+        const [row] = await sql`
+          select count(*)::int as n from (select 1 from ops.runs where ${where} limit ${input.max + 1}) m`
+        const n = Number(row?.n ?? 0)
+        return { count: Math.min(n, input.max), capped: n > input.max }
+      }),
+
     retryRuns: (input) =>
       q(async () =>
         runs(
