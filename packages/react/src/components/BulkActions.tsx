@@ -54,7 +54,7 @@ export function BulkActions({ selection, onSelectionChange, filter }: BulkAction
   if (n === 0 && !result && !error && !filter) return null
   return (
     <div className="ocr-bulk" role="toolbar" aria-label="Bulk actions">
-      {filter && n === 0 ? <MatchingActions filter={filter} /> : null}
+      {filter && n === 0 ? <MatchingActions filter={filter} onMessage={setResult} /> : null}
       {n > 0 ? <span className="ocr-bulk__count">{runs(n)} selected</span> : null}
       {confirming ? (
         <div role="alertdialog" aria-label="Confirm" className="ocr-bulk__confirm">
@@ -91,11 +91,9 @@ export function BulkActions({ selection, onSelectionChange, filter }: BulkAction
           </button>
         </>
       ) : null}
-      {filter && n === 0 && !result && !error ? null : (
-        <span role="status" className="ocr-bulk__result">
-          {error ? `Failed: ${error.message}` : result}
-        </span>
-      )}
+      <span role="status" className="ocr-bulk__result">
+        {error ? `Failed: ${error.message}` : result}
+      </span>
     </div>
   )
 }

@@ -23,6 +23,8 @@ function forAction(filter: RunFilter, action: Action): RunFilter | null {
 export interface MatchingActionsProps {
   /** Which runs: every run in the database matching it (with its session). */
   filter: RunFilter
+  /** Where result and error lines go (else to a status line of its own). */
+  onMessage?: (message: string) => void
 }
 
 /**
@@ -31,12 +33,13 @@ export interface MatchingActionsProps {
  * them all in batches (at most MAX_BULK_RUNS per action; the result says when it stopped there).
  */
 
-export function MatchingActions({ filter }: MatchingActionsProps) {
+export function MatchingActions({ filter, onMessage }: MatchingActionsProps) {
   const ops = useOpsStore('BulkActions')
   const [counts, setCounts] = useState<Record<Action, { count: number; capped: boolean }> | null>(null)
   const [confirming, setConfirming] = useState<Action | null>(null)
   const [busy, setBusy] = useState(false)
-  const [message, setMessage] = useState('')
+  const [ownMessage, setOwnMessage] = useState('')
+  const setMessage = onMessage ?? setOwnMessage
   const key = JSON.stringify(filter)
   // Another filter: the counts no longer hold.
   // biome-ignore lint/correctness/useExhaustiveDependencies: key stands for filter
@@ -144,9 +147,11 @@ export function MatchingActions({ filter }: MatchingActionsProps) {
           </button>
         </>
       )}
-      <span role="status" className="ocr-bulk__result">
-        {message}
-      </span>
+      {onMessage ? null : (
+        <span role="status" className="ocr-bulk__result">
+          {ownMessage}
+        </span>
+      )}
     </>
   )
 }
