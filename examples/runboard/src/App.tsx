@@ -1,4 +1,4 @@
-import { isOpsError, type RunFilter } from '@ops-control-room/core'
+import { isOpsError } from '@ops-control-room/core'
 import {
   BulkActions,
   EnqueueForm,
@@ -45,16 +45,7 @@ export function App({ devMode }: { devMode: boolean }) {
   const filterKey = JSON.stringify(filterState)
   // biome-ignore lint/correctness/useExhaustiveDependencies: filterKey stands for filterState
   const filter = useMemo(() => toRunListFilter(filterState), [filterKey])
-  // The same filter as a server-side one, for "Select all matching".
-  const matching = useMemo((): RunFilter => {
-    const m: RunFilter = {}
-    if (state.session) m.sessionId = state.session
-    if (filter.lanes) m.lanes = [...filter.lanes]
-    if (filter.status) m.status = [...filter.status]
-    for (const k of ['kind', 'workerId', 'search', 'createdAfter', 'createdBefore'] as const)
-      if (filter[k] !== undefined) m[k] = filter[k]
-    return m
-  }, [filter, state.session])
+  const matching = useMemo(() => ({ ...filter, sessionId: state.session }), [filter, state.session])
   const setFilter = useCallback(
     (next: RunFilterState) => {
       const patch: Record<string, unknown> = {}

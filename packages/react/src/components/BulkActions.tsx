@@ -1,8 +1,8 @@
 'use client'
-import type { RunFilter } from '@ops-control-room/core'
 import { useState } from 'react'
 import { useCancelRuns } from '../hooks/useCancelRuns'
 import { useRetryRuns } from '../hooks/useRetryRuns'
+import type { RunListFilter } from '../store/runListStore'
 import { MatchingActions } from './MatchingActions'
 
 export interface BulkActionsProps {
@@ -11,11 +11,11 @@ export interface BulkActionsProps {
   /** Called with an empty set after an action, or when the user clears the selection. */
   onSelectionChange(selection: Set<string>): void
   /**
-   * The board's filter (with its session): adds "Select all matching", which counts the matches in
+   * The board's filter, with its `sessionId`: adds "Select all matching", which counts the matches in
    * the database and applies cancel or retry to every one of them (`runs.cancelMatching` /
    * `retryMatching`, at most MAX_BULK_RUNS at a time), not only to the loaded cards.
    */
-  filter?: RunFilter
+  filter?: RunListFilter
 }
 
 type Action = 'cancel' | 'retry'

@@ -2,6 +2,7 @@
 import { MAX_BULK_RUNS, type RunFilter, type RunStatus } from '@ops-control-room/core'
 import { useEffect, useState } from 'react'
 import { useOpsStore } from '../OpsProvider'
+import type { RunListFilter } from '../store/runListStore'
 
 type Action = 'cancel' | 'retry'
 
@@ -12,6 +13,17 @@ const APPLIES: Record<Action, readonly RunStatus[]> = {
 
 const runs = (k: number) => `${k.toLocaleString('en')} run${k === 1 ? '' : 's'}`
 
+/** The board's filter as the server's (mutable arrays, no undefined keys). */
+function toRunFilter(f: RunListFilter): RunFilter {
+  const out: RunFilter = {}
+  if (f.sessionId) out.sessionId = f.sessionId
+  if (f.lanes) out.lanes = [...f.lanes]
+  if (f.status) out.status = [...f.status]
+  for (const k of ['kind', 'workerId', 'search', 'createdAfter', 'createdBefore'] as const)
+    if (f[k] !== undefined) out[k] = f[k]
+  return out
+}
+
 /** The filter narrowed to the statuses an action applies to (null: none of them). */
 function forAction(filter: RunFilter, action: Action): RunFilter | null {
   const asked =
@@ -21,8 +33,8 @@ function forAction(filter: RunFilter, action: Action): RunFilter | null {
 }
 
 export interface MatchingActionsProps {
-  /** Which runs: every run in the database matching it (with its session). */
-  filter: RunFilter
+  /** Which runs: every run in the database matching the board's filter (with its `sessionId`). */
+  filter: RunListFilter
   /** Where result and error lines go (else to a status line of its own). */
   onMessage?: (message: string) => void
 }
@@ -33,7 +45,8 @@ export interface MatchingActionsProps {
  * them all in batches (at most MAX_BULK_RUNS per action; the result says when it stopped there).
  */
 
-export function MatchingActions({ filter, onMessage }: MatchingActionsProps) {
+export function MatchingActions({ filter: boardFilter, onMessage }: MatchingActionsProps) {
+  const filter = toRunFilter(boardFilter)
   const ops = useOpsStore('BulkActions')
   const [counts, setCounts] = useState<Record<Action, { count: number; capped: boolean }> | null>(null)
   const [confirming, setConfirming] = useState<Action | null>(null)
