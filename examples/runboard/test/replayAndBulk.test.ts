@@ -3,6 +3,7 @@
  * run, select every run matching a filter for a bulk action, session names and at-risk marks on
  * the cards, and the lane-depth chart. The test plays the worker through the client.
  */
+import { createRequire } from 'node:module'
 import { createTestDatabase, type TestDatabase } from '@ops-control-room/testing'
 import type { Browser, Page } from 'playwright-core'
 import postgres from 'postgres'
@@ -50,6 +51,26 @@ async function shot(name: string) {
   const path = await screenshotPath(name)
   await page.screenshot({ path, fullPage: true })
   console.log(`screenshot: ${path}`)
+}
+
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js')
+
+/** axe-core's serious and critical violations, in light and dark mode. */
+async function axeSerious(): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: axePath })
+  const found: string[] = []
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme })
+    const results = (await page.evaluate(async () => {
+      const axe = (window as unknown as { axe: { run: (o: unknown) => Promise<unknown> } }).axe
+      return axe.run({ resultTypes: ['violations'] })
+    })) as { violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }
+    for (const v of results.violations)
+      if (v.impact === 'serious' || v.impact === 'critical')
+        found.push(`${scheme} ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
+  }
+  await page.emulateMedia({ colorScheme: 'light' })
+  return found
 }
 
 const W = 'w-replay'
@@ -108,6 +129,7 @@ describe('replay a run as a new editable run', () => {
     await form.getByLabel('Lane').selectOption('C')
     await form.getByLabel('Into').selectOption({ label: 'replay target (this session)' })
     await shot('replay-form')
+    expect(await axeSerious()).toEqual([])
     await form.getByRole('button', { name: 'Enqueue replay' }).click()
     await expect.poll(() => hash().get('run')).not.toBe(original!.id)
     const newId = hash().get('run')
@@ -182,6 +204,7 @@ describe('select all matching the filter', () => {
     const confirm = bar.getByRole('alertdialog')
     expect(await confirm.textContent()).toContain('Cancel 650 runs matching the filter?')
     await shot('bulk-matching-confirm')
+    expect(await axeSerious()).toEqual([])
     await confirm.getByRole('button', { name: 'Yes, cancel 650 runs' }).click()
     await expect
       .poll(() => bar.getByRole('status').textContent(), { timeout: 15_000 })
@@ -245,6 +268,7 @@ describe('cards and charts', () => {
     expect(await card(lost!.id).locator('.ocr-run__risk').getAttribute('title')).toContain('w-gone is dead')
     expect(await card(kept!.id).getAttribute('data-at-risk')).toBeNull()
     await shot('card-at-risk')
+    expect(await axeSerious()).toEqual([])
   })
 
   it('charts queued runs per lane over time from the live counts', async () => {
