@@ -263,6 +263,10 @@ describe('cards and charts', () => {
     await page.goto(`${room.url}/#session=${s.id}`)
     const card = (id: string) => page.locator(`article.ocr-run[data-run-id="${id}"]`)
     await expect.poll(() => card(lost!.id).getAttribute('data-at-risk')).toBe('true')
+    // The bulk result of another session's runs is not shown here.
+    expect(await page.getByRole('toolbar', { name: 'Bulk actions' }).getByRole('status').textContent()).toBe(
+      '',
+    )
     expect(await card(lost!.id).getAttribute('data-status')).toBe('running')
     expect(await card(lost!.id).getAttribute('aria-label')).toContain('at risk')
     expect(await card(lost!.id).locator('.ocr-run__risk').getAttribute('title')).toContain('w-gone is dead')

@@ -1,5 +1,5 @@
 'use client'
-import { useState } from 'react'
+import { useEffect, useState } from 'react'
 import { useCancelRuns } from '../hooks/useCancelRuns'
 import { useRetryRuns } from '../hooks/useRetryRuns'
 import type { RunListFilter } from '../store/runListStore'
@@ -33,6 +33,10 @@ export function BulkActions({ selection, onSelectionChange, filter }: BulkAction
   const n = selection.size
   const runs = (k: number) => `${k.toLocaleString('en')} run${k === 1 ? '' : 's'}`
   const error = cancel.error ?? retry.error
+  // Another session or filter: the last result was about other runs.
+  const filterKey = JSON.stringify(filter ?? null)
+  // biome-ignore lint/correctness/useExhaustiveDependencies: filterKey stands for filter
+  useEffect(() => setResult(''), [filterKey])
   const perform = async (action: Action) => {
     const ids = [...selection]
     setConfirming(null)
