@@ -3,6 +3,7 @@ import {
   BulkActions,
   EnqueueForm,
   FleetView,
+  LaneDepthChart,
   MetricsPanel,
   Runboard,
   RunDetails,
@@ -44,6 +45,7 @@ export function App({ devMode }: { devMode: boolean }) {
   const filterKey = JSON.stringify(filterState)
   // biome-ignore lint/correctness/useExhaustiveDependencies: filterKey stands for filterState
   const filter = useMemo(() => toRunListFilter(filterState), [filterKey])
+  const matching = useMemo(() => ({ ...filter, sessionId: state.session }), [filter, state.session])
   const setFilter = useCallback(
     (next: RunFilterState) => {
       const patch: Record<string, unknown> = {}
@@ -116,7 +118,14 @@ export function App({ devMode }: { devMode: boolean }) {
         <div className={state.run ? 'app-body has-details' : 'app-body'}>
           {state.run ? (
             <aside className="app-details" aria-label="Run details" ref={detailsRef} tabIndex={-1}>
-              <RunDetails runId={state.run} onClose={closeDetails} />
+              <RunDetails
+                runId={state.run}
+                onClose={closeDetails}
+                currentSession={session.data}
+                onReplayed={({ run, session: created }) =>
+                  setState({ session: created?.id ?? run.sessionId, run: run.id })
+                }
+              />
             </aside>
           ) : null}
           <aside className="app-sidebar" aria-label="Sessions and enqueue">
@@ -159,7 +168,12 @@ export function App({ devMode }: { devMode: boolean }) {
               <>
                 <h2 className="app-section-title">{title}</h2>
                 {state.session && !unknownSession ? <SessionSource session={session.data} /> : null}
-                {unknownSession ? null : <ThroughputChart sessionId={state.session} />}
+                {unknownSession ? null : (
+                  <div className="app-charts">
+                    <ThroughputChart sessionId={state.session} />
+                    <LaneDepthChart sessionId={state.session} />
+                  </div>
+                )}
                 {unknownSession ? (
                   <p role="alert" className="ocr-error app-unknown">
                     {isOpsError(session.error) && session.error.code === 'not_found'
@@ -176,7 +190,7 @@ export function App({ devMode }: { devMode: boolean }) {
                 ) : (
                   <>
                     <RunFilters value={filterState} onChange={setFilter} />
-                    <BulkActions selection={selection} onSelectionChange={setSelection} />
+                    <BulkActions selection={selection} onSelectionChange={setSelection} filter={matching} />
                     <Runboard
                       sessionId={state.session}
                       filter={filter}

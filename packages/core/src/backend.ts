@@ -76,6 +76,8 @@ export interface Backend {
   retryRuns(input: Parsed<typeof C.RetryRunsInput>): Promise<C.Run[]>
   /** Counts per lane and status, throughput and error rate, from the database (`ops.session_stats`). */
   sessionStats(input: Parsed<typeof C.SessionStatsInput>): Promise<C.SessionStats>
+  /** How many runs match a filter, up to `max`. */
+  countRuns(input: Parsed<typeof C.CountRunsInput>): Promise<C.RunCount>
 
   listEvents(input: Parsed<typeof C.ListEventsInput>): Promise<C.RunEvent[]>
   listArtifacts(input: Parsed<typeof C.ListArtifactsInput>): Promise<C.Artifact[]>

@@ -1,4 +1,5 @@
 import type { Backend, Parsed, SubscribeOptions, Unsubscribe } from './backend'
+import { applyToMatchingRuns, type BulkRunsResult } from './bulkRuns'
 import type * as C from './contract'
 import { NotFoundError, ValidationError } from './errors'
 
@@ -64,6 +65,15 @@ export interface OpsClient {
      * `run:retried` event holding the ended attempt's error.
      */
     retry(input: C.RetryRunsInput): Promise<C.Run[]>
+    /** How many runs match a filter: every run in the database, up to `max` (then `capped`). */
+    count(input?: C.CountRunsInput): Promise<C.RunCount>
+    /**
+     * Cancels every queued or running run matching a filter (not only loaded ones), in batches of
+     * 500, at most `max` (default and most MAX_BULK_RUNS); each batch is a `cancelMany`.
+     */
+    cancelMatching(input: { filter: C.RunFilter; reason?: string; max?: number }): Promise<BulkRunsResult>
+    /** Retries every failed or cancelled run matching a filter, as `cancelMatching` does. */
+    retryMatching(input: { filter: C.RunFilter; max?: number }): Promise<BulkRunsResult>
     /** Live run changes (status, progress, cancel requests), optionally of one session. */
     watch(
       filter: WatchRunsFilter,
@@ -209,6 +219,11 @@ export function buildOpsClient(options: OpsClientOptions, check: ClientChecks): 
       cancelMany: async (input) =>
         backend.cancelRuns(check.input('CancelRunsInput', input, 'cancel request')),
       retry: async (input) => backend.retryRuns(check.input('RetryRunsInput', input, 'retry request')),
+      count: async (input = {}) => backend.countRuns(check.input('CountRunsInput', input, 'run count')),
+      cancelMatching: async ({ filter, reason, max }) =>
+        applyToMatchingRuns(backend, { action: 'cancel', reason }, { filter, max }, check),
+      retryMatching: async ({ filter, max }) =>
+        applyToMatchingRuns(backend, { action: 'retry' }, { filter, max }, check),
       watch: async (filter, listener) => {
         const sessionId =
           filter.sessionId === undefined ? undefined : check.id(filter.sessionId, 'session id')

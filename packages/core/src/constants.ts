@@ -20,3 +20,6 @@ export const MAX_ARTIFACT_NAME_BYTES = 200
 
 /** Most runs one enqueue call accepts. */
 export const MAX_ENQUEUE_BATCH = 10_000
+
+/** Most runs one bulk action over a filter changes (it works in batches of 500). */
+export const MAX_BULK_RUNS = 10_000

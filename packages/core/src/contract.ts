@@ -25,6 +25,7 @@ import {
   RUN_STATUSES,
 } from './constants'
 import { findSecret } from './secrets'
+import { decodeSessionCursor, MAX_SESSION_CURSOR_LENGTH } from './sessionCursor'
 
 // The constants live in a module without zod (the browser entry uses them); re-exported here.
 export {
@@ -32,6 +33,7 @@ export {
   EVENT_LEVELS,
   LANES,
   MAX_ARTIFACT_NAME_BYTES,
+  MAX_BULK_RUNS,
   MAX_ENQUEUE_BATCH,
   MAX_PARAMS_BYTES,
   RUN_STATUSES,
@@ -98,6 +100,11 @@ export const Session = z.object({
   metadata: jsonObject,
   createdBy: z.string().nullable(),
   createdAt: timestamp,
+  /**
+   * Set on sessions from `sessions.list`: this session's exact place in the list, opaque. Pass the last
+   * one of a page as `cursor` to read the next page.
+   */
+  cursor: z.string().optional(),
 })
 
 export const Run = z.object({
@@ -284,8 +291,20 @@ export const CreateSessionInput = z.strictObject({
 
 export const ListSessionsInput = z.strictObject({
   limit: z.number().int().min(1).max(1000).default(50),
-  /** Sessions created strictly before this timestamp (ISO 8601; for paging back in time). */
+  /**
+   * Sessions created strictly before this timestamp (ISO 8601). Millisecond precision: to page, use
+   * `cursor`, which skips and repeats nothing.
+   */
   before: z.iso.datetime({ offset: true }).optional(),
+  /** The sessions after this one in the list (the `cursor` of the last session of the previous page). */
+  cursor: z
+    .string()
+    .max(MAX_SESSION_CURSOR_LENGTH)
+    .refine(
+      (c) => decodeSessionCursor(c) !== null,
+      'not a session cursor (use a Session.cursor from sessions.list)',
+    )
+    .optional(),
   /** Case-insensitive text in the session's name. */
   search: z.string().trim().min(1).max(200).optional(),
 })
@@ -358,6 +377,37 @@ export const ListRunsInput = z
     path: ['beforeSeq'],
     message: 'give afterSeq or beforeSeq, not both',
   })
+
+/**
+ * Which runs a count or a bulk action covers: the Runboard's filter, over every matching run in the
+ * database, not only the loaded ones.
+ */
+export const RunFilter = z.strictObject({
+  sessionId: uuid.optional(),
+  status: z.union([RunStatus, z.array(RunStatus).min(1)]).optional(),
+  /** Runs in any of these lanes (all when omitted). */
+  lanes: z.array(Lane).min(1).max(4).optional(),
+  kind: identifier.optional(),
+  workerId: z.string().min(1).max(200).optional(),
+  /** Case-insensitive text in the kind, params, error or progress message. */
+  search: z.string().trim().min(1).max(200).optional(),
+  createdAfter: z.iso.datetime({ offset: true }).optional(),
+  createdBefore: z.iso.datetime({ offset: true }).optional(),
+})
+
+/** `RunFilter` under the name the clients' input checks know it by. */
+export const RunFilterInput = RunFilter
+
+/** Most runs a count reads (a count beyond says `capped`): bounds the scan of a broad text search. */
+export const MAX_RUN_COUNT = 1_000_000
+
+export const CountRunsInput = RunFilter.extend({
+  /** Stop counting here (`capped: true`). Default 100,000. */
+  max: z.number().int().min(1).max(MAX_RUN_COUNT).default(100_000),
+})
+
+/** How many runs match a filter; `capped` when there are more than `max` (then `count` is `max`). */
+export const RunCount = z.object({ count: z.number().int(), capped: z.boolean() })
 
 /** What `stats.session` aggregates, and over which window. */
 export const SessionStatsInput = z.strictObject({
@@ -694,6 +744,9 @@ export type SessionStatsInput = z.input<typeof SessionStatsInput>
 export type StatusCounts = z.infer<typeof StatusCounts>
 export type SessionStats = z.infer<typeof SessionStats>
 export type RetryRunsInput = z.input<typeof RetryRunsInput>
+export type RunFilter = z.input<typeof RunFilter>
+export type CountRunsInput = z.input<typeof CountRunsInput>
+export type RunCount = z.infer<typeof RunCount>
 export type ListEventsInput = z.input<typeof ListEventsInput>
 export type ListArtifactsInput = z.input<typeof ListArtifactsInput>
 export type CreateTemplateInput = z.input<typeof CreateTemplateInput>

@@ -8,6 +8,7 @@ export type { ArtifactBody, ArtifactPutInput, ArtifactStore, StoredArtifact } fr
 export { toByteStream } from './artifactStore'
 export type { Backend, ChangeType, Parsed, SubscribeOptions, Unsubscribe } from './backend'
 export { filterChanges } from './backend'
+export type { BulkRunsResult } from './bulkRuns'
 export type { RunsDigest } from './changeDigest'
 export { createRunDigest, DIGEST_MAX_IDS } from './changeDigest'
 export type { ClientChecks, InputName, OpsClient, OpsClientOptions, WatchRunsFilter } from './client'
@@ -23,6 +24,7 @@ export {
   ClaimRunsInput,
   CompleteRunsInput,
   ContentType,
+  CountRunsInput,
   CreateArtifactsInput,
   CreateSessionInput,
   CreateTemplateInput,
@@ -48,8 +50,10 @@ export {
   ListSessionsInput,
   ListTemplatesInput,
   MAX_ARTIFACT_NAME_BYTES,
+  MAX_BULK_RUNS,
   MAX_ENQUEUE_BATCH,
   MAX_PARAMS_BYTES,
+  MAX_RUN_COUNT,
   NewArtifact,
   NewEvent,
   Params,
@@ -60,7 +64,9 @@ export {
   RetryRunsInput,
   RUN_STATUSES,
   Run,
+  RunCount,
   RunEvent,
+  RunFilter,
   RunSpec,
   RunStatus,
   RunTemplate,

@@ -205,22 +205,54 @@ describe('runs.list: cursors and filters', () => {
 })
 
 describe('sessions.list: search and paging', () => {
-  it('finds sessions by name and pages back by creation time', async () => {
-    const { client, sql } = ctx
-    for (let i = 0; i < 5; i++) {
-      const s = await client.sessions.create({ name: `paging-needle ${i}` })
-      // A page boundary is a millisecond (createdAt is ISO with ms): sessions created within the same
-      // millisecond as a page's last one are a known limit of this cursor (not covered here), so
-      // these are a second apart.
-      await sql`update ops.sessions set created_at = now() - make_interval(secs => ${5 - i}) where id = ${s.id}`
-    }
+  it('finds sessions by name and pages back by cursor', async () => {
+    const { client } = ctx
+    for (let i = 0; i < 5; i++) await client.sessions.create({ name: `paging-needle ${i}` })
     const found = await client.sessions.list({ search: 'PAGING-needle', limit: 3 })
     expect(found.map((s) => s.name)).toEqual(['paging-needle 4', 'paging-needle 3', 'paging-needle 2'])
     const more = await client.sessions.list({
       search: 'paging-needle',
       limit: 3,
-      before: found.at(-1)!.createdAt,
+      cursor: found.at(-1)!.cursor,
     })
     expect(more.map((s) => s.name)).toEqual(['paging-needle 1', 'paging-needle 0'])
+  })
+
+  it('pages through sessions created in the same instant with no skip and no repeat', async () => {
+    const { client, sql } = ctx
+    // One statement: every row has the same now(), to the microsecond. Then a few a microsecond
+    // apart within one millisecond, which a millisecond cursor cannot tell apart either.
+    await sql`insert into ops.sessions (name) select 'same-instant ' || g from generate_series(1, 57) g`
+    await sql`
+      insert into ops.sessions (name, created_at)
+      select 'same-instant micro ' || g, date_trunc('milliseconds', now()) - interval '1 second' + g * interval '1 microsecond'
+      from generate_series(1, 9) g`
+    const seen: string[] = []
+    let cursor: string | undefined
+    for (let pages = 0; pages < 100; pages++) {
+      const page = await client.sessions.list({
+        search: 'same-instant',
+        limit: 4,
+        ...(cursor ? { cursor } : {}),
+      })
+      seen.push(...page.map((s) => s.name))
+      if (page.length < 4) break
+      cursor = page.at(-1)!.cursor
+      expect(cursor).toEqual(expect.any(String))
+    }
+    expect(seen).toHaveLength(66)
+    expect(new Set(seen).size).toBe(66)
+    // Newest first: the 57 of the one insert, then the microsecond ones, newest first.
+    expect(seen.slice(57)).toEqual(Array.from({ length: 9 }, (_, i) => `same-instant micro ${9 - i}`))
+  })
+
+  it('refuses a cursor it did not make with a ValidationError', async () => {
+    const { client } = ctx
+    for (const cursor of [
+      'nope',
+      btoa('s1|2026-02-31T00:00:00.000000Z|0b9c6a52-6f0e-4d55-9e43-2b1f5d0c1a7e'),
+    ]) {
+      await expect(client.sessions.list({ cursor })).rejects.toBeInstanceOf(ValidationError)
+    }
   })
 })

@@ -2,6 +2,7 @@ import type { OpsClient } from '@ops-control-room/core'
 import { EnqueueForm, Runboard, RunDetails, SessionList } from '@ops-control-room/react'
 import { render, screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { providerFor, setupDatabase } from './helpers'
 
@@ -233,5 +234,36 @@ describe('EnqueueForm', () => {
     await waitFor(() =>
       expect(screen.getByRole('navigation', { name: 'Sessions' }).textContent).toContain('from the form'),
     )
+  })
+})
+
+describe('SessionList', () => {
+  it('pages by cursor through sessions created in the same instant, each once', async () => {
+    const { client, db } = ctx
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+    try {
+      await sql`insert into ops.sessions (name) select 'batch ' || g from generate_series(1, 11) g`
+    } finally {
+      await sql.end()
+    }
+    // Newer than the batch: the unfiltered first page is not all batch sessions.
+    await client.sessions.create({ name: 'a newer unrelated one' })
+    const user = userEvent.setup()
+    render(<SessionList limit={4} />, { wrapper: providerFor(client) })
+    const nav = await screen.findByRole('navigation', { name: 'Sessions' })
+    // One change (typing letter by letter on a loaded machine may apply "batc" first, then "batch").
+    await user.click(within(nav).getByRole('searchbox', { name: 'Search sessions' }))
+    await user.paste('batch')
+    const names = () => [...nav.querySelectorAll('.ocr-sessions__name')].map((n) => n.textContent)
+    await waitFor(() => expect(names().filter((n) => n?.startsWith('batch '))).toHaveLength(4), {
+      timeout: 5000,
+    })
+    expect(names()).toHaveLength(4)
+    await user.click(within(nav).getByRole('button', { name: 'Show more sessions' }))
+    await waitFor(() => expect(names()).toHaveLength(8), { timeout: 5000 })
+    await user.click(within(nav).getByRole('button', { name: 'Show more sessions' }))
+    await waitFor(() => expect(names()).toHaveLength(11), { timeout: 5000 })
+    expect(new Set(names()).size).toBe(11)
+    expect(within(nav).queryByRole('button', { name: 'Show more sessions' })).toBeNull()
   })
 })

@@ -11,6 +11,7 @@ import {
 } from '@ops-control-room/core/postgres'
 import postgres from 'postgres'
 import { type AlertChannel, type AlertNotifier, type AlertRule, createAlertNotifier } from './alertNotifier'
+import { type CompressionOptions, compressResponse } from './compressResponse'
 import {
   CONTENT_PREFIX,
   createFilesystemArtifactStore,
@@ -87,6 +88,11 @@ export interface ServerOptions {
   changeStreams?: { maxStreams?: number; maxStreamsPerToken?: number; clientBufferBytes?: number }
   /** Logs unexpected errors. Default console.error. */
   onError?: (error: OpsError | unknown, context: string) => void
+  /**
+   * Compress JSON and text responses (br, gzip or deflate, as the client accepts) from 1 KiB up;
+   * never the change stream. Default on; `false` turns it off.
+   */
+  compression?: CompressionOptions | false
   /** More web-standard handlers, each served at its exact path (e.g. a GitHub webhook receiver). */
   handlers?: readonly { path: string; handler: (request: Request) => Promise<Response> }[]
 }
@@ -192,7 +198,9 @@ export async function createServer(options: ServerOptions): Promise<OpsServer> {
     async (request: Request, env: HttpBindings | Http2Bindings) => {
       // Extra handlers (a GitHub webhook receiver, …) at their exact paths; the executor API elsewhere.
       const extra = options.handlers?.find((h) => h.path === new URL(request.url).pathname)?.handler
-      const response = await (extra ?? handler)(request)
+      const raw = await (extra ?? handler)(request)
+      const response =
+        options.compression === false ? raw : await compressResponse(request, raw, options.compression)
       // Answered before the body was read (401, 403, 413): the connection cannot carry another
       // request, so say so rather than let the client reuse a socket that is about to close.
       if (

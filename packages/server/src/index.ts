@@ -22,6 +22,7 @@ export {
 } from './alertNotifier'
 export type { CliCommand, CliFlags, CliOptions } from './cliCommand'
 export { CliUsageError, parseFlags } from './cliCommand'
+export type { CompressionOptions, ContentCoding } from './compressResponse'
 export type { OpsServer, ServerOptions } from './createServer'
 export { createServer } from './createServer'
 export type { FilesystemArtifactStore, FilesystemArtifactStoreOptions } from './filesystemArtifactStore'

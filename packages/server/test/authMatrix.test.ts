@@ -140,10 +140,20 @@ const CASES: Record<string, (f: F) => { method: 'GET' | 'POST'; path: string; bo
   changes: (f) => ({ method: 'GET', path: `/changes?sessionId=${f.session}` }),
   sessionStats: (f) => ({ method: 'GET', path: `/stats/session?sessionId=${f.session}&windowSeconds=60` }),
   retryRuns: (f) => ({ method: 'POST', path: '/runs/retry', body: { ids: [f.queued] } }),
+  countRuns: (f) => ({ method: 'GET', path: `/runs/count?sessionId=${f.session}&status=queued` }),
 }
 
 /** What the migrations grant, written out by hand: the test compares the API against it. */
-const ANON = ['health', 'listSessions', 'getSession', 'listRuns', 'getRun', 'changes', 'sessionStats']
+const ANON = [
+  'health',
+  'listSessions',
+  'getSession',
+  'listRuns',
+  'getRun',
+  'changes',
+  'sessionStats',
+  'countRuns',
+]
 const AUTHENTICATED = [
   ...ANON,
   'createSession',

@@ -83,7 +83,11 @@ function startGateway(target: string, key: string): Promise<Server> {
         body: hasBody ? (Readable.toWeb(req) as ReadableStream) : undefined,
         duplex: 'half',
       } as RequestInit)
-      res.writeHead(upstream.status, Object.fromEntries(upstream.headers))
+      // fetch has decoded a compressed body: its encoding and length no longer describe what is sent.
+      const out = Object.fromEntries(upstream.headers)
+      delete out['content-encoding']
+      delete out['content-length']
+      res.writeHead(upstream.status, out)
       // Streams (the live change stream included) end with an error when the server closes: not ours.
       if (upstream.body) pipeline(Readable.fromWeb(upstream.body as never), res, () => {})
       else res.end()

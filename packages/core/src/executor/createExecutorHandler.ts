@@ -208,6 +208,7 @@ export function createExecutorHandler(options: ExecutorHandlerOptions): Executor
     // Runboard (issue 17) routes.
     retryRuns: ({ backend, input }) => backend.retryRuns(input as never),
     sessionStats: ({ backend, input }) => backend.sessionStats(input as never),
+    countRuns: ({ backend, input }) => backend.countRuns(input as never),
     listEvents: ({ backend, input }) => backend.listEvents(input as never),
     appendEvents: async ({ backend, input }) => ({ count: await backend.appendEvents(input as never) }),
     listArtifacts: ({ backend, input }) => backend.listArtifacts(input as never),

@@ -603,6 +603,19 @@ export const ROUTES: readonly RouteDef[] = [
     readOnly: false,
     tag: 'runs',
   }),
+  route({
+    id: 'countRuns',
+    method: 'GET',
+    path: '/runs/count',
+    summary: 'Counts the runs matching a filter (up to `max`), for bulk actions over every match.',
+    source: 'query',
+    input: C.CountRunsInput,
+    response: C.RunCount,
+    status: 200,
+    roles: ALL,
+    readOnly: true,
+    tag: 'runs',
+  }),
 ]
 
 /** Matches a path (already stripped of any prefix) against the route table. */

@@ -55,6 +55,7 @@ export function createRemoteOperations(call: ExecutorCall): RemoteOperations {
     cancelRuns: (input) => post<C.Run[]>('/runs/cancel', input),
     retryRuns: (input) => post<C.Run[]>('/runs/retry', input),
     sessionStats: (input) => get<C.SessionStats>('/stats/session', input),
+    countRuns: (input) => get<C.RunCount>('/runs/count', input),
     listEvents: ({ runId, ...query }) => get<C.RunEvent[]>(`/runs/${enc(runId)}/events`, query),
     listArtifacts: ({ runId }) => get<C.Artifact[]>(`/runs/${enc(runId)}/artifacts`),
     getArtifact: (id) => orNull<C.Artifact>(get(`/artifacts/${enc(id)}`)),

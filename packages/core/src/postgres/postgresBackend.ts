@@ -14,6 +14,7 @@ import {
   toTemplate,
   toWorker,
 } from '../rows'
+import { decodeSessionCursor, encodeSessionCursor } from '../sessionCursor'
 import { type RawSessionStats, toSessionStats } from '../sessionStats'
 import { type ChangeWatch, createChangeWatch } from './changeWatch'
 import { pgArray } from './pgArray'
@@ -167,15 +168,26 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
     listSessions: (input) =>
       q(async () => {
+        // Keyset on (created_at desc, id asc), the order of idx_sessions_created, compared in
+        // microseconds: a JS Date (milliseconds) would skip or repeat sessions of the same millisecond.
+        const after = input.cursor === undefined ? null : decodeSessionCursor(input.cursor)
         const conditions = [
           input.before === undefined ? undefined : sql`created_at < ${input.before}`,
+          after === null
+            ? undefined
+            : // Sent as text: the driver would read a timestamptz parameter into a Date (milliseconds).
+              sql`created_at <= ${after.at}::text::timestamptz and (created_at < ${after.at}::text::timestamptz or id > ${after.id}::uuid)`,
           input.search === undefined ? undefined : sql`name ilike ${like(input.search)}`,
         ].filter((c) => c !== undefined)
         const where =
           conditions.length === 0 ? sql`true` : conditions.reduce((all, c) => sql`${all} and ${c}`)
-        const rows =
-          await sql`select * from ops.sessions where ${where} order by created_at desc, id limit ${input.limit}`
-        return rows.map(toSession)
+        const rows = await sql`
+          select *, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
+          from ops.sessions where ${where} order by created_at desc, id limit ${input.limit}`
+        return rows.map((r) => ({
+          ...toSession(r),
+          cursor: encodeSessionCursor(String(r.cursor_at), String(r.id)),
+        }))
       }),
 
     enqueueRuns: (input) =>
@@ -244,6 +256,32 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
             ? await sql`select * from ops.runs where ${where} order by seq desc limit ${input.limit}`
             : await sql`select * from ops.runs where ${where} order by seq limit ${input.limit}`
         return runs(rows)
+      }),
+
+    countRuns: (input) =>
+      q(async () => {
+        const statuses =
+          input.status === undefined ? undefined : Array.isArray(input.status) ? input.status : [input.status]
+        const conditions = [
+          input.sessionId === undefined ? undefined : sql`session_id = ${input.sessionId}`,
+          statuses === undefined ? undefined : sql`status = any(${pgArray(statuses)}::ops.run_status[])`,
+          input.lanes === undefined ? undefined : sql`lane = any(${pgArray(input.lanes)}::ops.lane_type[])`,
+          input.kind === undefined ? undefined : sql`kind = ${input.kind}`,
+          input.workerId === undefined ? undefined : sql`worker_id = ${input.workerId}`,
+          input.createdAfter === undefined ? undefined : sql`created_at >= ${input.createdAfter}`,
+          input.createdBefore === undefined ? undefined : sql`created_at < ${input.createdBefore}`,
+          input.search === undefined
+            ? undefined
+            : sql`(kind ilike ${like(input.search)} or params::text ilike ${like(input.search)}
+                or error::text ilike ${like(input.search)} or progress_message ilike ${like(input.search)})`,
+        ].filter((c) => c !== undefined)
+        const where =
+          conditions.length === 0 ? sql`true` : conditions.reduce((all, c) => sql`${all} and ${c}`)
+        // Bounded: at most max + 1 rows are looked at, whatever the filter.
+        const [row] = await sql`
+          select count(*)::int as n from (select 1 from ops.runs where ${where} limit ${input.max + 1}) m`
+        const n = Number(row?.n ?? 0)
+        return { count: Math.min(n, input.max), capped: n > input.max }
       }),
 
     retryRuns: (input) =>

@@ -1,13 +1,21 @@
 'use client'
-import { useState } from 'react'
+import { useEffect, useState } from 'react'
 import { useCancelRuns } from '../hooks/useCancelRuns'
 import { useRetryRuns } from '../hooks/useRetryRuns'
+import type { RunListFilter } from '../store/runListStore'
+import { MatchingActions } from './MatchingActions'
 
 export interface BulkActionsProps {
   /** The selected run ids. */
   selection: ReadonlySet<string>
   /** Called with an empty set after an action, or when the user clears the selection. */
   onSelectionChange(selection: Set<string>): void
+  /**
+   * The board's filter, with its `sessionId`: adds "Select all matching", which counts the matches in
+   * the database and applies cancel or retry to every one of them (`runs.cancelMatching` /
+   * `retryMatching`, at most MAX_BULK_RUNS at a time), not only to the loaded cards.
+   */
+  filter?: RunListFilter
 }
 
 type Action = 'cancel' | 'retry'
@@ -17,7 +25,7 @@ type Action = 'cancel' | 'retry'
  * not apply to (cancelling a finished run, retrying a running one) come back unchanged; the result
  * line says how many changed.
  */
-export function BulkActions({ selection, onSelectionChange }: BulkActionsProps) {
+export function BulkActions({ selection, onSelectionChange, filter }: BulkActionsProps) {
   const cancel = useCancelRuns()
   const retry = useRetryRuns()
   const [confirming, setConfirming] = useState<Action | null>(null)
@@ -25,6 +33,10 @@ export function BulkActions({ selection, onSelectionChange }: BulkActionsProps) 
   const n = selection.size
   const runs = (k: number) => `${k.toLocaleString('en')} run${k === 1 ? '' : 's'}`
   const error = cancel.error ?? retry.error
+  // Another session or filter: the last result was about other runs.
+  const filterKey = JSON.stringify(filter ?? null)
+  // biome-ignore lint/correctness/useExhaustiveDependencies: filterKey stands for filter
+  useEffect(() => setResult(''), [filterKey])
   const perform = async (action: Action) => {
     const ids = [...selection]
     setConfirming(null)
@@ -43,9 +55,10 @@ export function BulkActions({ selection, onSelectionChange }: BulkActionsProps) 
       // shown from the hook's error below
     }
   }
-  if (n === 0 && !result && !error) return null
+  if (n === 0 && !result && !error && !filter) return null
   return (
     <div className="ocr-bulk" role="toolbar" aria-label="Bulk actions">
+      {filter && n === 0 ? <MatchingActions filter={filter} onMessage={setResult} /> : null}
       {n > 0 ? <span className="ocr-bulk__count">{runs(n)} selected</span> : null}
       {confirming ? (
         <div role="alertdialog" aria-label="Confirm" className="ocr-bulk__confirm">

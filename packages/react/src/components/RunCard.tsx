@@ -17,6 +17,13 @@ export interface RunCardProps {
   /** Shows a selection checkbox (bulk actions) in this state. */
   checked?: boolean
   onCheckedChange?: (run: Run, checked: boolean) => void
+  /** The run's session name, shown on the card (boards that mix sessions). */
+  sessionName?: string
+  /**
+   * Why the run is at risk (its worker is dead or silent): marked on the card. It is still "running"
+   * in the database until its lease runs out and it is recovered.
+   */
+  atRisk?: string
 }
 
 /** A plain left click without modifiers: the app handles it; others open a tab as usual. */
@@ -27,7 +34,16 @@ const isPlainClick = (e: MouseEvent) => e.button === 0 && !e.metaKey && !e.ctrlK
  * line, clipped: the card never widens its lane), cancel and retry. Fixed height, so lanes can be
  * virtualised.
  */
-export function RunCard({ run, onOpen, href, selected, checked, onCheckedChange }: RunCardProps) {
+export function RunCard({
+  run,
+  onOpen,
+  href,
+  selected,
+  checked,
+  onCheckedChange,
+  sessionName,
+  atRisk,
+}: RunCardProps) {
   const cancel = useCancelRun()
   const retry = useRetryRuns()
   const now = useNow(1000, run.status === 'running')
@@ -42,8 +58,9 @@ export function RunCard({ run, onOpen, href, selected, checked, onCheckedChange 
       className="ocr-run"
       data-run-id={run.id}
       data-status={run.status}
+      data-at-risk={atRisk ? 'true' : undefined}
       aria-current={selected ? 'true' : undefined}
-      aria-label={`${label}, ${run.status}`}
+      aria-label={`${label}, ${run.status}${atRisk ? ', at risk' : ''}${sessionName ? `, in ${sessionName}` : ''}`}
     >
       <header className="ocr-run__head">
         {checked !== undefined ? (
@@ -60,7 +77,17 @@ export function RunCard({ run, onOpen, href, selected, checked, onCheckedChange 
         </span>
         <span className="ocr-run__seq">#{run.seq}</span>
         <StatusBadge status={run.status} cancelling={cancelling} />
+        {atRisk ? (
+          <span className="ocr-run__risk" title={atRisk}>
+            at risk
+          </span>
+        ) : null}
       </header>
+      {sessionName !== undefined ? (
+        <p className="ocr-run__session" title={sessionName}>
+          {sessionName}
+        </p>
+      ) : null}
       <div className="ocr-run__progress">
         {run.status === 'running' || run.progress !== null ? (
           <>

@@ -1,5 +1,5 @@
 'use client'
-import type { Run } from '@ops-control-room/core'
+import type { Run, Session } from '@ops-control-room/core'
 import { useEffect, useId, useState } from 'react'
 import { useArtifacts } from '../hooks/useArtifacts'
 import { useCancelRun } from '../hooks/useCancelRun'
@@ -10,6 +10,7 @@ import { ArtifactViewer } from './ArtifactViewer'
 import { DownloadAllArtifacts } from './DownloadAllArtifacts'
 import { EventLog } from './EventLog'
 import { formatBytes, formatDuration, runElapsedMs } from './format'
+import { ReplayForm } from './ReplayForm'
 import { RunTimeline } from './RunTimeline'
 import { ScrollablePre } from './ScrollablePre'
 import { StatusBadge } from './StatusBadge'
@@ -19,13 +20,24 @@ export interface RunDetailsProps {
   runId: string
   /** Shows a Close button. */
   onClose?: () => void
+  /**
+   * Shows a Replay button: a form prefilled from this run to edit and enqueue as a new run; called
+   * with the new run.
+   */
+  onReplayed?: (result: { run: Run; session: Session | null }) => void
+  /** The session the replay form also offers (the board's current one). */
+  currentSession?: Pick<Session, 'id' | 'name'>
 }
 
 /** One run in full: facts, params, result, structured error, live event log and artifacts. */
-export function RunDetails({ runId, onClose }: RunDetailsProps) {
+export function RunDetails({ runId, onClose, onReplayed, currentSession }: RunDetailsProps) {
   const run = useRun(runId)
   const headingId = useId()
   const r = run.data
+  const [replaying, setReplaying] = useState(false)
+  // Another run: its own form, not the last run's.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reset when the run changes
+  useEffect(() => setReplaying(false), [runId])
   return (
     <section className="ocr-details" aria-labelledby={headingId} data-run-id={runId}>
       <header className="ocr-details__head">
@@ -39,6 +51,16 @@ export function RunDetails({ runId, onClose }: RunDetailsProps) {
           )}
         </h2>
         {r ? <RunActions run={r} /> : null}
+        {r && onReplayed ? (
+          <button
+            type="button"
+            className="ocr-button"
+            aria-expanded={replaying}
+            onClick={() => setReplaying((v) => !v)}
+          >
+            Replay<span className="ocr-sr-only"> as a new run</span>
+          </button>
+        ) : null}
         {onClose ? (
           <button type="button" className="ocr-button" onClick={onClose}>
             Close<span className="ocr-sr-only"> run details</span>
@@ -50,6 +72,18 @@ export function RunDetails({ runId, onClose }: RunDetailsProps) {
         <p role="alert" className="ocr-error">
           Could not load run: {run.error?.message}
         </p>
+      ) : null}
+      {r && onReplayed && replaying ? (
+        <ReplayForm
+          key={r.id}
+          run={r}
+          currentSession={currentSession}
+          onCancel={() => setReplaying(false)}
+          onEnqueued={(result) => {
+            setReplaying(false)
+            onReplayed(result)
+          }}
+        />
       ) : null}
       {r ? <RunFacts run={r} /> : null}
       {r ? (

@@ -7,12 +7,16 @@ import {
   type RunStatus,
   type SessionStats,
 } from '@ops-control-room/core/client'
-import { useCallback, useEffect, useRef, useState } from 'react'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { useLiveStatus } from '../hooks/useLiveStatus'
+import { useNow } from '../hooks/useNow'
 import { useRunList } from '../hooks/useRunList'
+import { useSessionNames } from '../hooks/useSessionNames'
 import { useSessionStats } from '../hooks/useSessionStats'
+import { useWorkers } from '../hooks/useWorkers'
 import type { RunListFilter } from '../store/runListStore'
 import type { LiveStatus } from '../types'
+import { workerState } from './FleetView'
 import { RunCard } from './RunCard'
 import { VirtualList } from './VirtualList'
 
@@ -39,6 +43,11 @@ export interface RunboardProps {
   onSelectionChange?: (selection: Set<string>) => void
   /** Accessible name of the board. Default "Runboard". */
   label?: string
+  /**
+   * A running run whose registered worker has been silent this long (or has stopped) is marked at
+   * risk on its card. Default 30 s, as in `FleetView`.
+   */
+  aliveMs?: number
 }
 
 /** Height of one card's row in a lane (cards are clipped to it so lists can be virtualised). */
@@ -69,6 +78,7 @@ export function Runboard({
   selection,
   onSelectionChange,
   label = 'Runboard',
+  aliveMs = 30_000,
 }: RunboardProps) {
   const stats = useSessionStats({ sessionId })
   const list = useRunList(
@@ -78,6 +88,28 @@ export function Runboard({
   const live = useLiveStatus()
   const announcement = useStatusAnnouncement(stats.data)
   const lanes = filter?.lanes ?? LANES
+  const loaded = useMemo(() => LANES.flatMap((l) => list.lanes[l].runs), [list.lanes])
+  // Session names on the board of all sessions.
+  const sessionNames = useSessionNames(
+    useMemo(() => (sessionId === undefined ? loaded.map((r) => r.sessionId) : []), [sessionId, loaded]),
+  )
+  // At risk: running on a worker that is dead or stopped. Workers are read only while a
+  // loaded run is running (heartbeats send no notifications: this polls).
+  const anyRunning = loaded.some((r) => r.status === 'running')
+  const workers = useWorkers({ enabled: anyRunning })
+  const now = useNow(5000, anyRunning)
+  const atRisk = useCallback(
+    (run: Run): string | undefined => {
+      if (run.status !== 'running' || !run.workerId || !workers.data) return undefined
+      const w = workers.data.find((x) => x.id === run.workerId)
+      // A worker that never registered is not known to be dead: no mark.
+      if (!w) return undefined
+      const state = workerState(w, now, aliveMs)
+      if (state === 'alive' || state === 'stopping') return undefined
+      return `worker ${w.id} is ${state}: last heartbeat ${new Date(w.lastSeenAt).toISOString()}; the run is recovered when its lease runs out`
+    },
+    [workers.data, now, aliveMs],
+  )
   const countable = filter === undefined || Object.keys(filter).every((k) => k === 'status' || k === 'lanes')
 
   const laneCount = (lane: Lane): { n: number; exact: boolean } => {
@@ -150,6 +182,10 @@ export function Runboard({
                       selected={run.id === selectedRunId}
                       checked={onSelectionChange ? (selection?.has(run.id) ?? false) : undefined}
                       onCheckedChange={onSelectionChange ? toggle : undefined}
+                      sessionName={
+                        sessionId === undefined ? (sessionNames.get(run.sessionId) ?? '') : undefined
+                      }
+                      atRisk={atRisk(run)}
                     />
                   )}
                   footer={
