@@ -14,7 +14,8 @@
  * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,c10-20k,… picks parts; BENCH_ROUNDS (3),
  * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
  * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
- * the migrations from that one on, for a before/after pair.
+ * the migrations from that one on, for a before/after pair; BENCH_WAL_LEVEL=logical runs PostgreSQL as
+ * Supabase does.
  *
  * The same file is the worker process: with BENCH_WORKER_CHILD set it runs a worker until SIGTERM
  * (graphile-worker's when BENCH_GRAPHILE is set too).
@@ -179,7 +180,16 @@ async function parent() {
   const postgres = (await import('postgres')).default
   const only = process.env.BENCH_WORKER_ONLY?.split(',')
 
-  const pg = await startEmbeddedPostgres()
+  // BENCH_WAL_LEVEL=logical measures what Supabase runs with (logical replication for Realtime): with
+  // REPLICA IDENTITY FULL on ops.runs, every update then logs the whole old row as well.
+  const walLevel = process.env.BENCH_WAL_LEVEL
+  if (walLevel && !['minimal', 'replica', 'logical'].includes(walLevel))
+    throw new TypeError(`BENCH_WAL_LEVEL must be minimal, replica or logical, not ${walLevel}`)
+  const pg = await startEmbeddedPostgres(
+    walLevel
+      ? { settings: { wal_level: walLevel, ...(walLevel === 'minimal' ? { max_wal_senders: '0' } : {}) } }
+      : {},
+  )
   const admin = postgres(pg.url, { max: 1, onnotice: () => {} })
   await admin.unsafe('create database bench')
   await admin.end()
@@ -338,6 +348,8 @@ async function parent() {
     const perSecond = Math.round(done / seconds)
     results.bareSkipLockedPerSecond = perSecond
     rows.push(['calibration: bare SKIP LOCKED loop, 10 at a time, 1 connection', `${perSecond} jobs/s`])
+    const [level] = await sql`show wal_level`
+    rows.push(['wal_level (BENCH_WAL_LEVEL)', String(level?.wal_level)])
   }
 
   // Side by side with graphile-worker 0.17.3: the same PostgreSQL, the same moment, rounds interleaved.
