@@ -114,13 +114,16 @@ describe('useRuns', () => {
     })
     const reads = countCalls(client, ['runs', 'list'])
     try {
-      // 40 separate statements → 40 notifications.
-      for (const run of claimed) {
-        await worker.worker.progress({
-          workerId: 'burst',
-          updates: [{ id: run.id, lease: run.lease as string, progress: 0.25 }],
-        })
-      }
+      // 40 separate statements → 40 notifications, sent together: a burst whatever the machine's load
+      // (one after another, each waiting for the last, they spread over more than one window when busy).
+      await Promise.all(
+        claimed.map((run) =>
+          worker.worker.progress({
+            workerId: 'burst',
+            updates: [{ id: run.id, lease: run.lease as string, progress: 0.25 }],
+          }),
+        ),
+      )
       await waitFor(() => expect(result.current.data?.every((r) => r.progress === 0.25)).toBe(true))
       await new Promise((r) => setTimeout(r, 100))
       expect(reads.calls.length).toBeGreaterThan(0)
