@@ -6,6 +6,7 @@ const src = (path: string) => fileURLToPath(new URL(`./packages/${path}`, import
 export const workspaceAliases = [
   { find: /^@ops-control-room\/core\/postgres$/, replacement: src('core/src/postgres.ts') },
   { find: /^@ops-control-room\/core\/client$/, replacement: src('core/src/clientEntry.ts') },
+  { find: /^@ops-control-room\/core\/params$/, replacement: src('core/src/paramsEntry.ts') },
   { find: /^@ops-control-room\/core$/, replacement: src('core/src/index.ts') },
   { find: /^@ops-control-room\/worker$/, replacement: src('worker/src/index.ts') },
   { find: /^@ops-control-room\/server$/, replacement: src('server/src/index.ts') },

@@ -76,6 +76,7 @@ writeFileSync(
   `import assert from 'node:assert/strict'
 import * as core from '@ops-control-room/core'
 import * as client from '@ops-control-room/core/client'
+import * as params from '@ops-control-room/core/params'
 import * as pg from '@ops-control-room/core/postgres'
 import * as worker from '@ops-control-room/worker'
 import * as server from '@ops-control-room/server'
@@ -84,7 +85,7 @@ import * as specKit from '@ops-control-room/spec-kit-handler'
 import * as github from '@ops-control-room/github'
 import * as webhook from '@ops-control-room/github/webhook'
 
-for (const fn of [core.createOpsClient, client.createOpsClient, client.httpBackend, pg.postgresBackend, pg.migrate,
+for (const fn of [core.createOpsClient, client.createOpsClient, client.httpBackend, params.validateTemplateParams, pg.postgresBackend, pg.migrate,
   worker.createWorker, worker.defineHandler, server.createServer, react.OpsProvider, react.Runboard,
   specKit.specKitHandler, github.createGithubApp, webhook.createGithubWebhookHandler])
   assert.equal(typeof fn, 'function')
@@ -103,6 +104,7 @@ writeFileSync(
   `const assert = require('node:assert/strict')
 const core = require('@ops-control-room/core')
 const client = require('@ops-control-room/core/client')
+const params = require('@ops-control-room/core/params')
 const pg = require('@ops-control-room/core/postgres')
 const worker = require('@ops-control-room/worker')
 const server = require('@ops-control-room/server')
@@ -111,7 +113,7 @@ const specKit = require('@ops-control-room/spec-kit-handler')
 const github = require('@ops-control-room/github')
 const webhook = require('@ops-control-room/github/webhook')
 
-for (const fn of [core.createOpsClient, client.createOpsClient, pg.postgresBackend, worker.createWorker,
+for (const fn of [core.createOpsClient, client.createOpsClient, params.validateTemplateParams, pg.postgresBackend, worker.createWorker,
   server.createServer, react.Runboard, specKit.specKitHandler, github.createGithubApp, webhook.createGithubWebhookHandler])
   assert.equal(typeof fn, 'function')
 assert.ok(new client.NotFoundError('x') instanceof core.OpsError, 'one OpsError across core and core/client')

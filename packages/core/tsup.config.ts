@@ -1,7 +1,12 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', client: 'src/clientEntry.ts', postgres: 'src/postgres.ts' },
+  entry: {
+    index: 'src/index.ts',
+    client: 'src/clientEntry.ts',
+    params: 'src/paramsEntry.ts',
+    postgres: 'src/postgres.ts',
+  },
   format: ['esm', 'cjs'],
   dts: { compilerOptions: { paths: {} } },
   sourcemap: true,

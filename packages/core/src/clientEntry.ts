@@ -99,8 +99,7 @@ export type { ConnectionState, HttpBackendOptions, TokenSource } from './http/ht
 export { errorFromResponse, httpBackend } from './http/httpBackend'
 export type { SseEvent } from './http/sse'
 export { readServerSentEvents } from './http/sse'
-// Checks params against a template's JSON Schema (for forms); bundles a JSON Schema validator and
-// RE2, tree-shaken away when unused.
-export { validateTemplateParams } from './paramsSchema'
+// Checking params against a template's JSON Schema (for forms) is `@ops-control-room/core/params`:
+// it bundles a JSON Schema validator and RE2, so a page loads it when a form needs it.
 export type { SupabaseBackendOptions, SupabaseClientLike } from './supabase/supabaseBackend'
 export { supabaseBackend } from './supabase/supabaseBackend'

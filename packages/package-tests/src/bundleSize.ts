@@ -76,7 +76,14 @@ export interface RunboardSize {
   gzip: number
   /** Whether any asset holds zod (its schemas carry a `_zod` property, which minifiers keep). */
   hasZod: boolean
+  /** Whether any asset holds re2js (the lazily loaded params validator should). */
+  hasRe2: boolean
+  /** The entry chunk that `index.html` loads first (what a visitor waits for). */
+  first: { min: number; gzip: number; hasRe2: boolean }
 }
+
+/** A message re2js throws on a bad pattern: minifiers keep strings, so it marks re2js's code. */
+const RE2_MARK = 'missing argument to repetition operator'
 
 /** Builds the Runboard example with its own `vite build` into a temporary folder and measures it. */
 export async function measureRunboard(): Promise<RunboardSize> {
@@ -90,13 +97,31 @@ export async function measureRunboard(): Promise<RunboardSize> {
     })
     const assets = join(outDir, 'assets')
     const files = (await readdir(assets)).filter((f) => f.endsWith('.js'))
-    const size: RunboardSize = { min: 0, gzip: 0, hasZod: false }
+    const html = await readFile(join(outDir, 'index.html'), 'utf8')
+    const entry = /<script[^>]+src="[^"]*\/assets\/([^"/]+\.js)"/.exec(html)?.[1]
+    const size: RunboardSize = {
+      min: 0,
+      gzip: 0,
+      hasZod: false,
+      hasRe2: false,
+      first: { min: 0, gzip: 0, hasRe2: false },
+    }
     for (const f of files) {
       const code = await readFile(join(assets, f))
       size.min += code.length
       size.gzip += gzipSync(code, { level: 9 }).length
       if (code.includes('._zod')) size.hasZod = true
+      if (code.includes(RE2_MARK)) size.hasRe2 = true
+      if (f === entry) {
+        size.first = {
+          min: code.length,
+          gzip: gzipSync(code, { level: 9 }).length,
+          hasRe2: code.includes(RE2_MARK),
+        }
+      }
     }
+    if (!entry || size.first.min === 0)
+      throw new Error('the Runboard build has no entry script in index.html')
     return size
   } finally {
     await rm(outDir, { recursive: true, force: true })
@@ -112,6 +137,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     console.log(`  ${name}: ${kb(bytes)}`)
   const board = await measureRunboard()
   console.log(
-    `Runboard (vite build): ${kb(board.min)} min, ${kb(board.gzip)} gzip${board.hasZod ? ', HOLDS ZOD' : ''}`,
+    `Runboard (vite build): ${kb(board.min)} min, ${kb(board.gzip)} gzip${board.hasZod ? ', HOLDS ZOD' : ''}; first load ${kb(board.first.min)} min, ${kb(board.first.gzip)} gzip${board.first.hasRe2 ? ', holds RE2' : ''}`,
   )
 }

@@ -37,6 +37,7 @@ beforeAll(async () => {
           '@ops-control-room/core': ['packages/core/src/index.ts'],
           '@ops-control-room/core/postgres': ['packages/core/src/postgres.ts'],
           '@ops-control-room/core/client': ['packages/core/src/clientEntry.ts'],
+          '@ops-control-room/core/params': ['packages/core/src/paramsEntry.ts'],
           '@ops-control-room/worker': ['packages/worker/src/index.ts'],
           '@ops-control-room/server': ['packages/server/src/index.ts'],
           '@ops-control-room/react': ['packages/react/src/index.ts'],

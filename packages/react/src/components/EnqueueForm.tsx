@@ -69,7 +69,7 @@ export function EnqueueForm({
     const n = Number(copies)
     const all: Record<string, string> = {
       ...parseErrors,
-      ...(Object.keys(parseErrors).length ? {} : schemaErrors(template, params)),
+      ...(Object.keys(parseErrors).length ? {} : await schemaErrors(template, params)),
     }
     if (!Number.isInteger(n) || n < 1 || n > maxCopies)
       all.__copies = `enter a whole number from 1 to ${maxCopies}`

@@ -43,10 +43,10 @@ describe('params form', () => {
       name: 'n',
     })
   })
-  it('maps JSON Schema issues to fields', () => {
-    expect(schemaErrors(template, { seconds: 0, name: 'x' })).toHaveProperty('seconds')
-    expect(schemaErrors(template, { seconds: 2 })).toEqual({ name: 'required' })
-    expect(schemaErrors(template, { seconds: 2, name: 'ok' })).toEqual({})
+  it('maps JSON Schema issues to fields', async () => {
+    expect(await schemaErrors(template, { seconds: 0, name: 'x' })).toHaveProperty('seconds')
+    expect(await schemaErrors(template, { seconds: 2 })).toEqual({ name: 'required' })
+    expect(await schemaErrors(template, { seconds: 2, name: 'ok' })).toEqual({})
   })
 })
 

@@ -1,4 +1,4 @@
-import { isOpsError, type RunTemplate, validateTemplateParams } from '@ops-control-room/core/client'
+import { isOpsError, type RunTemplate } from '@ops-control-room/core/client'
 
 /** One form field derived from a top-level property of a template's params schema. */
 export interface ParamField {
@@ -97,7 +97,12 @@ export function paramsFrom(
  * Checks params (over the template's defaults) against its JSON Schema with the same validator the
  * client uses, and maps the issues to fields ("params.seconds" → "seconds"; others → "").
  */
-export function schemaErrors(template: RunTemplate, params: Record<string, unknown>): Record<string, string> {
+export async function schemaErrors(
+  template: RunTemplate,
+  params: Record<string, unknown>,
+): Promise<Record<string, string>> {
+  // Loaded on the first submit, not with the page: RE2 and the JSON Schema validator are ~170 KB.
+  const { validateTemplateParams } = await import('@ops-control-room/core/params')
   try {
     validateTemplateParams(template, { ...template.defaultParams, ...params })
     return {}

@@ -65,23 +65,30 @@ export const devCommand: CliCommand = {
       progress,
     })
     console.log(`\n  Ops Control Room is running: ${room.url}\n  Press Ctrl-C to stop.\n`)
+    // One SIGINT listener from here to the end: were there a moment with none (between a `once`
+    // listener and the next), a SIGINT relayed by a wrapper (tsx, pnpm, npm exec) right after the
+    // terminal's would kill the process before it stops anything. A second Ctrl-C while stopping
+    // forces the exit; one within a second of the first is such a relay, and does not count.
+    let stoppingAt: number | undefined
+    let onSignal = () => {}
     await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve)
-      process.once('SIGTERM', resolve)
+      onSignal = () => {
+        if (stoppingAt === undefined) {
+          stoppingAt = Date.now()
+          resolve()
+          return
+        }
+        if (Date.now() - stoppingAt < 1000) return
+        progress.fail('stopping forcefully')
+        process.exit(130)
+      }
+      process.on('SIGINT', onSignal)
+      process.once('SIGTERM', () => onSignal())
     })
-    // A second Ctrl-C while stopping forces the exit. Wrappers (tsx, npm exec) relay the terminal's
-    // SIGINT once more right away, so only a press a moment later counts.
-    const stoppingAt = Date.now()
-    const force = () => {
-      if (Date.now() - stoppingAt < 1000) return
-      progress.fail('stopping forcefully')
-      process.exit(130)
-    }
-    process.on('SIGINT', force)
     const done = progress.step('stopping (worker, server, PostgreSQL)')
     await room.close()
     done()
-    process.off('SIGINT', force)
+    process.off('SIGINT', onSignal)
     return 0
   },
 }
