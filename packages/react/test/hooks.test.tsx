@@ -124,7 +124,10 @@ describe('useRuns', () => {
           }),
         ),
       )
-      await waitFor(() => expect(result.current.data?.every((r) => r.progress === 0.25)).toBe(true))
+      // testing-library's default of 1 s is short for 40 updates read back on a loaded machine.
+      await waitFor(() => expect(result.current.data?.every((r) => r.progress === 0.25)).toBe(true), {
+        timeout: 15_000,
+      })
       await new Promise((r) => setTimeout(r, 100))
       expect(reads.calls.length).toBeGreaterThan(0)
       expect(reads.calls.length).toBeLessThan(20)

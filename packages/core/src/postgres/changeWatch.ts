@@ -24,8 +24,11 @@ export interface ChangeWatch {
 export function createChangeWatch(sql: postgres.Sql): ChangeWatch {
   const id = crypto.randomUUID()
   let holders = 0
-  let registering: Promise<void> | undefined
   let timer: ReturnType<typeof setInterval> | undefined
+  // Registrations and removals run one at a time, each applying the state wanted when it runs: a
+  // removal still in flight when a new holder arrives cannot land after the new registration (on
+  // another connection of the pool) and leave a holder unwatched.
+  let chain: Promise<void> = Promise.resolve()
 
   async function register(seconds: number): Promise<void> {
     try {
@@ -40,24 +43,28 @@ export function createChangeWatch(sql: postgres.Sql): ChangeWatch {
     }
   }
 
+  const sync = (): Promise<void> => {
+    const run = chain.then(() => register(holders > 0 ? WATCH_SECONDS : 0))
+    chain = run.catch(() => {})
+    return run
+  }
+
   return {
     async acquire() {
       holders++
-      if (holders === 1 || !registering) {
-        registering = register(WATCH_SECONDS)
-        timer ??= setInterval(() => {
-          register(WATCH_SECONDS).catch(() => {
-            // Retried on the next tick, well before the registration expires.
-          })
+      if (!timer) {
+        timer = setInterval(() => {
+          if (holders > 0)
+            sync().catch(() => {
+              // Retried on the next tick, well before the registration expires.
+            })
         }, REFRESH_MS)
         ;(timer as { unref?: () => void }).unref?.()
       }
-      const current = registering
       try {
-        await current
+        await sync()
       } catch (err) {
         holders--
-        if (registering === current) registering = undefined
         if (holders === 0 && timer) {
           clearInterval(timer)
           timer = undefined
@@ -71,8 +78,7 @@ export function createChangeWatch(sql: postgres.Sql): ChangeWatch {
       if (holders > 0) return
       if (timer) clearInterval(timer)
       timer = undefined
-      registering = undefined
-      await register(0).catch(() => {
+      await sync().catch(() => {
         // Expires by itself.
       })
     },
