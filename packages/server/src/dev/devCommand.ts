@@ -64,14 +64,15 @@ export const devCommand: CliCommand = {
       pgPort: intFlag(str('pg-port', 'OPS_PG_PORT'), '--pg-port (OPS_PG_PORT)', 1),
       progress,
     })
-    console.log(`\n  Ops Control Room is running: ${room.url}\n  Press Ctrl-C to stop.\n`)
+    // The handler is in place before the line that says to press Ctrl-C: a reader that acts on that
+    // line (a script, a test) may otherwise send SIGINT in the moment between the two, and find none.
     // One SIGINT listener from here to the end: were there a moment with none (between a `once`
     // listener and the next), a SIGINT relayed by a wrapper (tsx, pnpm, npm exec) right after the
     // terminal's would kill the process before it stops anything. A second Ctrl-C while stopping
     // forces the exit; one within a second of the first is such a relay, and does not count.
     let stoppingAt: number | undefined
     let onSignal = () => {}
-    await new Promise<void>((resolve) => {
+    const stopAsked = new Promise<void>((resolve) => {
       onSignal = () => {
         if (stoppingAt === undefined) {
           stoppingAt = Date.now()
@@ -85,6 +86,8 @@ export const devCommand: CliCommand = {
       process.on('SIGINT', onSignal)
       process.once('SIGTERM', () => onSignal())
     })
+    console.log(`\n  Ops Control Room is running: ${room.url}\n  Press Ctrl-C to stop.\n`)
+    await stopAsked
     const done = progress.step('stopping (worker, server, PostgreSQL)')
     await room.close()
     done()
