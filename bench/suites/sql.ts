@@ -124,6 +124,9 @@ async function instructions(
     if (run.status !== 0 || /\bERROR:/.test(output)) {
       throw new Error(`single-user run failed (exit ${run.status}):\n${output.slice(-2000)}`)
     }
+    // BENCH_SQL_PROFILE_DIR=<dir> keeps each callgrind profile there (for callgrind_annotate --inclusive=yes).
+    const keep = process.env.BENCH_SQL_PROFILE_DIR
+    if (keep) await cp(out, join(keep, `callgrind.${statements.length}x${times}.${Date.now()}.out`))
     const totals = (await readFile(out, 'utf8')).match(/^(?:totals|summary): (\d+)/m)
     if (!totals) throw new Error('callgrind wrote no totals')
     return Number(totals[1])

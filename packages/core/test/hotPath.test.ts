@@ -218,7 +218,11 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
         await conn`select id, lease::text as lease from ops.claim_runs('plan-w', '{C}', '{5}', null)`
       expect(any).toHaveLength(1)
       const anyPlans = notices.splice(0).join('\n')
-      expect(anyPlans).toContain('Index Scan using idx_runs_status_lane')
+      // No kinds: the queued kinds are found on the same index (a loose scan), then claimed as above
+      // (migration 20261130010000 dropped the lane index, which a generic plan could walk for a kind
+      // with nothing queued).
+      expect(anyPlans).toContain('idx_runs_kind_queue')
+      expect(anyPlans).not.toContain('idx_runs_status_lane')
       expect(anyPlans).not.toMatch(/Seq Scan on runs/)
       const done = await conn`
         select id from ops.complete_runs('plan-w', ${conn.json([{ id: claimed[0]?.id, lease: claimed[0]?.lease, result: null }])}::jsonb)`
@@ -252,6 +256,40 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
     const [left] = await sql`
       select count(*)::int as n from ops.runs where session_id = ${s.id} and status = 'queued'`
     expect(left?.n).toBe(5)
+  })
+
+  it('reads no queued run of another kind for a served kind with nothing queued, with statistics current (migration 20261130010000)', async () => {
+    const { client, db, sql } = ctx
+    const s = await client.sessions.create({ name: 'empty kind' })
+    // A worker serves two kinds; 3,000 runs of one are queued and none of the other. With the table
+    // analyzed, the generic plan once read the lane index for the empty kind and filtered all 3,000.
+    await client.runs.enqueue({
+      sessionId: s.id,
+      runs: Array.from({ length: 3000 }, () => ({ kind: 'k-busy', lane: 'B' as const })),
+    })
+    await sql`analyze ops.runs`
+    const notices: string[] = []
+    const conn = postgres(db.url, { max: 1, onnotice: (n) => notices.push(String(n.message)) })
+    try {
+      await conn`load 'auto_explain'`
+      await conn`set auto_explain.log_min_duration = 0`
+      await conn`set auto_explain.log_nested_statements = on`
+      await conn`set auto_explain.log_analyze = on`
+      await conn`set auto_explain.log_level = notice`
+      await conn`set client_min_messages = notice`
+      for (const kinds of ['{k-busy,k-idle}', null]) {
+        const claimed = await conn`select id from ops.claim_runs('w-empty', '{B}', '{10}', ${kinds}::text[])`
+        expect(claimed).toHaveLength(10)
+        const plans = notices.splice(0).join('\n')
+        expect(plans).toContain('idx_runs_kind_queue')
+        expect(plans).not.toMatch(/Seq Scan on runs/)
+        const removed = [...plans.matchAll(/Rows Removed by Filter: (\d+)/g)].map((m) => Number(m[1]))
+        expect(Math.max(0, ...removed)).toBeLessThan(100)
+      }
+    } finally {
+      await conn.end()
+      await sql`delete from ops.sessions where id = ${s.id}`
+    }
   })
 
   it('still enforces every rule of a run, and a broken one names its rule', async () => {
