@@ -15,7 +15,9 @@
  * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
  * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
  * the migrations from that one on, for a before/after pair; BENCH_WAL_LEVEL=logical runs PostgreSQL as
- * Supabase does.
+ * Supabase does; BENCH_ANALYZE=0 leaves the queue tables without fresh statistics (by default both sides'
+ * tables are analyzed after the enqueue, as autovacuum does in production: a claim plan chosen on
+ * statistics is what a real queue runs).
  *
  * The same file is the worker process: with BENCH_WORKER_CHILD set it runs a worker until SIGTERM
  * (graphile-worker's when BENCH_GRAPHILE is set too).
@@ -371,6 +373,7 @@ async function parent() {
     return { bytes: Number(w?.bytes), noFpi: Number(w?.bytes) - Number(w?.fpi) }
   }
 
+  const analyze = process.env.BENCH_ANALYZE !== '0'
   /** Ops: enqueue `runs` no-op runs, drain them with one process; runs/s and WAL bytes per run. */
   async function opsDrain(runs: number, concurrency: number) {
     const session = await client.sessions.create({ name: `compare-c${concurrency}` })
@@ -385,6 +388,7 @@ async function parent() {
         })),
       })
     }
+    if (analyze) await sql`analyze ops.runs`
     const proc = await spawnWorker({
       DATABASE_URL: url,
       WORKER_ID: `compare-c${concurrency}`,
@@ -421,6 +425,7 @@ async function parent() {
       select count(*) from graphile_worker.add_jobs(array(
         select row('noop', '{}'::json, null, null, null, null, null, null)::graphile_worker.job_spec
         from generate_series(1, ${runs})))`
+    if (analyze) await sql`analyze graphile_worker._private_jobs`
     const proc = await spawnWorker({
       DATABASE_URL: url,
       BENCH_GRAPHILE: '1',
