@@ -11,7 +11,7 @@
  * worker, and WAL bytes written per run (pg_current_wal_lsn before the enqueue and after the drain,
  * all of it and without full-page images, by pg_walinspect).
  *
- * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,c10-20k,… picks parts; BENCH_ROUNDS (3),
+ * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,heartbeat,c10-20k,… picks parts; BENCH_ROUNDS (3),
  * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
  * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
  * the migrations from that one on, for a before/after pair; BENCH_WAL_LEVEL=logical runs PostgreSQL as
@@ -581,6 +581,49 @@ async function parent() {
     ])
   }
 
+  // Liveness: what one heartbeat costs a worker that holds N running runs (ops.heartbeat names each
+  // run and its lease), beside a beat of the worker's own row only (a per-worker lease). WAL without
+  // full-page images (pg_walinspect), after a checkpoint, and the mean time of a beat.
+  async function heartbeatCost() {
+    if (only && !only.includes('heartbeat')) return
+    await sql`create extension if not exists pg_walinspect`
+    const session = await client.sessions.create({ name: 'heartbeat cost' })
+    const beats = 50
+    for (const n of [10, 100]) {
+      await sql`
+        insert into ops.runs (session_id, kind, lane)
+        select ${session.id}, 'noop', 'D' from generate_series(1, ${n})`
+      const held =
+        await sql`select id, lease::text as lease from ops.claim_runs('bench-beat', '{D}', ${`{${n}}`}::int[], '{noop}')`
+      const ids = sql.array(held.map((r) => r.id as string))
+      const leases = sql.array(held.map((r) => r.lease as string))
+      const measure = async (beat: () => Promise<unknown>) => {
+        await sql`checkpoint`
+        const lsn = await walNow()
+        const t0 = now()
+        for (let i = 0; i < beats; i++) await beat()
+        const ms = (now() - t0) / beats
+        const [w] = await sql`
+          select coalesce(sum(record_size), 0)::float8 as bytes
+          from pg_get_wal_stats(${lsn}::pg_lsn, pg_current_wal_lsn())`
+        return { bytes: Number(w?.bytes) / beats, ms }
+      }
+      const perRun = await measure(
+        () => sql`select * from ops.heartbeat('bench-beat', ${ids}::uuid[], ${leases}::bigint[])`,
+      )
+      const workerOnly = await measure(
+        () => sql`select * from ops.heartbeat('bench-beat', '{}'::uuid[], '{}'::bigint[])`,
+      )
+      results[`heartbeat ${n} runs`] = { perRun, workerOnly }
+      rows.push([
+        `heartbeat of a worker holding ${n} runs: per run · worker row only`,
+        `${Math.round(perRun.bytes).toLocaleString('en-US')} B WAL, ${perRun.ms.toFixed(2)} ms · ${Math.round(workerOnly.bytes)} B, ${workerOnly.ms.toFixed(2)} ms`,
+      ])
+      await sql`update ops.runs set status = 'succeeded', finished_at = now() where session_id = ${session.id} and status = 'running'`
+    }
+    await sql`delete from ops.sessions where id = ${session.id}`
+  }
+
   async function recovery() {
     if (only && !only.includes('recovery')) return
     // Default settings: 5 s heartbeats, 30 s heartbeat timeout, 4 s ±25 % sweeps.
@@ -624,6 +667,7 @@ async function parent() {
       await drain('2proc-c100-100k', 100_000, 2, 100)
     }
     await recovery()
+    await heartbeatCost()
   } finally {
     await client.close()
     await sql.end()

@@ -162,7 +162,7 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
     }
   })
 
-  it('keeps primary-key lookups for running-run filters, and the sweep on idx_runs_heartbeat', async () => {
+  it('keeps primary-key lookups for running-run filters, and the sweep on idx_runs_running (migration 20261130010200)', async () => {
     const { sql } = ctx
     const plan = async (query: string, args = '') => {
       const rows = await sql.begin(async (tx) => {
@@ -182,12 +182,50 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
       `('{}', 'w')`,
     )
     expect(settle).toContain('runs_pkey')
-    expect(settle).not.toContain('idx_runs_heartbeat')
+    expect(settle).not.toContain('idx_runs_running')
     // The shape of recover_stuck_runs.
     const sweep = await plan(
-      `select id from ops.runs r where r.status = 'running' and r.heartbeat_at < now() - interval '30 seconds'`,
+      `select id from ops.runs r where r.status = 'running' and r.claimed_at is not null and r.heartbeat_at < now() - interval '30 seconds'`,
     )
-    expect(sweep).toContain('idx_runs_heartbeat')
+    expect(sweep).toContain('idx_runs_running')
+  })
+
+  it('beats without a new tuple or index entry: a heartbeat is a HOT update (migration 20261130010200)', async () => {
+    const { client, sql } = ctx
+    const s = await client.sessions.create({ name: 'hot beats' })
+    await client.runs.enqueue({
+      sessionId: s.id,
+      runs: Array.from({ length: 20 }, () => ({ kind: 'k-beat', lane: 'C' as const })),
+    })
+    const held =
+      await sql`select id, lease::text as lease from ops.claim_runs('w-beat', '{C}', '{20}', '{k-beat}')`
+    expect(held).toHaveLength(20)
+    const ids = sql.array(held.map((r) => r.id as string))
+    const leases = sql.array(held.map((r) => r.lease as string))
+    // This backend's pending table counters (pg_stat_xact_*, not yet flushed to pg_stat_*), read before
+    // and after the beats inside one transaction: the difference is what the beats did.
+    const counters = (tx: typeof sql) => tx`
+      select n_tup_upd::int as updates, n_tup_hot_upd::int as hot
+      from pg_stat_xact_user_tables where schemaname = 'ops' and relname = 'runs'`
+    // Five beats, each its own transaction (as a worker sends them), each counted inside it.
+    let updates = 0
+    let hot = 0
+    for (let i = 0; i < 5; i++) {
+      await sql.begin(async (tx) => {
+        const [a] = await counters(tx)
+        const answer = await tx`select * from ops.heartbeat('w-beat', ${ids}::uuid[], ${leases}::bigint[])`
+        expect(answer).toHaveLength(0)
+        const [b] = await counters(tx)
+        updates += (b?.updates ?? 0) - (a?.updates ?? 0)
+        hot += (b?.hot ?? 0) - (a?.hot ?? 0)
+      })
+    }
+    expect(updates).toBe(100)
+    // Nearly every beat finds room on its row's page (fillfactor 90 keeps room, and a beat prunes the
+    // versions earlier beats left once no snapshot needs them); with heartbeat_at in an index, none
+    // could be HOT.
+    expect(hot).toBeGreaterThanOrEqual(80)
+    await sql`delete from ops.sessions where id = ${s.id}`
   })
 
   it('plans claim_runs on the queue index and complete_runs on primary keys (migration 20261128005000)', async () => {
