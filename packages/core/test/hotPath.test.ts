@@ -221,10 +221,20 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
       })
     }
     expect(updates).toBe(100)
-    // Nearly every beat finds room on its row's page (fillfactor 90 keeps room, and a beat prunes the
-    // versions earlier beats left once no snapshot needs them); with heartbeat_at in an index, none
-    // could be HOT.
-    expect(hot).toBeGreaterThanOrEqual(80)
+    // With heartbeat_at in an index none could be HOT. How many are depends on room on the page
+    // (fillfactor 90, and the versions earlier beats left, pruned once no snapshot needs them): 77 to
+    // 100 of 100 in runs here.
+    expect(hot).toBeGreaterThanOrEqual(50)
+    // And no index of ops.runs holds heartbeat_at, in its key, its INCLUDE list or its predicate.
+    const [indexed] = await sql`
+      select count(*)::int as n from pg_index i
+      where i.indrelid = 'ops.runs'::regclass
+        and (exists (
+            select 1 from pg_attribute a
+            where a.attrelid = i.indrelid and a.attname = 'heartbeat_at' and a.attnum = any (i.indkey::int2[]))
+          or pg_get_expr(i.indpred, i.indrelid) like '%heartbeat_at%'
+          or pg_get_expr(i.indexprs, i.indrelid) like '%heartbeat_at%')`
+    expect(indexed?.n).toBe(0)
     await sql`delete from ops.sessions where id = ${s.id}`
   })
 

@@ -44,6 +44,30 @@ describe('fenced leases in SQL', () => {
     ).toEqual([])
   })
 
+  it('settles only the current lease when one batch carries a stale execution and its successor', async () => {
+    const { stale, current } = await staleAndCurrent('lease-batch')
+    for (const results of [
+      [
+        { ...held(stale), result: 'stale' },
+        { ...held(current), result: 'current' },
+      ],
+      [
+        { ...held(current), result: 'current' },
+        { ...held(stale), result: 'stale' },
+      ],
+    ]) {
+      await ctx.sql`update ops.runs set status = 'running', finished_at = null, result = null where id = ${current.id}`
+      const settled = await ctx.client.worker.complete({ workerId: 'same-worker', results })
+      expect(settled).toHaveLength(1)
+      expect(settled[0]).toMatchObject({
+        id: current.id,
+        lease: current.lease,
+        status: 'succeeded',
+        result: 'current',
+      })
+    }
+  })
+
   it('refuses every write of a stale lease, even from the same worker id, and writes nothing', async () => {
     const { stale, current } = await staleAndCurrent('lease-stale')
     const w = 'same-worker'
