@@ -214,7 +214,7 @@ export function App({ devMode }: { devMode: boolean }) {
 }
 
 /**
- * False until the board's counts have loaded (or 1.5 s passed), then true for good. What only
+ * False until the board's counts have loaded and been painted (or 1.5 s passed), then true for good. What only
  * completes the page (the session list, the enqueue form and its templates, the charts and their
  * history) mounts then: on first load, the browser's requests and the server's time go to the
  * counts and the first cards (the critical path at 100,000 runs), and the first render is smaller.
@@ -226,8 +226,15 @@ function useBoardSettled(sessionId: string | undefined): boolean {
   useEffect(() => {
     if (settled) return
     if (loaded) {
-      setSettled(true)
-      return
+      // After the frame that shows the counts and cards: the rest must not lengthen that render.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const frame = requestAnimationFrame(() => {
+        timer = setTimeout(() => setSettled(true), 0)
+      })
+      return () => {
+        cancelAnimationFrame(frame)
+        clearTimeout(timer)
+      }
     }
     const timer = setTimeout(() => setSettled(true), 1500)
     return () => clearTimeout(timer)
