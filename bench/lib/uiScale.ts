@@ -1,7 +1,9 @@
 /**
  * The Runboard at scale, in Chromium: one session of N runs (100,000 by default) that a worker drains
  * while the board is open. Measured:
- * - first render: navigation start → the counts show the session's total and the first cards exist;
+ * - first render: navigation start → the counts show the session's total and the first cards exist,
+ *   timed in the page (the frame painted after the DOM first had both) and as the harness sees it
+ *   (goto → its poll saw it: adds Playwright's round trips); with the first render's requests;
  * - long tasks (PerformanceObserver 'longtask') and frame gaps (requestAnimationFrame) while it drains;
  * - bytes the page received per minute of drain, on the wire (compressed) and decoded (CDP Network
  *   dataReceived/loadingFinished; the SSE stream included);
@@ -37,6 +39,13 @@ const INIT_SCRIPT = `
   requestAnimationFrame(tick)
   const record = () => {
     const counts = document.querySelector('.ocr-counts')
+    // First render, timed in the page: the first frame painted with the session's total and cards
+    // (the harness's polling and round trips left out).
+    if (!w.__firstFull && counts && Number(counts.getAttribute('data-total')) > 0 && document.querySelector('article.ocr-run')) {
+      const first = { dom: performance.now(), painted: 0, total: Number(counts.getAttribute('data-total')) }
+      w.__firstFull = first
+      requestAnimationFrame(() => { first.painted = performance.now() })
+    }
     const s = counts && counts.querySelector('[data-status="succeeded"] strong')
     const v = s && s.getAttribute('data-count')
     if (v === null || v === undefined || v === '') return
@@ -147,8 +156,19 @@ export async function measureScale(options: {
     { figure: 'runs in the session', value: runs, target: '', met: '' },
     { figure: 'enqueue (s)', value: round(enqueueMs / 1000), target: '', met: '' },
     ...serverRows,
-    ...opens.flatMap(({ ms, critical }, i) => [
-      { figure: `first render, fresh context #${i + 1} (ms)`, value: ms, target: '≤ 1000', met: ms <= 1000 },
+    ...opens.flatMap(({ ms, inPage, critical }, i) => [
+      {
+        figure: `first render, fresh context #${i + 1}: in the page, navigation → painted (ms)`,
+        value: inPage,
+        target: '≤ 1000',
+        met: inPage <= 1000,
+      },
+      {
+        figure: `  #${i + 1} as the harness saw it (goto → its poll saw it) (ms)`,
+        value: ms,
+        target: '',
+        met: '',
+      },
       ...critical.map((line) => ({ figure: `  #${i + 1} ${line}`, value: '', target: '', met: '' })),
     ]),
     {
@@ -370,7 +390,7 @@ async function openOnce(
   browser: Browser,
   url: string,
   runs: number,
-): Promise<{ ms: number; critical: string[] }> {
+): Promise<{ ms: number; inPage: number; critical: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
   try {
     const page = await context.newPage()
@@ -385,6 +405,12 @@ async function openOnce(
       { timeout: 60_000, polling: 'raf' },
     )
     const ms = Date.now() - start
+    await page.waitForFunction(
+      () => (window as unknown as { __firstFull?: { painted: number } }).__firstFull?.painted,
+    )
+    const inPage = await page.evaluate(() =>
+      Math.round((window as unknown as { __firstFull: { painted: number } }).__firstFull.painted),
+    )
     const critical = await page.evaluate(() => {
       const end = performance.now()
       const lines = (performance.getEntriesByType('resource') as PerformanceResourceTiming[])
@@ -403,10 +429,10 @@ async function openOnce(
         `document: response end ${Math.round(nav?.responseEnd ?? 0)}, DOMContentLoaded ${Math.round(nav?.domContentLoadedEventEnd ?? 0)} ms`,
         ...lines,
         `long tasks (start+ms): ${tasks || 'none'}`,
-        `rendered at ${Math.round(end)} ms`,
+        `harness saw it at ${Math.round(end)} ms`,
       ]
     })
-    return { ms, critical }
+    return { ms, inPage, critical }
   } finally {
     await context.close()
   }
