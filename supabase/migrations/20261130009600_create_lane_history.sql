@@ -13,8 +13,9 @@
 -- created_at, as the live counts (status = 'queued') do. So the last bucket equals the live queued
 -- count, and the chart extends live without a jump.
 --
--- Bounded: a window of 60 s to 24 h, 1 to 240 buckets. Only runs that are queued now or changed
--- within the window are read (a run whose last change is older contributes nothing: every step it
+-- Bounded: a window of 60 s to 24 h, 1 to 240 buckets. Each run's steps are bucket numbers, and runs
+-- with the same ones are grouped before the steps are expanded. Only runs that are
+-- queued now or changed within the window are read (a run whose last change is older contributes nothing: every step it
 -- has is at or before updated_at, and it is not queued now). Security invoker: RLS applies.
 create function ops.lane_history(
   p_session_id uuid default null,
@@ -46,25 +47,43 @@ begin
   -- parameters. steps: the +1/-1 steps per lane and bucket, bucket -1 holding every step up to the
   -- window's start (the depth then); depth at the end of a bucket is the running sum up to it.
   execute '
-    with steps as materialized (
-      select r.lane, s.i, pg_catalog.sum(s.dq) as dq, pg_catalog.sum(s.fin) as fin, pg_catalog.sum(s.fail) as fail
+    with moments as (
+      -- The steps of each run as bucket numbers (null: no such step), runs with the same ones counted
+      -- once: the steps below expand at most lanes x buckets^4 groups, and usually far fewer than runs.
+      select r.lane,
+        case when t.q is null then null when t.q <= $2 then -1
+          else least($4 - 1, floor(pg_catalog.date_part(''epoch'', t.q - $2) / $3)::integer) end as iq,
+        case when t.l is null then null when t.l <= $2 then -1
+          else least($4 - 1, floor(pg_catalog.date_part(''epoch'', t.l - $2) / $3)::integer) end as il,
+        case when t.rq is null then null when t.rq <= $2 then -1
+          else least($4 - 1, floor(pg_catalog.date_part(''epoch'', t.rq - $2) / $3)::integer) end as ir,
+        case when t.f is null then null when t.f <= $2 then -1
+          else least($4 - 1, floor(pg_catalog.date_part(''epoch'', t.f - $2) / $3)::integer) end as ifin,
+        r.status = ''failed'' as failed,
+        pg_catalog.count(*) as n
       from ops.runs r
-      cross join lateral (
-        select case when e.t <= $2 then -1
-            else least($4 - 1, floor(extract(epoch from (e.t - $2)) / $3)::integer) end as i,
-          e.dq, e.fin, e.fail
-        from (values
-          (r.created_at, 1, 0, 0),
-          (case when r.started_at is not null then r.started_at
-            when r.status <> ''queued'' then coalesce(r.finished_at, r.updated_at) end, -1, 0, 0),
-          (case when r.status = ''queued'' and r.started_at is not null then r.updated_at end, 1, 0, 0),
-          (case when r.status in (''succeeded'', ''failed'', ''cancelled'') then r.finished_at end, 0, 1,
-            case when r.status = ''failed'' then 1 else 0 end)
-        ) e(t, dq, fin, fail)
-        where e.t is not null
-      ) s
+      cross join lateral (select
+        r.created_at,
+        case when r.started_at is not null then r.started_at
+          when r.status <> ''queued'' then coalesce(r.finished_at, r.updated_at) end,
+        case when r.status = ''queued'' and r.started_at is not null then r.updated_at end,
+        case when r.status in (''succeeded'', ''failed'', ''cancelled'') then r.finished_at end
+      ) t(q, l, rq, f)
       where ' || case when p_session_id is null then '' else 'r.session_id = $1 and ' end || '
         (r.status = ''queued'' or r.updated_at > $2)
+      group by 1, 2, 3, 4, 5, 6
+    ),
+    steps as materialized (
+      select m.lane, e.i, pg_catalog.sum(e.dq * m.n) as dq, pg_catalog.sum(e.fin * m.n) as fin,
+        pg_catalog.sum(e.fail * m.n) as fail
+      from moments m
+      cross join lateral (values
+        (m.iq, 1, 0, 0),
+        (m.il, -1, 0, 0),
+        (m.ir, 1, 0, 0),
+        (m.ifin, 0, 1, case when m.failed then 1 else 0 end)
+      ) e(i, dq, fin, fail)
+      where e.i is not null
       group by 1, 2
     ),
     depth as (

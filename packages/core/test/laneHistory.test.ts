@@ -63,13 +63,19 @@ describe('stats.laneHistory (ops.lane_history)', () => {
       status = 'succeeded', finished_at = ${ago(4800)}, updated_at = ${ago(4800)}`,
     )
 
+    // Five runs of one enqueue (one created_at): counted as one group of five, in the last bucket.
+    await client.runs.enqueue({
+      sessionId: s.id,
+      runs: Array.from({ length: 5 }, () => ({ kind: 'h', lane: 'C' as const })),
+    })
+
     const h = await client.stats.laneHistory({ sessionId: s.id, windowSeconds: 600, buckets: 10 })
     expect(h.windowSeconds).toBe(600)
     expect(h.buckets).toBe(10)
     expect(h.queued).toEqual({
       A: [1, 1, 1, 1, 0, 0, 0, 0, 0, 1],
       B: [0, 0, 0, 0, 0, 0, 0, 1, 1, 1],
-      C: [0, 0, 0, 1, 1, 0, 0, 0, 0, 0],
+      C: [0, 0, 0, 1, 1, 0, 0, 0, 0, 5],
       D: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
     })
     expect(h.finished).toEqual([0, 0, 0, 0, 0, 1, 1, 0, 0, 1])
