@@ -1,26 +1,25 @@
-import { isOpsError, type Session } from '@ops-control-room/core/client'
+import { isOpsError } from '@ops-control-room/core/client'
 import {
   BulkActions,
-  EnqueueForm,
-  FleetView,
-  LaneDepthChart,
   MetricsPanel,
   Runboard,
-  RunDetails,
   type RunFilterState,
   RunFilters,
-  SessionList,
   SessionSource,
-  SpecKitForm,
-  ThroughputChart,
   TimeFormatProvider,
   toRunListFilter,
   useSession,
   useSessionStats,
-  useTemplates,
 } from '@ops-control-room/react'
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { useHashState } from './useHashState'
+
+// Not on the first render's path: a chunk of their own (see LaterParts.tsx).
+const later = () => import('./LaterParts')
+const SidebarTools = lazy(() => later().then((m) => ({ default: m.SidebarTools })))
+const Charts = lazy(() => later().then((m) => ({ default: m.Charts })))
+const FleetView = lazy(() => later().then((m) => ({ default: m.FleetView })))
+const RunDetails = lazy(() => later().then((m) => ({ default: m.Details })))
 
 const FILTER_KEYS = ['status', 'lane', 'kind', 'workerId', 'search', 'range'] as const
 
@@ -117,14 +116,16 @@ export function App({ devMode }: { devMode: boolean }) {
         <div className={state.run ? 'app-body has-details' : 'app-body'}>
           {state.run ? (
             <aside className="app-details" aria-label="Run details" ref={detailsRef} tabIndex={-1}>
-              <RunDetails
-                runId={state.run}
-                onClose={closeDetails}
-                currentSession={session.data}
-                onReplayed={({ run, session: created }) =>
-                  setState({ session: created?.id ?? run.sessionId, run: run.id })
-                }
-              />
+              <Suspense fallback={<p className="app-pending">Loading the run…</p>}>
+                <RunDetails
+                  runId={state.run}
+                  onClose={closeDetails}
+                  currentSession={session.data}
+                  onReplayed={({ run, session: created }) =>
+                    setState({ session: created?.id ?? run.sessionId, run: run.id })
+                  }
+                />
+              </Suspense>
             </aside>
           ) : null}
           <aside className="app-sidebar" aria-label="Sessions and enqueue">
@@ -138,11 +139,13 @@ export function App({ devMode }: { devMode: boolean }) {
               All recent runs
             </button>
             {settled ? (
-              <SidebarTools
-                selectedId={state.session}
-                currentSession={session.data}
-                onSession={(id) => setState({ session: id, run: null })}
-              />
+              <Suspense fallback={<p className="app-pending">Loading sessions…</p>}>
+                <SidebarTools
+                  selectedId={state.session}
+                  currentSession={session.data}
+                  onSession={(id) => setState({ session: id, run: null })}
+                />
+              </Suspense>
             ) : (
               <p className="app-pending">Loading sessions…</p>
             )}
@@ -157,7 +160,9 @@ export function App({ devMode }: { devMode: boolean }) {
               </a>
             </nav>
             {state.view === 'workers' ? (
-              <FleetView runHref={(run) => `#session=${run.sessionId}&run=${run.id}`} />
+              <Suspense fallback={<p className="app-pending">Loading the fleet…</p>}>
+                <FleetView runHref={(run) => `#session=${run.sessionId}&run=${run.id}`} />
+              </Suspense>
             ) : (
               <>
                 <h2 className="app-section-title">{title}</h2>
@@ -165,10 +170,9 @@ export function App({ devMode }: { devMode: boolean }) {
                 {unknownSession ? null : (
                   <div className="app-charts">
                     {settled ? (
-                      <>
-                        <ThroughputChart sessionId={state.session} />
-                        <LaneDepthChart sessionId={state.session} />
-                      </>
+                      <Suspense fallback={null}>
+                        <Charts sessionId={state.session} />
+                      </Suspense>
                     ) : null}
                   </div>
                 )}
@@ -240,34 +244,6 @@ function useBoardSettled(sessionId: string | undefined): boolean {
     return () => clearTimeout(timer)
   }, [loaded, settled])
   return settled
-}
-
-/** The sidebar's session list and forms (mounted once the board has settled). */
-function SidebarTools({
-  selectedId,
-  currentSession,
-  onSession,
-}: {
-  selectedId: string | undefined
-  currentSession: Session | undefined
-  onSession(id: string): void
-}) {
-  // The Spec Kit form, where the control room has a spec_kit_generate template (pnpm start does).
-  const templates = useTemplates({ latestOnly: true })
-  const specKit = templates.data?.some((t) => t.kind === 'spec_kit_generate') ?? false
-  return (
-    <>
-      <SessionList selectedId={selectedId} onSelect={(s) => onSession(s.id)} />
-      <EnqueueForm
-        currentSession={currentSession}
-        onEnqueued={({ session: s }) => {
-          if (s) onSession(s.id)
-          document.getElementById('runs')?.focus()
-        }}
-      />
-      {specKit ? <SpecKitForm onEnqueued={({ session: s }) => s && onSession(s.id)} /> : null}
-    </>
-  )
 }
 
 /** The current URL with another view (other hash keys kept). */
