@@ -1,7 +1,9 @@
 /**
  * The Runboard at scale, in Chromium: one session of N runs (100,000 by default) that a worker drains
  * while the board is open. Measured:
- * - first render: navigation start → the counts show the session's total and the first cards exist;
+ * - first render: navigation start → the counts show the session's total and the first cards exist,
+ *   timed in the page (the frame painted after the DOM first had both) and as the harness sees it
+ *   (goto → its poll saw it: adds Playwright's round trips); with the first render's requests;
  * - long tasks (PerformanceObserver 'longtask') and frame gaps (requestAnimationFrame) while it drains;
  * - bytes the page received per minute of drain, on the wire (compressed) and decoded (CDP Network
  *   dataReceived/loadingFinished; the SSE stream included);
@@ -37,6 +39,13 @@ const INIT_SCRIPT = `
   requestAnimationFrame(tick)
   const record = () => {
     const counts = document.querySelector('.ocr-counts')
+    // First render, timed in the page: the first frame painted with the session's total and cards
+    // (the harness's polling and round trips left out).
+    if (!w.__firstFull && counts && Number(counts.getAttribute('data-total')) > 0 && document.querySelector('article.ocr-run')) {
+      const first = { dom: performance.now(), painted: 0, total: Number(counts.getAttribute('data-total')) }
+      w.__firstFull = first
+      requestAnimationFrame(() => { first.painted = performance.now() })
+    }
     const s = counts && counts.querySelector('[data-status="succeeded"] strong')
     const v = s && s.getAttribute('data-count')
     if (v === null || v === undefined || v === '') return
@@ -56,6 +65,10 @@ export async function measureScale(options: {
   client: OpsClient
   sql: postgres.Sql
   runs: number
+  /** Extra first renders measured, each in a fresh browser context (warm server). Default 2. */
+  reopens?: number
+  /** false: measure first render and server times only, no drain. Default true. */
+  drain?: boolean
 }): Promise<ScaleResult> {
   const { browser, url, client, sql, runs } = options
   const lanes = ['A', 'B', 'C', 'D'] as const
@@ -70,6 +83,10 @@ export async function measureScale(options: {
   }
   const enqueueMs = Date.now() - enqueueStart
   await sql`vacuum analyze ops.runs`
+  const serverRows = await serverTimes(sql, session.id)
+  const opens: { ms: number; critical: string[] }[] = []
+  for (let i = 0; i < (options.reopens ?? 2); i++)
+    opens.push(await openOnce(browser, `${url}/#session=${session.id}`, runs))
 
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
   const page = await context.newPage()
@@ -135,6 +152,50 @@ export async function measureScale(options: {
   const firstStats = timings.res.find((r) => r.path === '/stats/session')
   const firstRuns = timings.res.filter((r) => r.path === '/runs')
   const domCards = await page.locator('article.ocr-run').count()
+  const openRows = [
+    { figure: 'runs in the session', value: runs, target: '', met: '' },
+    { figure: 'enqueue (s)', value: round(enqueueMs / 1000), target: '', met: '' },
+    ...serverRows,
+    ...opens.flatMap(({ ms, inPage, critical }, i) => [
+      {
+        figure: `first render, fresh context #${i + 1}: in the page, navigation → painted (ms)`,
+        value: inPage,
+        target: '≤ 1000',
+        met: inPage <= 1000,
+      },
+      {
+        figure: `  #${i + 1} as the harness saw it (goto → its poll saw it) (ms)`,
+        value: ms,
+        target: '',
+        met: '',
+      },
+      ...critical.map((line) => ({ figure: `  #${i + 1} ${line}`, value: '', target: '', met: '' })),
+    ]),
+    {
+      figure: 'first render, measured context (ms)',
+      value: firstRenderMs,
+      target: '≤ 1000',
+      met: firstRenderMs <= 1000,
+    },
+    { figure: 'cards in the DOM at first render', value: domCards, target: '', met: '' },
+    { figure: '  DOMContentLoaded (ms)', value: timings.domContentLoaded, target: '', met: '' },
+    {
+      figure: '  first /stats/session: started at, took (ms)',
+      value: firstStats ? `${firstStats.start}, ${firstStats.ms}` : '—',
+      target: '',
+      met: '',
+    },
+    {
+      figure: '  first /runs pages: slowest took (ms)',
+      value: Math.max(0, ...firstRuns.slice(0, 4).map((r) => r.ms)),
+      target: '',
+      met: '',
+    },
+  ]
+  if (options.drain === false) {
+    await context.close()
+    return { rows: openRows }
+  }
   await page.waitForFunction(() => document.querySelector('.ocr-live')?.getAttribute('data-live') === 'live')
 
   // Drain: a worker claims and completes batches on every lane; the database is sampled meanwhile.
@@ -216,23 +277,7 @@ export async function measureScale(options: {
   const breakdown = [...byPath].sort((a, b) => b[1] - a[1]).slice(0, 4)
   return {
     rows: [
-      { figure: 'runs in the session', value: runs, target: '', met: '' },
-      { figure: 'enqueue (s)', value: round(enqueueMs / 1000), target: '', met: '' },
-      { figure: 'first render (ms)', value: firstRenderMs, target: '≤ 1000', met: firstRenderMs <= 1000 },
-      { figure: 'cards in the DOM at first render', value: domCards, target: '', met: '' },
-      { figure: '  DOMContentLoaded (ms)', value: timings.domContentLoaded, target: '', met: '' },
-      {
-        figure: '  first /stats/session: started at, took (ms)',
-        value: firstStats ? `${firstStats.start}, ${firstStats.ms}` : '—',
-        target: '',
-        met: '',
-      },
-      {
-        figure: '  first /runs pages: slowest took (ms)',
-        value: Math.max(0, ...firstRuns.slice(0, 4).map((r) => r.ms)),
-        target: '',
-        met: '',
-      },
+      ...openRows,
       { figure: 'drain (s)', value: round(drainMs / 1000), target: '', met: '' },
       { figure: 'drain rate (runs/s)', value: Math.round(runs / (drainMs / 1000)), target: '', met: '' },
       { figure: 'long tasks > 50 ms while draining', value: longTasks.length, target: '', met: '' },
@@ -273,5 +318,122 @@ export async function measureScale(options: {
         met: settleMs <= 1000,
       },
     ],
+  }
+}
+
+/** Median server time of the first render's queries, and of the bulk and history functions. */
+async function serverTimes(sql: postgres.Sql, sessionId: string): Promise<Record<string, unknown>[]> {
+  const median = async (run: () => Promise<unknown>) => {
+    const ms: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now()
+      await run()
+      ms.push(performance.now() - t)
+    }
+    return round(ms.sort((a, b) => a - b)[2] as number)
+  }
+  const cases: [string, () => Promise<unknown>][] = [
+    ['ops.session_stats (counts)', () => sql`select ops.session_stats(${sessionId}::uuid, 300, 0)`],
+    [
+      'ops.session_stats, 30 buckets (throughput chart)',
+      () => sql`select ops.session_stats(${sessionId}::uuid, 900, 30)`,
+    ],
+    [
+      'ops.lane_history, 15 min in 180 buckets',
+      () => sql`select ops.lane_history(${sessionId}::uuid, 900, 180)`,
+    ],
+    [
+      'ops.lane_history, 24 h in 240 buckets',
+      () => sql`select ops.lane_history(${sessionId}::uuid, 86400, 240)`,
+    ],
+    [
+      'first page per lane (30 each)',
+      () => sql`select r.* from unnest(array['A','B','C','D']::ops.lane_type[]) as l(lane)
+        cross join lateral (select * from ops.runs where session_id = ${sessionId} and lane = l.lane
+          order by seq desc limit 30) r`,
+    ],
+    [
+      'count of a filter (max 10,000)',
+      () => sql`select count(*) from (select 1 from ops.runs where session_id = ${sessionId}
+        and status = any('{queued,running}') limit 10001) m`,
+    ],
+    [
+      'ops.matching_run_ids, 10,000 of the session',
+      () =>
+        sql`select cardinality(ops.matching_run_ids(${sql.json({ sessionId })}::jsonb, '{queued,running}', 10000))`,
+    ],
+  ]
+  const rows: Record<string, unknown>[] = []
+  for (const [name, run] of cases)
+    rows.push({ figure: `server: ${name} (ms, median of 5)`, value: await median(run), target: '', met: '' })
+  // One bulk cancel of 10,000 in one transaction, rolled back (the board needs its runs).
+  const t = performance.now()
+  await sql
+    .begin(async (tx) => {
+      await tx`select ops.cancel_matching(${tx.json({ sessionId })}::jsonb, 'bench', 10000)`
+      throw new Error('rollback')
+    })
+    .catch((err: Error) => {
+      if (err.message !== 'rollback') throw err
+    })
+  rows.push({
+    figure: 'server: ops.cancel_matching of 10,000, one transaction (ms, rolled back)',
+    value: round(performance.now() - t),
+    target: '',
+    met: '',
+  })
+  return rows
+}
+
+/** One first render in a fresh context, and its critical path: requests started before it ended. */
+async function openOnce(
+  browser: Browser,
+  url: string,
+  runs: number,
+): Promise<{ ms: number; inPage: number; critical: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
+  try {
+    const page = await context.newPage()
+    await page.addInitScript(INIT_SCRIPT)
+    const start = Date.now()
+    await page.goto(url)
+    await page.waitForFunction(
+      (n) =>
+        document.querySelector('.ocr-counts')?.getAttribute('data-total') === String(n) &&
+        document.querySelectorAll('article.ocr-run').length > 0,
+      runs,
+      { timeout: 60_000, polling: 'raf' },
+    )
+    const ms = Date.now() - start
+    await page.waitForFunction(
+      () => (window as unknown as { __firstFull?: { painted: number } }).__firstFull?.painted,
+    )
+    const inPage = await page.evaluate(() =>
+      Math.round((window as unknown as { __firstFull: { painted: number } }).__firstFull.painted),
+    )
+    const critical = await page.evaluate(() => {
+      const end = performance.now()
+      const lines = (performance.getEntriesByType('resource') as PerformanceResourceTiming[])
+        .filter((r) => r.startTime < end)
+        .map((r) => {
+          const u = new URL(r.name)
+          const q = u.search.length > 40 ? `${u.search.slice(0, 40)}…` : u.search
+          return `${Math.round(r.startTime)}+${Math.round(r.duration)} ms ${u.pathname}${q} (${Math.round(r.encodedBodySize / 1024)} KB)`
+        })
+      const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined
+      const w = window as unknown as { __perf: { longTasks: { start: number; duration: number }[] } }
+      const tasks = w.__perf.longTasks
+        .map((t) => `${Math.round(t.start)}+${Math.round(t.duration)}`)
+        .join(', ')
+      return [
+        `document: response end ${Math.round(nav?.responseEnd ?? 0)}, DOMContentLoaded ${Math.round(nav?.domContentLoadedEventEnd ?? 0)} ms`,
+        ...lines,
+        `long tasks (start+ms): ${tasks || 'none'}`,
+        `harness saw it at ${Math.round(end)} ms`,
+      ]
+    })
+    return { ms, inPage, critical }
+  } finally {
+    await context.close()
   }
 }

@@ -8,7 +8,9 @@
  *
  * `pnpm bench ui` (BENCH_UI_RUNS sets how many runs; each gives two samples: running, succeeded;
  * 0 skips it). Then the scale phase (bench/lib/uiScale.ts): BENCH_UI_SCALE_RUNS runs in one session
- * (default 100,000; 0 skips it) drained while the board is open.
+ * (default 100,000; 0 skips it) drained while the board is open. BENCH_UI_SCALE_DRAIN=0 measures
+ * only the first renders (BENCH_UI_SCALE_REOPENS fresh contexts, default 2, each with its requests)
+ * and the server times of the board's queries at that size.
  */
 import { spawnSync } from 'node:child_process'
 import { dirname, resolve } from 'node:path'
@@ -71,7 +73,15 @@ async function main() {
       const sql = postgres(pg.url, { max: 2, onnotice: () => {} })
       try {
         scaleRows = (
-          await measureScale({ browser, url: room.url, client: room.client, sql, runs: SCALE_RUNS })
+          await measureScale({
+            browser,
+            url: room.url,
+            client: room.client,
+            sql,
+            runs: SCALE_RUNS,
+            drain: process.env.BENCH_UI_SCALE_DRAIN !== '0',
+            reopens: Number(process.env.BENCH_UI_SCALE_REOPENS ?? 2),
+          })
         ).rows
       } finally {
         await sql.end()
@@ -166,3 +176,9 @@ async function main() {
 }
 
 await main()
+// Everything is closed by now; should a stray handle keep the process alive (seen at times after
+// the scale phase), do not hang the benchmark on it.
+setTimeout(() => {
+  console.error('ui bench: something kept the process alive after cleanup; exiting')
+  process.exit(0)
+}, 5000).unref()

@@ -6,6 +6,7 @@
 --   ops.append_events(p_events jsonb)  execute: service_role
 --   ops.caller_is_trusted()  execute: (owner only)
 --   ops.caller_role()  execute: (owner only)
+--   ops.cancel_matching(p_filter jsonb, p_reason text, p_max integer)  execute: authenticated, service_role
 --   ops.changes_watched()  execute: anon, authenticated, service_role
 --   ops.claim_runs(p_worker_id text, p_lanes ops.lane_type[], p_limits integer[], p_kinds text[])  execute: service_role
 --   ops.complete_runs(p_worker_id text, p_results jsonb)  execute: service_role
@@ -24,6 +25,8 @@
 --   ops.heartbeat(p_worker_id text, p_run_ids uuid[], p_leases bigint[], p_info jsonb)  execute: service_role
 --   ops.is_secret_ref(v jsonb)  execute: anon, authenticated, service_role
 --   ops.key_looks_secret(p_key text)  execute: anon, authenticated, service_role
+--   ops.lane_history(p_session_id uuid, p_window_seconds integer, p_buckets integer)  execute: anon, authenticated, service_role
+--   ops.matching_run_ids(p_filter jsonb, p_statuses ops.run_status[], p_limit integer)  execute: authenticated, service_role
 --   ops.normalize_key(p_key text)  execute: anon, authenticated, service_role
 --   ops.notify_events_inserted()  execute: (owner only)
 --   ops.notify_runs_inserted()  execute: (owner only)
@@ -37,6 +40,7 @@
 --   ops.release_runs(p_worker_id text, p_run_ids uuid[], p_leases bigint[], p_reason text)  execute: service_role
 --   ops.request_cancel(p_run_ids uuid[], p_reason text)  execute: authenticated, service_role
 --   ops.retention_interval()  execute: service_role
+--   ops.retry_matching(p_filter jsonb, p_max integer)  execute: authenticated, service_role
 --   ops.retry_runs(p_run_ids uuid[], p_run_at timestamp with time zone)  execute: authenticated, service_role
 --   ops.run_history(p_run_id uuid, p_after_id bigint)  execute: authenticated, service_role
 --   ops.runs_invariants(p_kind text, p_priority integer, p_params jsonb, p_attempt integer, p_max_attempts integer, p_timeout_seconds integer, p_idempotency_key text, p_template_name text, p_template_version integer, p_progress real, p_progress_message text, p_error jsonb, p_result jsonb, p_status ops.run_status, p_worker_id text, p_heartbeat_at timestamp with time zone, p_claimed_at timestamp with time zone, p_finished_at timestamp with time zone)  execute: anon, authenticated, service_role

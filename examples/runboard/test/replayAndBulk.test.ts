@@ -3,11 +3,14 @@
  * run, select every run matching a filter for a bulk action, session names and at-risk marks on
  * the cards, and the lane-depth chart. The test plays the worker through the client.
  */
+import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
+import { join } from 'node:path'
 import { createTestDatabase, type TestDatabase } from '@ops-control-room/testing'
 import type { Browser, Page } from 'playwright-core'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { signDevToken } from '../../../packages/server/src/dev/devToken'
 import {
   type DevControlRoom,
   startDevControlRoom,
@@ -21,14 +24,16 @@ let room: DevControlRoom
 let browser: Browser
 let page: Page
 let sql: postgres.Sql
+let dataDir: string
 
 beforeAll(async () => {
   const appDir = await buildApp()
   db = await createTestDatabase()
+  dataDir = `${appDir}/../../../test-results/ops-data-replay`
   room = await startDevControlRoom({
     port: 0,
     databaseUrl: db.url,
-    dataDir: `${appDir}/../../../test-results/ops-data-replay`,
+    dataDir,
     appDir,
     worker: false,
     progress: silent,
@@ -205,10 +210,19 @@ describe('select all matching the filter', () => {
     expect(await confirm.textContent()).toContain('Cancel 650 runs matching the filter?')
     await shot('bulk-matching-confirm')
     expect(await axeSerious()).toEqual([])
+    const bulkRequests: string[] = []
+    const onRequest = (r: { method(): string; url(): string }) => {
+      if (r.method() === 'POST' && /\/runs\/(cancel|retry)/.test(r.url()))
+        bulkRequests.push(new URL(r.url()).pathname)
+    }
+    page.on('request', onRequest)
     await confirm.getByRole('button', { name: 'Yes, cancel 650 runs' }).click()
     await expect
       .poll(() => bar.getByRole('status').textContent(), { timeout: 15_000 })
       .toBe('Cancel requested for 650 runs of 650 runs matching.')
+    page.off('request', onRequest)
+    // One request, one transaction: no batches from the browser.
+    expect(bulkRequests).toEqual(['/runs/cancel-matching'])
     const rows = await sql`
       select kind, status, count(*)::int as n from ops.runs where session_id = ${s.id} group by 1, 2 order by 1, 2`
     expect(rows.map((r) => `${r.kind} ${r.status} ${r.n}`)).toEqual([
@@ -218,6 +232,64 @@ describe('select all matching the filter', () => {
     await expect
       .poll(() => page.locator('.ocr-counts [data-status="cancelled"] strong').getAttribute('data-count'))
       .toBe('650')
+  })
+})
+
+describe('select all matching, as a signed-in user', () => {
+  it('refuses the whole retry when one matching kind may not be retried by the user, then retries the allowed kind', async () => {
+    const client = room.client
+    await sql`select ops.set_kind_policy(${sql.json({ kind: 'bulk-user-ok', roles: ['authenticated'] })}::jsonb)`
+    const s = await client.sessions.create({ name: 'bulk as a user' })
+    await client.runs.enqueue({
+      sessionId: s.id,
+      runs: Array.from({ length: 30 }, (_, i) => ({
+        kind: i === 29 ? 'bulk-user-locked' : 'bulk-user-ok',
+        lane: (['A', 'B', 'C', 'D'] as const)[i % 4],
+      })),
+    })
+    await sql`update ops.runs set status = 'failed', finished_at = now(), error = '{"type":"E","message":"boom"}'
+      where session_id = ${s.id}`
+    // The browser gets a signed-in user's token instead of the dev server's service_role one.
+    const secret = (await readFile(join(dataDir, 'dev-jwt-secret'), 'utf8')).trim()
+    const token = signDevToken(secret, { role: 'authenticated', sub: '00000000-0000-4000-8000-0000000000e2' })
+    await page.route('**/ops-config.json', (route) =>
+      route.fulfill({ json: { apiUrl: room.url, token, mode: 'dev' } }),
+    )
+    try {
+      await page.goto(`${room.url}/#session=${s.id}`)
+      await page.reload()
+      const bar = page.getByRole('toolbar', { name: 'Bulk actions' })
+      await bar.getByRole('button', { name: 'Select all matching' }).click()
+      await expect.poll(() => bar.textContent()).toContain('30 runs to retry')
+      await bar.getByRole('button', { name: 'Retry all matching' }).click()
+      await bar.getByRole('alertdialog').getByRole('button', { name: 'Yes, retry 30 runs' }).click()
+      await expect
+        .poll(() => bar.getByRole('status').textContent(), { timeout: 15_000 })
+        .toMatch(/^Refused, nothing was changed: .*bulk-user-locked/)
+      const [after] = await sql`
+        select count(*) filter (where status = 'failed')::int as failed from ops.runs where session_id = ${s.id}`
+      expect(after?.failed).toBe(30)
+      await shot('bulk-matching-refused')
+
+      // Narrowed to the kind the user may retry: all 29, in one go.
+      await page.goto(`${room.url}/#session=${s.id}&kind=bulk-user-ok`)
+      await bar.getByRole('button', { name: 'Select all matching' }).click()
+      await expect.poll(() => bar.textContent()).toContain('29 runs to retry')
+      await bar.getByRole('button', { name: 'Retry all matching' }).click()
+      await bar.getByRole('alertdialog').getByRole('button', { name: 'Yes, retry 29 runs' }).click()
+      await expect
+        .poll(() => bar.getByRole('status').textContent(), { timeout: 15_000 })
+        .toBe('Retried 29 runs of 29 runs matching.')
+      const rows = await sql`
+        select kind, status, count(*)::int as n from ops.runs where session_id = ${s.id} group by 1, 2 order by 1, 2`
+      expect(rows.map((r) => `${r.kind} ${r.status} ${r.n}`)).toEqual([
+        'bulk-user-locked failed 1',
+        'bulk-user-ok queued 29',
+      ])
+    } finally {
+      await page.unroute('**/ops-config.json')
+      await page.reload()
+    }
   })
 })
 
@@ -275,17 +347,37 @@ describe('cards and charts', () => {
     expect(await axeSerious()).toEqual([])
   })
 
-  it('charts queued runs per lane over time from the live counts', async () => {
+  it("charts queued runs per lane from the database's history on open, then from the live counts", async () => {
     const client = room.client
     const s = await client.sessions.create({ name: 'lane depth' })
     await client.runs.enqueue({
       sessionId: s.id,
-      runs: Array.from({ length: 40 }, (_, i) => ({ kind: 'depth', lane: i < 30 ? 'A' : 'B' })),
+      runs: Array.from({ length: 55 }, (_, i) => ({ kind: 'depth', lane: i < 30 ? 'A' : 'B' })),
     })
+    // History before the page opens: lane A's 30 waiting for 12 minutes; 15 of lane B's waited from
+    // 10 to 4 minutes ago, then ran and succeeded (the other 10 were enqueued just now).
+    await sql`update ops.runs set created_at = now() - interval '12 minutes'
+      where session_id = ${s.id} and lane = 'A'`
+    await sql`update ops.runs r set created_at = now() - interval '10 minutes', started_at = now() - interval '4 minutes',
+        claimed_at = now() - interval '4 minutes', attempt = 1, status = 'succeeded',
+        finished_at = now() - interval '3 minutes', updated_at = now() - interval '3 minutes'
+      where r.id in (select id from ops.runs where session_id = ${s.id} and lane = 'B' order by seq limit 15)`
     await page.goto(`${room.url}/#session=${s.id}`)
     const chart = page.locator('figure.ocr-chart--depth')
+    // The last 15 minutes are drawn at once (180 points of 5 s), not only what follows the opening.
+    await expect.poll(() => chart.getByRole('img').getAttribute('data-history')).toBe('180')
+    expect(Number(await chart.getByRole('img').getAttribute('data-points'))).toBeGreaterThanOrEqual(180)
+    const ys = async (lane: string) =>
+      ((await chart.locator(`polyline[data-lane="${lane}"]`).getAttribute('points')) ?? '')
+        .split(' ')
+        .map((p) => Number(p.split(',')[1]))
+    // Lane B stood higher (smaller y) minutes ago than it does now; lane A was empty before its 30.
+    const b = await ys('B')
+    expect(Math.min(...b)).toBeLessThan(b.at(-1) as number)
+    const a = await ys('A')
+    expect(a[0]).toBeGreaterThan(a.at(-1) as number)
     await expect.poll(() => chart.locator('[data-lane="A"]').first().getAttribute('data-queued')).toBe('30')
-    expect(await chart.locator('span[data-lane="B"]').getAttribute('data-queued')).toBe('10')
+    await expect.poll(() => chart.locator('span[data-lane="B"]').getAttribute('data-queued')).toBe('10')
     expect(await chart.getByRole('img').getAttribute('aria-label')).toContain(
       'lane A 30, lane B 10, lane C 0, lane D 0',
     )

@@ -79,7 +79,8 @@ describe('the Runboard in a real browser', () => {
     await page.goto(room.url)
     await expect.poll(() => page.locator('.ocr-live').getAttribute('data-live')).toBe('live')
     console.log(`live after ${Date.now() - opened} ms`)
-    expect(await page.getByRole('navigation', { name: 'Sessions' }).count()).toBe(1)
+    // The session list mounts once the board has its counts (its own chunk, after the first render).
+    await expect.poll(() => page.getByRole('navigation', { name: 'Sessions' }).count()).toBe(1)
     await enqueue({
       template: 'demo',
       session: 'browser e2e',

@@ -78,6 +78,12 @@ export interface Backend {
   sessionStats(input: Parsed<typeof C.SessionStatsInput>): Promise<C.SessionStats>
   /** How many runs match a filter, up to `max`. */
   countRuns(input: Parsed<typeof C.CountRunsInput>): Promise<C.RunCount>
+  /** Cancels every run matching a filter in one transaction (`ops.cancel_matching`). */
+  cancelMatching(input: Parsed<typeof C.CancelMatchingInput>): Promise<C.BulkRunsResult>
+  /** Retries every run matching a filter in one transaction (`ops.retry_matching`). */
+  retryMatching(input: Parsed<typeof C.RetryMatchingInput>): Promise<C.BulkRunsResult>
+  /** Queue depth per lane and throughput history of a session (`ops.lane_history`). */
+  laneHistory(input: Parsed<typeof C.LaneHistoryInput>): Promise<C.LaneHistory>
 
   listEvents(input: Parsed<typeof C.ListEventsInput>): Promise<C.RunEvent[]>
   listArtifacts(input: Parsed<typeof C.ListArtifactsInput>): Promise<C.Artifact[]>

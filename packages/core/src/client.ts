@@ -1,5 +1,4 @@
 import type { Backend, Parsed, SubscribeOptions, Unsubscribe } from './backend'
-import { applyToMatchingRuns, type BulkRunsResult } from './bulkRuns'
 import type * as C from './contract'
 import { NotFoundError, ValidationError } from './errors'
 
@@ -68,12 +67,17 @@ export interface OpsClient {
     /** How many runs match a filter: every run in the database, up to `max` (then `capped`). */
     count(input?: C.CountRunsInput): Promise<C.RunCount>
     /**
-     * Cancels every queued or running run matching a filter (not only loaded ones), in batches of
-     * 500, at most `max` (default and most MAX_BULK_RUNS); each batch is a `cancelMany`.
+     * Cancels every queued or running run matching a filter (not only loaded ones), newest first,
+     * at most `max` (default and most MAX_BULK_RUNS), in one database transaction: all of them or
+     * none. Each goes through the same rules as `cancelMany`. `capped` says more matched.
      */
-    cancelMatching(input: { filter: C.RunFilter; reason?: string; max?: number }): Promise<BulkRunsResult>
-    /** Retries every failed or cancelled run matching a filter, as `cancelMatching` does. */
-    retryMatching(input: { filter: C.RunFilter; max?: number }): Promise<BulkRunsResult>
+    cancelMatching(input: C.CancelMatchingInput): Promise<C.BulkRunsResult>
+    /**
+     * Retries every failed or cancelled run matching a filter, as `cancelMatching` does: one
+     * transaction, so a kind the caller may not retry refuses the whole action (ForbiddenError) and
+     * nothing is retried.
+     */
+    retryMatching(input: C.RetryMatchingInput): Promise<C.BulkRunsResult>
     /** Live run changes (status, progress, cancel requests), optionally of one session. */
     watch(
       filter: WatchRunsFilter,
@@ -110,6 +114,11 @@ export interface OpsClient {
     (input?: C.QueueStatsInput): Promise<C.QueueStats>
     /** Counts per lane and status, throughput and error rate of one session (or of every run). */
     session(input?: C.SessionStatsInput): Promise<C.SessionStats>
+    /**
+     * Queued runs per lane and runs finished/failed per bucket over the last window, rebuilt by the
+     * database from the runs' timestamps (a chart's history on open). Anyone who may read runs.
+     */
+    laneHistory(input?: C.LaneHistoryInput): Promise<C.LaneHistory>
   }
   /**
    * Who may enqueue which kinds (service_role only). A kind without a policy can be enqueued by
@@ -220,10 +229,10 @@ export function buildOpsClient(options: OpsClientOptions, check: ClientChecks): 
         backend.cancelRuns(check.input('CancelRunsInput', input, 'cancel request')),
       retry: async (input) => backend.retryRuns(check.input('RetryRunsInput', input, 'retry request')),
       count: async (input = {}) => backend.countRuns(check.input('CountRunsInput', input, 'run count')),
-      cancelMatching: async ({ filter, reason, max }) =>
-        applyToMatchingRuns(backend, { action: 'cancel', reason }, { filter, max }, check),
-      retryMatching: async ({ filter, max }) =>
-        applyToMatchingRuns(backend, { action: 'retry' }, { filter, max }, check),
+      cancelMatching: async (input) =>
+        backend.cancelMatching(check.input('CancelMatchingInput', input, 'bulk cancel')),
+      retryMatching: async (input) =>
+        backend.retryMatching(check.input('RetryMatchingInput', input, 'bulk retry')),
       watch: async (filter, listener) => {
         const sessionId =
           filter.sessionId === undefined ? undefined : check.id(filter.sessionId, 'session id')
@@ -321,6 +330,8 @@ export function buildOpsClient(options: OpsClientOptions, check: ClientChecks): 
       {
         session: async (input: C.SessionStatsInput = {}) =>
           backend.sessionStats(check.input('SessionStatsInput', input, 'stats query')),
+        laneHistory: async (input: C.LaneHistoryInput = {}) =>
+          backend.laneHistory(check.input('LaneHistoryInput', input, 'history query')),
       },
     ),
     policies: {

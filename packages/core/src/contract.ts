@@ -20,6 +20,7 @@ import {
   EVENT_LEVELS,
   LANES,
   MAX_ARTIFACT_NAME_BYTES,
+  MAX_BULK_RUNS,
   MAX_ENQUEUE_BATCH,
   MAX_PARAMS_BYTES,
   RUN_STATUSES,
@@ -409,6 +410,60 @@ export const CountRunsInput = RunFilter.extend({
 /** How many runs match a filter; `capped` when there are more than `max` (then `count` is `max`). */
 export const RunCount = z.object({ count: z.number().int(), capped: z.boolean() })
 
+/** Cancel every queued or running run matching a filter, in one transaction (`ops.cancel_matching`). */
+export const CancelMatchingInput = z.strictObject({
+  filter: RunFilter,
+  reason: z.string().max(1000).optional(),
+  /** Most runs changed by one call (newest first); more matching means `capped`. Default MAX_BULK_RUNS. */
+  max: z.number().int().min(1).max(MAX_BULK_RUNS).default(MAX_BULK_RUNS),
+})
+
+/** Retry every failed or cancelled run matching a filter, in one transaction (`ops.retry_matching`). */
+export const RetryMatchingInput = z.strictObject({
+  filter: RunFilter,
+  /** Most runs changed by one call (newest first); more matching means `capped`. Default MAX_BULK_RUNS. */
+  max: z.number().int().min(1).max(MAX_BULK_RUNS).default(MAX_BULK_RUNS),
+})
+
+/** What a bulk action over a filter did: all of it, or nothing (it threw). */
+export const BulkRunsResult = z.object({
+  /** Matching runs in a status the action applies to (at most `max`). */
+  seen: z.number().int(),
+  /** Those it changed (a run that finished meanwhile is seen, not changed). */
+  changed: z.number().int(),
+  /** More matched than `max`: run it again for the rest. */
+  capped: z.boolean(),
+})
+
+/** Which history `stats.laneHistory` rebuilds (`ops.lane_history`). */
+export const LaneHistoryInput = z.strictObject({
+  /** One session's runs; every run when omitted. */
+  sessionId: uuid.optional(),
+  /** How far back, in seconds (60 to 86,400). Default 900. */
+  windowSeconds: z.number().int().min(60).max(86_400).default(900),
+  /** Buckets the window is split into (1 to 240). Default 60. */
+  buckets: z.number().int().min(1).max(240).default(60),
+})
+
+const perBucket = z.array(z.number().int())
+
+/**
+ * Queue depth per lane and throughput over the last window, rebuilt by the database from the runs'
+ * timestamps. Bucket `i` covers `[at - windowSeconds + i·w, … + w)`, `w = windowSeconds / buckets`;
+ * `queued` is the depth at its end (so the last equals the live queued count), `finished` and
+ * `failed` what finished within it. A run that went back to the queue and was claimed again since
+ * shows only its first wait.
+ */
+export const LaneHistory = z.object({
+  /** The database's clock: the end of the last bucket. */
+  at: timestamp,
+  windowSeconds: z.number().int(),
+  buckets: z.number().int(),
+  queued: z.object({ A: perBucket, B: perBucket, C: perBucket, D: perBucket }),
+  finished: perBucket,
+  failed: perBucket,
+})
+
 /** What `stats.session` aggregates, and over which window. */
 export const SessionStatsInput = z.strictObject({
   /** One session's runs; every run when omitted. */
@@ -747,6 +802,11 @@ export type RetryRunsInput = z.input<typeof RetryRunsInput>
 export type RunFilter = z.input<typeof RunFilter>
 export type CountRunsInput = z.input<typeof CountRunsInput>
 export type RunCount = z.infer<typeof RunCount>
+export type CancelMatchingInput = z.input<typeof CancelMatchingInput>
+export type RetryMatchingInput = z.input<typeof RetryMatchingInput>
+export type BulkRunsResult = z.infer<typeof BulkRunsResult>
+export type LaneHistoryInput = z.input<typeof LaneHistoryInput>
+export type LaneHistory = z.infer<typeof LaneHistory>
 export type ListEventsInput = z.input<typeof ListEventsInput>
 export type ListArtifactsInput = z.input<typeof ListArtifactsInput>
 export type CreateTemplateInput = z.input<typeof CreateTemplateInput>

@@ -8,7 +8,6 @@ export type { ArtifactBody, ArtifactPutInput, ArtifactStore, StoredArtifact } fr
 export { toByteStream } from './artifactStore'
 export type { Backend, ChangeType, Parsed, SubscribeOptions, Unsubscribe } from './backend'
 export { filterChanges } from './backend'
-export type { BulkRunsResult } from './bulkRuns'
 export type { RunsDigest } from './changeDigest'
 export { createRunDigest, DIGEST_MAX_IDS } from './changeDigest'
 export type { ClientChecks, InputName, OpsClient, OpsClientOptions, WatchRunsFilter } from './client'
@@ -19,6 +18,8 @@ export {
   Artifact,
   ArtifactKind,
   ArtifactName,
+  BulkRunsResult,
+  CancelMatchingInput,
   CancelRunsInput,
   Change,
   ClaimRunsInput,
@@ -43,6 +44,8 @@ export {
   KindPolicy,
   LANES,
   Lane,
+  LaneHistory,
+  LaneHistoryInput,
   Lease,
   ListArtifactsInput,
   ListEventsInput,
@@ -61,6 +64,7 @@ export {
   QueueStatsInput,
   RecoverStuckRunsInput,
   ReleaseRunsInput,
+  RetryMatchingInput,
   RetryRunsInput,
   RUN_STATUSES,
   Run,

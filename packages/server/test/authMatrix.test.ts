@@ -141,6 +141,17 @@ const CASES: Record<string, (f: F) => { method: 'GET' | 'POST'; path: string; bo
   sessionStats: (f) => ({ method: 'GET', path: `/stats/session?sessionId=${f.session}&windowSeconds=60` }),
   retryRuns: (f) => ({ method: 'POST', path: '/runs/retry', body: { ids: [f.queued] } }),
   countRuns: (f) => ({ method: 'GET', path: `/runs/count?sessionId=${f.session}&status=queued` }),
+  cancelMatching: (f) => ({
+    method: 'POST',
+    path: '/runs/cancel-matching',
+    body: { filter: { sessionId: f.session, lanes: ['A'] } },
+  }),
+  retryMatching: (f) => ({
+    method: 'POST',
+    path: '/runs/retry-matching',
+    body: { filter: { sessionId: f.session } },
+  }),
+  laneHistory: (f) => ({ method: 'GET', path: `/stats/lane-history?sessionId=${f.session}&buckets=10` }),
 }
 
 /** What the migrations grant, written out by hand: the test compares the API against it. */
@@ -153,6 +164,7 @@ const ANON = [
   'changes',
   'sessionStats',
   'countRuns',
+  'laneHistory',
 ]
 const AUTHENTICATED = [
   ...ANON,
@@ -169,6 +181,8 @@ const AUTHENTICATED = [
   'queueStats',
   'createDownloadUrl',
   'retryRuns',
+  'cancelMatching',
+  'retryMatching',
 ]
 const EXPECTED: Record<ApiRole, Set<string>> = {
   anon: new Set(ANON),

@@ -8,7 +8,7 @@ beforeAll(async () => {
 })
 afterAll(() => t.teardown())
 
-describe('bulk actions over a filter, through the executor API as each role', () => {
+describe('bulk actions over a filter (one transaction), through the executor API as each role', () => {
   it('counts for anyone, acts only where the role and the kind policies allow', async () => {
     await allowKinds(t.sql, ['bulk-open'])
     const service = t.client('service_role')
@@ -41,6 +41,12 @@ describe('bulk actions over a filter, through the executor API as each role', ()
     await expect(anon.runs.retryMatching({ filter: { sessionId: s.id } })).rejects.toBeInstanceOf(
       ForbiddenError,
     )
+
+    // Both kinds in one filter: one transaction, so the locked kind refuses all of it.
+    await expect(user.runs.retryMatching({ filter: { sessionId: s.id } })).rejects.toBeInstanceOf(
+      ForbiddenError,
+    )
+    expect(await user.runs.count({ sessionId: s.id, status: 'failed' })).toEqual({ count: 40, capped: false })
 
     // A kind the role may enqueue: retried. One it may not: refused with a typed error, nothing changed.
     expect(await user.runs.retryMatching({ filter: { sessionId: s.id, kind: 'bulk-open' } })).toEqual({

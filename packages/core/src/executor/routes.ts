@@ -616,6 +616,48 @@ export const ROUTES: readonly RouteDef[] = [
     readOnly: true,
     tag: 'runs',
   }),
+  route({
+    id: 'cancelMatching',
+    method: 'POST',
+    path: '/runs/cancel-matching',
+    summary:
+      'Cancels every queued or running run matching a filter (newest first, at most `max`) in one transaction: all or nothing.',
+    source: 'body',
+    input: C.CancelMatchingInput,
+    response: C.BulkRunsResult,
+    status: 200,
+    roles: USERS,
+    readOnly: false,
+    tag: 'runs',
+  }),
+  route({
+    id: 'retryMatching',
+    method: 'POST',
+    path: '/runs/retry-matching',
+    summary:
+      'Retries every failed or cancelled run matching a filter (newest first, at most `max`) in one transaction: a kind the role may not retry refuses all.',
+    source: 'body',
+    input: C.RetryMatchingInput,
+    response: C.BulkRunsResult,
+    status: 200,
+    roles: USERS,
+    readOnly: false,
+    tag: 'runs',
+  }),
+  route({
+    id: 'laneHistory',
+    method: 'GET',
+    path: '/stats/lane-history',
+    summary:
+      'Queued runs per lane and runs finished/failed per bucket over the last window, of a session (or of every run), rebuilt by the database.',
+    source: 'query',
+    input: C.LaneHistoryInput,
+    response: C.LaneHistory,
+    status: 200,
+    roles: ALL,
+    readOnly: true,
+    tag: 'runs',
+  }),
 ]
 
 /** Matches a path (already stripped of any prefix) against the route table. */

@@ -284,6 +284,28 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
         return { count: Math.min(n, input.max), capped: n > input.max }
       }),
 
+    // The filter travels as jsonb; ops.matching_run_ids builds the same conditions as countRuns.
+    cancelMatching: (input) =>
+      q(async () => {
+        const [row] = await sql`
+          select ops.cancel_matching(${json(input.filter)}::jsonb, ${input.reason ?? null}::text, ${input.max}::int) as out`
+        return row?.out as C.BulkRunsResult
+      }),
+
+    retryMatching: (input) =>
+      q(async () => {
+        const [row] = await sql`
+          select ops.retry_matching(${json(input.filter)}::jsonb, ${input.max}::int) as out`
+        return row?.out as C.BulkRunsResult
+      }),
+
+    laneHistory: (input) =>
+      q(async () => {
+        const [row] = await sql`
+          select ops.lane_history(${input.sessionId ?? null}::uuid, ${input.windowSeconds}::int, ${input.buckets}::int) as h`
+        return row?.h as C.LaneHistory
+      }),
+
     retryRuns: (input) =>
       q(async () =>
         runs(

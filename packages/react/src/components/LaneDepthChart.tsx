@@ -1,6 +1,7 @@
 'use client'
 import { LANES, type Lane } from '@ops-control-room/core/client'
-import { useEffect, useId, useRef, useState } from 'react'
+import { useEffect, useId, useMemo, useRef, useState } from 'react'
+import { useLaneHistory } from '../hooks/useLaneHistory'
 import { useSessionStats } from '../hooks/useSessionStats'
 
 export interface LaneDepthChartProps {
@@ -24,31 +25,51 @@ const COLOURS: Record<Lane, string> = {
 }
 
 /**
- * Queued runs per lane over time: a line per lane from the live counts the board already reads
- * (`useSessionStats`: the same query, no extra request), one point per `stepMs`, since the chart
- * was mounted. The database keeps no history of queue depth, so the chart starts empty and fills
- * as it watches. The latest figures are in the accessible name.
+ * Queued runs per lane over time, a line per lane. On open it draws the last `stepMs × points`
+ * (at most 24 h, in at most 240 points) as the database rebuilds it from the runs' timestamps
+ * (`useLaneHistory`: one read; a run that went back to the queue and was claimed again since shows
+ * only its first wait), then extends it with the live counts the board already reads
+ * (`useSessionStats`: the same query, no extra request), one point per `stepMs`. The latest
+ * figures are in the accessible name.
  */
 export function LaneDepthChart({ sessionId, stepMs = 5000, points = 180 }: LaneDepthChartProps) {
   const stats = useSessionStats({ sessionId })
+  const windowSeconds = Math.min(86_400, Math.max(60, Math.round((stepMs * points) / 1000)))
+  const buckets = Math.min(240, points)
+  const history = useLaneHistory({ sessionId, windowSeconds, buckets })
   const titleId = useId()
-  const [samples, setSamples] = useState<Sample[]>([])
+  const [live, setLive] = useState<Sample[]>([])
   const forSession = useRef(sessionId)
   useEffect(() => {
     if (forSession.current !== sessionId) {
       forSession.current = sessionId
-      setSamples([])
+      setLive([])
     }
     const data = stats.data
     if (!data) return
     const queued = Object.fromEntries(LANES.map((l) => [l, data.lanes[l].queued])) as Record<Lane, number>
     const t = Math.floor(stats.updatedAt / stepMs) * stepMs
-    setSamples((prev) => {
+    setLive((prev) => {
       const last = prev.at(-1)
       if (last && last.t === t) return [...prev.slice(0, -1), { t, queued }]
       return [...prev, { t, queued }].slice(-points)
     })
   }, [stats.data, stats.updatedAt, sessionId, stepMs, points])
+
+  // The history's buckets end at the database's `at`, which is when the browser received it (less
+  // the round trip): placed on the browser's clock from there, so a skewed clock cannot misplace it.
+  const samples = useMemo(() => {
+    const h = history.data
+    if (!h || history.updatedAt === 0) return live
+    const width = (h.windowSeconds * 1000) / h.buckets
+    const end = history.updatedAt
+    const past: Sample[] = Array.from({ length: h.buckets }, (_, i) => ({
+      t: end - (h.buckets - 1 - i) * width,
+      queued: Object.fromEntries(LANES.map((l) => [l, h.queued[l][i] ?? 0])) as Record<Lane, number>,
+    }))
+    const first = live[0]?.t ?? Number.POSITIVE_INFINITY
+    return [...past.filter((p) => p.t < first), ...live].slice(-Math.max(points, h.buckets))
+  }, [history.data, history.updatedAt, live, points])
 
   const width = 300
   const height = 60
@@ -82,6 +103,7 @@ export function LaneDepthChart({ sessionId, stepMs = 5000, points = 180 }: LaneD
         aria-describedby={titleId}
         preserveAspectRatio="none"
         data-points={samples.length}
+        data-history={history.data ? history.data.buckets : undefined}
       >
         {LANES.map((l) =>
           samples.length === 0 ? null : (

@@ -1,5 +1,5 @@
 'use client'
-import { MAX_BULK_RUNS, type RunFilter, type RunStatus } from '@ops-control-room/core/client'
+import { isOpsError, MAX_BULK_RUNS, type RunFilter, type RunStatus } from '@ops-control-room/core/client'
 import { useEffect, useState } from 'react'
 import { useOpsStore } from '../OpsProvider'
 import type { RunListFilter } from '../store/runListStore'
@@ -42,7 +42,9 @@ export interface MatchingActionsProps {
 /**
  * "Select all matching" (inside `BulkActions` when it has a filter): counts, in the database, the
  * runs of the filter each action applies to, confirms with those counts, then cancels or retries
- * them all in batches (at most MAX_BULK_RUNS per action; the result says when it stopped there).
+ * them all in one request and one database transaction (`runs.cancelMatching` / `retryMatching`):
+ * all of them or none (a kind the user may not retry refuses the whole action). At most
+ * MAX_BULK_RUNS per action; the result line says what was actually changed, and when it stopped.
  */
 
 export function MatchingActions({ filter: boardFilter, onMessage }: MatchingActionsProps) {
@@ -97,7 +99,11 @@ export function MatchingActions({ filter: boardFilter, onMessage }: MatchingActi
       )
       setCounts(null)
     } catch (err) {
-      setMessage(`Failed: ${err instanceof Error ? err.message : String(err)}`)
+      // The server answers these before committing anything: the whole action was refused.
+      const refused =
+        isOpsError(err) && ['forbidden', 'validation', 'conflict', 'unauthorized'].includes(err.code)
+      const why = err instanceof Error ? err.message : String(err)
+      setMessage(refused ? `Refused, nothing was changed: ${why}` : `Failed: ${why}`)
     } finally {
       setBusy(false)
     }

@@ -1,6 +1,6 @@
 'use client'
 import type { Lane } from '@ops-control-room/core'
-import { useCallback, useMemo, useSyncExternalStore } from 'react'
+import { useCallback, useMemo, useRef, useSyncExternalStore } from 'react'
 import { useOpsStore } from '../OpsProvider'
 import {
   createRunListStore,
@@ -24,6 +24,13 @@ export function useRunList(filter: RunListFilter = {}, options: RunListOptions =
   const key = JSON.stringify([filter, options])
   // biome-ignore lint/correctness/useExhaustiveDependencies: key stands for filter and options
   const store = useMemo(() => createRunListStore(ops.client, ops.hub, filter, options), [ops, key])
+  // The first page's request leaves while the board renders, not after the first paint (when
+  // useSyncExternalStore subscribes); the subscription joins it.
+  const prefetched = useRef<unknown>(null)
+  if (prefetched.current !== store) {
+    prefetched.current = store
+    if (store.getSnapshot().status === 'pending') void store.reload().catch(() => {})
+  }
   const state = useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot)
   const loadMore = useCallback((lane: Lane) => store.loadMore(lane), [store])
   const reload = useCallback(() => store.reload(), [store])

@@ -3,7 +3,7 @@ import type { Change, SessionStats } from '@ops-control-room/core'
 import { useMemo } from 'react'
 import { useOpsStore } from '../OpsProvider'
 import type { QueryResult } from '../types'
-import { useQueryStore } from './useQueryStore'
+import { usePrefetch, useQueryStore } from './useQueryStore'
 
 export interface UseSessionStatsOptions {
   /** One session's figures; every run's when omitted. */
@@ -47,5 +47,6 @@ export function useSessionStats(options: UseSessionStatsOptions = {}): QueryResu
       })),
     [ops, sessionId, windowSeconds, buckets, live, pollMs],
   )
+  usePrefetch(store)
   return useQueryStore(store)
 }

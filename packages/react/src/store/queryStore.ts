@@ -111,7 +111,8 @@ export function createQueryStore<T>(hub: ChangeHub, options: QueryStoreOptions<T
       })
     }
     if (options.pollMs) poll = setInterval(schedule, options.pollMs)
-    if (stale || state.status !== 'success') void read()
+    // A read already in flight (a prefetch) brings what a new one would.
+    if (!inflight && (stale || state.status !== 'success')) void read()
   }
 
   const stop = () => {
