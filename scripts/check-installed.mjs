@@ -30,11 +30,28 @@ const published = readdirSync(join(root, 'packages'))
   }))
   .filter(({ pkg }) => !pkg.private)
 
-// core first: the others' declarations are built against its own. With --no-build, a package
-// without a dist/ is built all the same.
-published.sort(
-  (a, b) => Number(b.pkg.name === '@ops-control-room/core') - Number(a.pkg.name === '@ops-control-room/core'),
-)
+// Each package after the workspace packages it depends on: its declarations are built against theirs
+// (github's against worker's, every one's against core's). With --no-build, a package without a dist/
+// is built all the same.
+const names = new Set(published.map(({ pkg }) => pkg.name))
+const inWorkspace = (pkg) =>
+  Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies, ...pkg.devDependencies }).filter(
+    (name) => names.has(name) && name !== pkg.name,
+  )
+const ordered = []
+const visit = (entry, path = []) => {
+  if (ordered.includes(entry)) return
+  if (path.includes(entry))
+    throw new Error(`dependency cycle: ${[...path, entry].map((e) => e.pkg.name).join(' → ')}`)
+  for (const name of inWorkspace(entry.pkg))
+    visit(
+      published.find(({ pkg }) => pkg.name === name),
+      [...path, entry],
+    )
+  ordered.push(entry)
+}
+for (const entry of published) visit(entry)
+published.splice(0, published.length, ...ordered)
 for (const { dir, pkg } of published) {
   if (args.has('--no-build') && existsSync(join(dir, 'dist'))) continue
   console.log(`building ${pkg.name}`)

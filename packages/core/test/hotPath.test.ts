@@ -204,7 +204,7 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
     const leases = sql.array(held.map((r) => r.lease as string))
     // This backend's pending table counters (pg_stat_xact_*, not yet flushed to pg_stat_*), read before
     // and after the beats inside one transaction: the difference is what the beats did.
-    const counters = (tx: typeof sql) => tx`
+    const counters = (tx: postgres.TransactionSql) => tx`
       select n_tup_upd::int as updates, n_tup_hot_upd::int as hot
       from pg_stat_xact_user_tables where schemaname = 'ops' and relname = 'runs'`
     // Five beats, each its own transaction (as a worker sends them), each counted inside it.

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createTestDatabase, dumpOpsSchemaFiles } from '@ops-control-room/testing'
 import postgres from 'postgres'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { beforeAll, expect, it } from 'vitest'
 
 const docs = (path: string) => fileURLToPath(new URL(`../../../docs/schema/${path}`, import.meta.url))
 const migrationsDir = fileURLToPath(new URL('../../../supabase/migrations', import.meta.url))
