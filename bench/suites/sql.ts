@@ -21,10 +21,13 @@ const SESSION = '00000000-0000-0000-0000-0000000000b1'
 const complete = `select count(*) from ops.complete_runs('w', (select jsonb_agg(jsonb_build_object('id', id, 'lease', lease, 'result', null)) from ops.runs where status = 'running' and worker_id = 'w' and heartbeat_at is not null));`
 const claim = (n: number) => `select count(*) from ops.claim_runs('w', '{A}', '{${n}}');`
 
+const claimKindAny = (n: number) => `select count(*) from ops.claim_runs('w', '{A}', '{${n}}', '{noop}');`
 const claimKind = (n: number) => `select count(*) from ops.claim_runs('w', '{A}', '{${n}}', '{spec}');`
 
 const allCases: { name: string; statements: string[]; n1: number; n2: number }[] = [
   { name: 'claim + complete, 1 run', statements: [claim(1), complete], n1: 5, n2: 25 },
+  // The pickup of a single enqueue: one claim of one run of the worker's kind.
+  { name: 'claim alone, 1 run, kinds given', statements: [claimKindAny(1)], n1: 5, n2: 25 },
   { name: 'claim + complete, 10 runs', statements: [claim(10), complete], n1: 5, n2: 25 },
   { name: 'claim + complete, 100 runs', statements: [claim(100), complete], n1: 3, n2: 13 },
   {

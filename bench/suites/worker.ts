@@ -11,7 +11,10 @@
  * worker, and WAL bytes written per run (pg_current_wal_lsn before the enqueue and after the drain,
  * all of it and without full-page images, by pg_walinspect).
  *
- * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,heartbeat,c10-20k,… picks parts; BENCH_ROUNDS (3),
+ * Pickup samples alternate between the two workers, both idle side by side. BENCH_WORKER_ONLY=pickup
+ * measures the pickup alone (BENCH_ROUNDS rounds of BENCH_PICKUP_SAMPLES pairs).
+ *
+ * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,pickup,heartbeat,c10-20k,… picks parts; BENCH_ROUNDS (3),
  * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
  * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
  * the migrations from that one on, for a before/after pair; BENCH_WAL_LEVEL=logical runs PostgreSQL as
@@ -453,22 +456,35 @@ async function parent() {
     }
   }
 
-  /** Pickup: single enqueues on an idle worker (concurrency 10), enqueue call → handler start. */
-  async function pickup(which: 'ops' | 'graphile', samples: number) {
-    const proc = await spawnWorker({
-      DATABASE_URL: url,
-      WORKER_ID: `pickup-${which}`,
-      BENCH_REPORT: '1',
-      BENCH_CONCURRENCY: '10',
-      ...(which === 'graphile' ? { BENCH_GRAPHILE: '1' } : {}),
-    })
+  /**
+   * Pickup: single enqueues on an idle worker (concurrency 10), enqueue call → handler start. Both
+   * workers run side by side and the samples alternate (one Ops enqueue, then one graphile-worker
+   * job), so a change in the machine's load hits both sides alike.
+   */
+  async function pickup(samples: number) {
+    const procs = {
+      ops: await spawnWorker({
+        DATABASE_URL: url,
+        WORKER_ID: 'pickup-ops',
+        BENCH_REPORT: '1',
+        BENCH_CONCURRENCY: '10',
+      }),
+      graphile: await spawnWorker({
+        DATABASE_URL: url,
+        WORKER_ID: 'pickup-graphile',
+        BENCH_REPORT: '1',
+        BENCH_CONCURRENCY: '10',
+        BENCH_GRAPHILE: '1',
+      }),
+    }
     const started = new Map<string, number>()
-    proc.lines((o) => {
-      if (o.event === 'start') started.set(String(o.runId), Number(o.at))
-    })
-    const session = which === 'ops' ? await client.sessions.create({ name: 'pickup' }) : undefined
-    const enqueue = async () => {
-      if (session) {
+    for (const p of Object.values(procs))
+      p.lines((o) => {
+        if (o.event === 'start') started.set(String(o.runId), Number(o.at))
+      })
+    const session = await client.sessions.create({ name: 'pickup' })
+    const enqueue = async (which: 'ops' | 'graphile') => {
+      if (which === 'ops') {
         const [run] = await client.runs.enqueue({
           sessionId: session.id,
           runs: [{ kind: 'noop', lane: 'A' }],
@@ -478,26 +494,33 @@ async function parent() {
       const [job] = await sql`select id::text from graphile_worker.add_job('noop', '{}'::json)`
       return String(job?.id)
     }
-    const until = async (id: string) => {
+    const until = async (which: string, id: string) => {
       const deadline = Date.now() + 10_000
       while (!started.has(id)) {
         if (Date.now() > deadline) throw new Error(`${which} pickup timed out`)
         await new Promise((r) => setTimeout(r, 1))
       }
     }
-    for (let i = 0; i < 20; i++) await until(await enqueue())
-    const ms: number[] = []
+    const sides = ['ops', 'graphile'] as const
+    for (let i = 0; i < 20; i++) for (const which of sides) await until(which, await enqueue(which))
+    const ms = { ops: [] as number[], graphile: [] as number[] }
     for (let i = 0; i < samples; i++) {
-      await new Promise((r) => setTimeout(r, 5 + Math.random() * 10))
-      const t0 = now()
-      const id = await enqueue()
-      await until(id)
-      ms.push((started.get(id) as number) - t0)
+      // Alternate which side goes first, so neither always follows the other's wake-ups.
+      for (const which of i % 2 ? [...sides].reverse() : sides) {
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 10))
+        const t0 = now()
+        const id = await enqueue(which)
+        await until(which, id)
+        ms[which].push((started.get(id) as number) - t0)
+      }
     }
-    await stopWorkers([proc])
-    if (session) await sql`delete from ops.sessions where id = ${session.id}`
-    ms.sort((a, b) => a - b)
-    return { p50: pct(ms, 50), p99: pct(ms, 99) }
+    await stopWorkers(Object.values(procs))
+    await sql`delete from ops.sessions where id = ${session.id}`
+    const stats = (xs: number[]) => {
+      xs.sort((a, b) => a - b)
+      return { p50: pct(xs, 50), p99: pct(xs, 99) }
+    }
+    return { ops: stats(ms.ops), graphile: stats(ms.graphile) }
   }
 
   async function compare() {
@@ -517,8 +540,7 @@ async function parent() {
       const g10 = await graphileDrain(runs, 10, false)
       const o100 = await opsDrain(runs, 100)
       const gb = await graphileDrain(runs, 10, true)
-      const op = await pickup('ops', samples)
-      const gp = await pickup('graphile', samples)
+      const { ops: op, graphile: gp } = await pickup(samples)
       add('ops c10', o10.perSecond)
       add('graphile default c10', g10.perSecond)
       add('ops c100', o100.perSecond)
@@ -578,6 +600,34 @@ async function parent() {
     rows.push([
       '  WAL per run at concurrency 100 vs batched',
       `${n(g('ops WAL/run c100'))} vs ${n(g('graphile WAL/run batched'))} B`,
+    ])
+  }
+
+  async function pickupOnly() {
+    if (!only?.includes('pickup')) return
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+    const samples = Number(process.env.BENCH_PICKUP_SAMPLES ?? 100)
+    const { runMigrations, Logger } = await import('graphile-worker')
+    await runMigrations({ connectionString: url, logger: new Logger(() => () => {}) })
+    const all = { ops: [] as number[], graphile: [] as number[], ops99: [] as number[], graphile99: [] as number[] }
+    for (let r = 0; r < rounds; r++) {
+      const p = await pickup(samples)
+      all.ops.push(p.ops.p50)
+      all.graphile.push(p.graphile.p50)
+      all.ops99.push(p.ops.p99)
+      all.graphile99.push(p.graphile.p99)
+      console.log(
+        `pickup round ${r + 1}/${rounds}: p50 ${round(p.ops.p50)} vs ${round(p.graphile.p50)} ms · p99 ${round(p.ops.p99)} vs ${round(p.graphile.p99)} ms`,
+      )
+    }
+    const o = median(all.ops)
+    const g = median(all.graphile)
+    const o99 = median(all.ops99)
+    const g99 = median(all.graphile99)
+    results.pickup = { rounds, samples, ops: { p50: o, p99: o99 }, graphile: { p50: g, p99: g99 } }
+    rows.push([
+      `pickup p50 / p99 vs graphile-worker 0.17.3 (median of ${rounds} rounds, ${samples} pairs each)`,
+      `${round(o)} / ${round(o99)} ms vs ${round(g)} / ${round(g99)} ms → ${round(o / g)}× / ${round(o99 / g99)}× [≤ 1.0×]`,
     ])
   }
 
@@ -657,6 +707,7 @@ async function parent() {
   try {
     await calibration()
     await compare()
+    await pickupOnly()
     await latencies()
     await drain('c10-20k', 20_000, 1, 10)
     await drain('c100-20k', 20_000, 1, 100)

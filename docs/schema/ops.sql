@@ -43,7 +43,7 @@
 --   ops.retry_matching(p_filter jsonb, p_max integer)  execute: authenticated, service_role
 --   ops.retry_runs(p_run_ids uuid[], p_run_at timestamp with time zone)  execute: authenticated, service_role
 --   ops.run_history(p_run_id uuid, p_after_id bigint)  execute: authenticated, service_role
---   ops.runs_invariants(p_kind text, p_priority integer, p_params jsonb, p_attempt integer, p_max_attempts integer, p_timeout_seconds integer, p_idempotency_key text, p_template_name text, p_template_version integer, p_progress real, p_progress_message text, p_error jsonb, p_result jsonb, p_status ops.run_status, p_worker_id text, p_heartbeat_at timestamp with time zone, p_claimed_at timestamp with time zone, p_finished_at timestamp with time zone)  execute: anon, authenticated, service_role
+--   ops.runs_invariants(r ops.runs)  execute: anon, authenticated, service_role
 --   ops.session_stats(p_session_id uuid, p_window_seconds integer, p_buckets integer)  execute: anon, authenticated, service_role
 --   ops.set_kind_policy(p jsonb)  execute: service_role
 --   ops.update_progress(p_worker_id text, p_updates jsonb)  execute: service_role
@@ -287,7 +287,7 @@ table ops.runs (row level security)
   column enqueued_event_id bigint
   column claimed_event_id bigint
   column finished_event_id bigint
-  constraint runs_invariants CHECK (ops.runs_invariants(kind, priority, params, attempt, max_attempts, timeout_seconds, idempotency_key, template_name, template_version, progress, progress_message, error, result, status, worker_id, heartbeat_at, claimed_at, finished_at))
+  constraint runs_invariants CHECK (ops.runs_invariants(runs.*))
   constraint runs_pkey PRIMARY KEY (id)
   constraint runs_session_id_fkey FOREIGN KEY (session_id) REFERENCES ops.sessions(id) ON DELETE CASCADE
   index CREATE INDEX idx_runs_finished ON ops.runs USING btree (finished_at) WHERE (finished_at IS NOT NULL)
