@@ -69,6 +69,16 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
       onnotice: () => {},
       connection: { application_name: name },
       transform: { undefined: null },
+      // timestamptz stays PostgreSQL's text: the row mappers turn it into ISO strings without a Date
+      // (see rows.ts). Dates sent as parameters are serialised as before.
+      types: {
+        timestamptzText: {
+          to: 1184,
+          from: [1184],
+          serialize: (x: unknown) => (x instanceof Date ? x : new Date(String(x))).toISOString(),
+          parse: (x: string) => x,
+        },
+      },
       connect_timeout: options.connectTimeoutSeconds ?? 5,
       // The driver's default backoff grows to 20 s across the whole pool after a few failed
       // connections, so a 2 s restart kept calls waiting for half a minute. Retry within a second.
