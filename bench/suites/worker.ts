@@ -609,7 +609,12 @@ async function parent() {
     const samples = Number(process.env.BENCH_PICKUP_SAMPLES ?? 100)
     const { runMigrations, Logger } = await import('graphile-worker')
     await runMigrations({ connectionString: url, logger: new Logger(() => () => {}) })
-    const all = { ops: [] as number[], graphile: [] as number[], ops99: [] as number[], graphile99: [] as number[] }
+    const all = {
+      ops: [] as number[],
+      graphile: [] as number[],
+      ops99: [] as number[],
+      graphile99: [] as number[],
+    }
     for (let r = 0; r < rounds; r++) {
       const p = await pickup(samples)
       all.ops.push(p.ops.p50)

@@ -20,7 +20,8 @@ function pgText(ms: number, micros: number, digits: number, offsetMinutes = 0) {
   const pad = (n: number, w = 2) => String(n).padStart(w, '0')
   const date = `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`
   const time = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`
-  const fraction = digits === 0 ? '' : `.${`${pad(d.getUTCMilliseconds(), 3)}${pad(micros, 3)}`.slice(0, digits)}`
+  const fraction =
+    digits === 0 ? '' : `.${`${pad(d.getUTCMilliseconds(), 3)}${pad(micros, 3)}`.slice(0, digits)}`
   const sign = offsetMinutes < 0 ? '-' : '+'
   const abs = Math.abs(offsetMinutes)
   const zone = `${sign}${pad(Math.floor(abs / 60))}${abs % 60 ? `:${pad(abs % 60)}` : ''}`
