@@ -106,8 +106,12 @@ export function createPrefetchBuffer(options: PrefetchBufferOptions): PrefetchBu
     timer = undefined
     const now = performance.now()
     const expired: Run[] = []
-    for (const q of queues.values()) {
+    for (const [lane, q] of queues) {
+      const before = expired.length
       while (q[0] && q[0].deadline <= now) expired.push((q.shift() as Entry).run)
+      // A run waited its whole TTL: the lane's slots are stuck. Claim ahead again only once a claim
+      // for free slots comes back full, or the expired runs would be claimed straight back.
+      if (expired.length > before) saturated.set(lane, false)
     }
     total -= expired.length
     arm()
