@@ -141,7 +141,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     const prefetch = prefetchOptions(options.prefetch)
     const sizes = new Map<Lane, number>()
     for (const [lane, limit] of this.limits) {
-      const size = prefetch.size ?? Math.min(1000, limit * 4)
+      const size = prefetch.size ?? Math.min(1000, limit * 8)
       if (!Number.isInteger(size) || size < 0 || size > 10_000) {
         throw new TypeError(`prefetch size must be an integer from 0 to 10000 (got ${size})`)
       }

@@ -140,7 +140,7 @@ export interface WorkerOptions {
   /**
    * Claim-ahead: runs per lane this worker may hold claimed but not yet started, so that short
    * handlers are not bound by one claim round trip per `concurrency` runs. A number sets the size;
-   * `false` turns it off. Default `{ size: concurrency × 4, ttlMs: 3000, when: 'short-handlers' }`:
+   * `false` turns it off. Default `{ size: concurrency × 8, ttlMs: 3000, when: 'short-handlers' }`:
    * only a saturated lane whose recent handlers are short next to a claim round trip claims ahead
    * (see the README, "Claim-ahead"). Concurrency stays the hard limit on running handlers.
    */
@@ -185,7 +185,7 @@ export interface WorkerOptions {
 
 /** Claim-ahead settings (`WorkerOptions.prefetch`). */
 export interface PrefetchOptions {
-  /** Runs per lane held claimed but not started, at most. Default: the lane's concurrency × 4 (at most 1000). */
+  /** Runs per lane held claimed but not started, at most. Default: the lane's concurrency × 8 (at most 1000). */
   size?: number
   /** A run that waited this long in the buffer is handed back to the queue (attempt not burned). Default 3000. */
   ttlMs?: number
