@@ -83,6 +83,8 @@ export interface Worker extends EventEmitter<WorkerEvents> {
 
 const MAX_RESULT_CHARS = 1_000_000
 const MAX_PENDING_SETTLEMENTS = 5000
+/** `ClaimRunsInput` takes at most this many runs per lane in one claim. */
+const MAX_CLAIM_PER_LANE = 1000
 
 class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
   readonly id: string
@@ -317,9 +319,13 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     const kinds = this.kinds()
     this.loop = startClaimLoop({
       lanes: this.lanes,
-      // Free slots plus the room the claim-ahead rule gives the lane; still one round trip.
+      // Free slots plus the room the claim-ahead rule gives the lane; still one round trip, of at
+      // most MAX_CLAIM_PER_LANE runs per lane (the claim contract's limit).
       freeSlots: (lane) =>
-        (this.limits.get(lane) ?? 0) - (this.activeByLane.get(lane) ?? 0) + this.prefetch.room(lane),
+        Math.min(
+          MAX_CLAIM_PER_LANE,
+          (this.limits.get(lane) ?? 0) - (this.activeByLane.get(lane) ?? 0) + this.prefetch.room(lane),
+        ),
       claim: (lanes) => this.claim(lanes, kinds),
       onRuns: (runs) => {
         for (const run of runs) this.accept(run)

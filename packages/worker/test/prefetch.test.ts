@@ -274,6 +274,38 @@ describe('claim-ahead (prefetch)', () => {
     await Promise.all([busy.stop(), idle.stop()])
   })
 
+  it('asks for at most 1000 runs per lane in one claim, whatever the buffer size', async () => {
+    const asked: number[] = []
+    const errors: Error[] = []
+    const counting: OpsClient = {
+      ...ctx.client,
+      worker: {
+        ...ctx.client.worker,
+        claim: (input) => {
+          asked.push(input.lanes.A ?? 0)
+          return ctx.client.worker.claim(input)
+        },
+      },
+    }
+    const handler = defineHandler({ kind: 'pf-big', input: z.object({ i: z.number() }), run: () => null })
+    const worker = newWorker({
+      client: counting,
+      concurrency: 1,
+      prefetch: { size: 1500, when: 'saturated' },
+      handlers: [handler],
+    })
+    worker.on('error', (e) => errors.push(e))
+    const runs = await enqueue('pf-big', 1200)
+    await worker.start()
+    await allStatus(
+      runs.map((r) => r.id),
+      'succeeded',
+    )
+    await worker.stop()
+    expect(errors).toEqual([])
+    expect(Math.max(...asked)).toBe(1000) // 1 slot + 1500 of room, capped by the claim contract
+  })
+
   it('rejects bad prefetch options with a clear error', () => {
     const h = defineHandler({ kind: 'pf-bad', input: z.object({}), run: () => null })
     expect(() => createWorker({ client: ctx.client, handlers: [h], prefetch: -1 })).toThrow(/prefetch size/)
