@@ -37,11 +37,11 @@ function gate() {
   return { open, opened }
 }
 
-async function enqueue(kind: string, count: number): Promise<Run[]> {
+async function enqueue(kind: string, count: number, maxAttempts = 3): Promise<Run[]> {
   const session = await ctx.client.sessions.create({ name: kind })
   return ctx.client.runs.enqueue({
     sessionId: session.id,
-    runs: Array.from({ length: count }, (_, i) => ({ kind, lane: 'A' as const, params: { i } })),
+    runs: Array.from({ length: count }, (_, i) => ({ kind, lane: 'A' as const, params: { i }, maxAttempts })),
   })
 }
 
@@ -181,6 +181,33 @@ describe('claim-ahead (prefetch)', () => {
     await allStatus([b.first.id, (b.buffered[0] as Run).id], 'succeeded')
     expect(b.started).not.toContain(target.id)
     await b.worker.stop()
+  })
+
+  it('drops a buffered run that is no longer its own (recovered): run:lost, its handler runs only for the new claim', async () => {
+    const { worker, g, started, first, buffered } = await blockedWithTwoBuffered('pf-lost', {
+      heartbeatIntervalMs: 200,
+    })
+    const [target, other] = buffered as [Run, Run]
+    const lost: Run[] = []
+    worker.on('run:lost', ({ run }) => lost.push(run))
+    // Recovered through SQL, as the sweeper does for a silent worker; the sweep skips a row that a
+    // heartbeat holds at that moment, so it is asked until it took this run.
+    await waitFor('the buffered run to be recovered', async () => {
+      await ctx.sql`update ops.runs set heartbeat_at = now() - interval '1 hour' where id = ${target.id}`
+      const recovered = await ctx.client.worker.recoverStuck({ timeoutSeconds: 60 })
+      return recovered.some((r) => r.id === target.id)
+    })
+    await waitFor('the worker to drop it', () => lost.some((r) => r.id === target.id))
+    expect(started).not.toContain(target.id)
+    g.open()
+    const done = await allStatus([first.id, target.id, other.id], 'succeeded')
+    // Its handler ran once, for the claim after the recovery (attempt 2), never for the stale lease.
+    expect(started.filter((id) => id === target.id)).toHaveLength(1)
+    expect(done.get(target.id)?.attempt).toBe(2)
+    const staleLease = lost.find((r) => r.id === target.id)?.lease
+    expect(staleLease).toBeTruthy()
+    expect(done.get(target.id)?.lease).not.toBe(staleLease)
+    await worker.stop()
   })
 
   it('stop hands buffered runs back at once: queued again, attempt not burned, nothing left running', async () => {
