@@ -3,11 +3,14 @@ import { createWakeup } from './wakeup'
 
 export interface ClaimLoopOptions {
   lanes: readonly Lane[]
-  /** Free handler slots of a lane now. */
+  /**
+   * Runs a lane can take now: its free handler slots, plus any room the worker gives it to claim
+   * ahead (its local queue).
+   */
   freeSlots(lane: Lane): number
   /** Claims up to the given number of runs per lane in one round trip. */
   claim(slots: Partial<Record<Lane, number>>): Promise<Run[]>
-  /** Hands claimed runs over for execution (synchronously takes their slots). */
+  /** Hands claimed runs over (synchronously takes their slots or their room in the local queue). */
   onRuns(runs: Run[]): void
   /** True while settlements back up: claim nothing until they drain. */
   backpressured(): boolean
@@ -29,7 +32,7 @@ export interface ClaimLoop {
 }
 
 /**
- * The claim loop: claims exactly as many runs as there are free slots, in lanes that may have work,
+ * The claim loop: claims as many runs as `freeSlots` says each lane can take, in lanes that may have work,
  * in one round trip, then sleeps until a wake-up (NOTIFY of new runs, a slot freed, a stop) or the
  * poll interval. A lane that came back short is considered empty until it is woken or polled, so an
  * idle worker does not hammer the database. The loop never sees SQL: it is handed `claim`.

@@ -18,10 +18,18 @@ import { startHeartbeats } from './heartbeats'
 import { createWorkerMetrics, type WorkerMetrics } from './metrics'
 import type { Periodic } from './periodic'
 import { withDeadline } from './periodic'
+import { createPrefetchBuffer, type PrefetchBuffer } from './prefetchBuffer'
 import { createRunContextHandle, type RunContextHandle } from './runContext'
 import { createSettlementFlusher, type SettlementFlusher } from './settlementFlusher'
 import { startSweeper } from './sweeper'
-import type { AbortCause, AnyHandler, RunOutcome, WorkerEvents, WorkerOptions } from './types'
+import type {
+  AbortCause,
+  AnyHandler,
+  PrefetchOptions,
+  RunOutcome,
+  WorkerEvents,
+  WorkerOptions,
+} from './types'
 
 /** Where a worker is in its life. */
 export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped'
@@ -42,6 +50,8 @@ export interface WorkerHealth {
   state: WorkerState
   /** Executions running here, stale ones (that lost their lease and are being abandoned) included. */
   inFlight: number
+  /** Runs claimed ahead, waiting in the local queue for a free slot (not counted in `inFlight`). */
+  buffered: number
   /** The claim loop went round recently. */
   loopAlive: boolean
   database: { ok: boolean; error?: string }
@@ -64,13 +74,17 @@ export interface Worker extends EventEmitter<WorkerEvents> {
    * attempt. Nothing is left `running` by a stop that returns.
    */
   stop(options?: { timeoutMs?: number }): Promise<void>
-  /** Runs executing now, by lane. */
+  /** Runs executing now, by lane (runs waiting in the claim-ahead buffer are not counted). */
   inFlight(): Partial<Record<Lane, number>>
+  /** Runs claimed ahead and waiting for a free slot, by lane. */
+  buffered(): Partial<Record<Lane, number>>
   health(): Promise<WorkerHealth>
 }
 
 const MAX_RESULT_CHARS = 1_000_000
 const MAX_PENDING_SETTLEMENTS = 5000
+/** `ClaimRunsInput` takes at most this many runs per lane in one claim. */
+const MAX_CLAIM_PER_LANE = 1000
 
 class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
   readonly id: string
@@ -91,6 +105,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
   private unsubscribe: Unsubscribe | undefined
   private readonly events: EventBuffer
   private readonly settler: SettlementFlusher
+  private readonly prefetch: PrefetchBuffer
   private stopping: Promise<void> | undefined
   private idleWaiters: (() => void)[] = []
   private signalHandler: ((signal: NodeJS.Signals) => void) | undefined
@@ -125,8 +140,39 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
         `heartbeatIntervalMs (${intervalMs}) must be positive and at most half of heartbeatTimeoutSeconds (${timeoutSeconds} s), or a slow heartbeat gets live runs recovered`,
       )
     }
+    const prefetch = prefetchOptions(options.prefetch)
+    const sizes = new Map<Lane, number>()
+    for (const [lane, limit] of this.limits) {
+      const size = prefetch.size ?? Math.min(1000, limit * 8)
+      if (!Number.isInteger(size) || size < 0 || size > 10_000) {
+        throw new TypeError(`prefetch size must be an integer from 0 to 10000 (got ${size})`)
+      }
+      sizes.set(lane, size)
+    }
+    const ttlMs = prefetch.ttlMs ?? 3000
+    if (!(ttlMs > 0 && ttlMs <= 3_600_000)) {
+      throw new TypeError(`prefetch ttlMs must be a number of ms from 1 to 3600000 (got ${ttlMs})`)
+    }
+    const when = prefetch.when ?? 'short-handlers'
+    if (when !== 'short-handlers' && when !== 'saturated') {
+      throw new TypeError(`prefetch when must be 'short-handlers' or 'saturated' (got ${String(when)})`)
+    }
+    this.prefetch = createPrefetchBuffer({
+      limits: this.limits,
+      sizes,
+      ttlMs,
+      when,
+      onExpired: (runs) => {
+        for (const run of runs) void this.handBack(run, 'waited in the claim-ahead buffer past its TTL')
+        this.loop?.wake()
+      },
+    })
     for (const h of options.handlers ?? []) this.register(h)
-    this.metrics = createWorkerMetrics({ workerId: this.id, inFlight: () => this.inFlight() })
+    this.metrics = createWorkerMetrics({
+      workerId: this.id,
+      inFlight: () => this.inFlight(),
+      buffered: () => this.buffered(),
+    })
     const onError = (err: Error) => this.emit('error', err)
     // A call may take at most a third of the heartbeat timeout by default: a hung heartbeat is
     // abandoned and sent again long before the sweeper would take this worker's runs away.
@@ -184,6 +230,10 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     return Object.fromEntries(this.activeByLane)
   }
 
+  buffered(): Partial<Record<Lane, number>> {
+    return Object.fromEntries(this.lanes.map((lane) => [lane, this.prefetch.count(lane)]))
+  }
+
   async start(): Promise<void> {
     if (this._state !== 'idle') throw new TypeError(`start() was already called (state: ${this._state})`)
     if (this.handlers.size === 0) throw new TypeError('register at least one handler before start()')
@@ -205,6 +255,10 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
               if (execution.run.id !== change.runId) continue
               if (!change.lease || change.lease === execution.run.lease) execution.abort('cancel')
             }
+            for (const run of this.prefetch.runs()) {
+              if (run.id !== change.runId) continue
+              if (!change.lease || change.lease === run.lease) this.cancelBuffered(run.lease as string)
+            }
           }
         },
         { types: ['queued', 'cancel'] },
@@ -217,13 +271,25 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     this.heartbeats = startHeartbeats({
       workerId: this.id,
       intervalMs: this.options.heartbeatIntervalMs ?? 5000,
-      held: () => [...this.active.values()].filter((e) => !e.cause || e.cause !== 'lost').map(heldOf),
+      // Buffered runs are held too: their leases must stay fresh until they start or are handed back.
+      held: () => [
+        ...[...this.active.values()].filter((e) => !e.cause || e.cause !== 'lost').map(heldOf),
+        ...this.prefetch.runs().map((run) => heldOf({ run })),
+      ],
       info: () => this.info(),
       send: (input) => withDeadline(this.client.worker.heartbeat(input), this.callTimeoutMs, 'the heartbeat'),
       onResult: (r) => {
         this.metrics.heartbeat(r.rttMs / 1000)
-        for (const h of r.cancel) this.active.get(h.lease)?.abort('cancel')
-        for (const h of r.lost) this.active.get(h.lease)?.abort('lost')
+        for (const h of r.cancel) {
+          const execution = this.active.get(h.lease)
+          if (execution) execution.abort('cancel')
+          else this.cancelBuffered(h.lease)
+        }
+        for (const h of r.lost) {
+          const execution = this.active.get(h.lease)
+          if (execution) execution.abort('lost')
+          else this.dropBuffered(h.lease)
+        }
         this.emit('heartbeat', {
           runs: r.runs,
           rttMs: r.rttMs,
@@ -253,10 +319,16 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     const kinds = this.kinds()
     this.loop = startClaimLoop({
       lanes: this.lanes,
-      freeSlots: (lane) => (this.limits.get(lane) ?? 0) - (this.activeByLane.get(lane) ?? 0),
+      // Free slots plus the room the claim-ahead rule gives the lane; still one round trip, of at
+      // most MAX_CLAIM_PER_LANE runs per lane (the claim contract's limit).
+      freeSlots: (lane) =>
+        Math.min(
+          MAX_CLAIM_PER_LANE,
+          (this.limits.get(lane) ?? 0) - (this.activeByLane.get(lane) ?? 0) + this.prefetch.room(lane),
+        ),
       claim: (lanes) => this.claim(lanes, kinds),
       onRuns: (runs) => {
-        for (const run of runs) this.execute(run)
+        for (const run of runs) this.accept(run)
       },
       backpressured: () => this.settler.pending() > MAX_PENDING_SETTLEMENTS,
       pollIntervalMs: this.options.pollIntervalMs ?? 2000,
@@ -306,6 +378,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       workerId: this.id,
       state: this._state,
       inFlight: this.active.size,
+      buffered: this.prefetch.count(),
       loopAlive,
       database,
     }
@@ -329,8 +402,11 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       },
       () => {},
     )
+    const started = performance.now()
     try {
-      return await withDeadline(call, this.callTimeoutMs, 'the claim')
+      const runs = await withDeadline(call, this.callTimeoutMs, 'the claim')
+      this.prefetch.claimAnswered(performance.now() - started, lanes, runs)
+      return runs
     } catch (err) {
       abandoned = true
       throw err
@@ -350,8 +426,8 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     }
   }
 
-  private execute(run: Run) {
-    const handler = this.handlers.get(run.kind)
+  /** A claimed run: starts it if its lane has a free slot, else it waits in the claim-ahead buffer. */
+  private accept(run: Run) {
     this.metrics.claimed(run.kind, run.lane)
     this.emit('run:claimed', run)
     if (!run.lease) {
@@ -364,11 +440,65 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     for (const other of this.active.values()) {
       if (other.run.id === run.id && other.run.lease !== run.lease) other.abort('lost')
     }
-    if (!handler) {
+    for (const other of this.prefetch.runs()) {
+      if (other.id === run.id && other.lease !== run.lease) this.dropBuffered(other.lease as string)
+    }
+    if (!this.handlers.has(run.kind)) {
       // Cannot happen while claims pass our kinds; hand it back rather than guess.
       void this.settler.release(heldOf({ run }), `worker ${this.id} has no handler for kind ${run.kind}`)
       return
     }
+    if ((this.activeByLane.get(run.lane) ?? 0) < (this.limits.get(run.lane) ?? 0)) this.execute(run)
+    // A claim that was in flight when the stop began: nothing waits in the buffer past the start of a stop.
+    else if (this._state !== 'running') void this.handBack(run, `worker ${this.id} stopping`)
+    else this.prefetch.push(run)
+  }
+
+  /** Starts buffered runs of a lane while it has free slots. */
+  private startBuffered(lane: Lane) {
+    while ((this.activeByLane.get(lane) ?? 0) < (this.limits.get(lane) ?? 0)) {
+      const run = this.prefetch.shift(lane)
+      if (!run) return
+      this.execute(run)
+    }
+  }
+
+  /** A buffered run whose cancel was requested: settled as cancelled without running its handler. */
+  private cancelBuffered(lease: string) {
+    const run = this.prefetch.take(lease)
+    if (!run) return
+    this.loop?.wake()
+    void this.settler
+      .ackCancel(heldOf({ run }))
+      .then((row) => {
+        if (!row) return this.lost(run)
+        this.metrics.finished(run.kind, run.lane, 'cancelled', 0)
+        this.emit('run:cancelled', { run: row, durationMs: 0 })
+      })
+      .catch((err) => this.emit('error', err instanceof Error ? err : new Error(String(err))))
+  }
+
+  /** A buffered run that is no longer ours (the heartbeat says so, or it was claimed again). */
+  private dropBuffered(lease: string) {
+    const run = this.prefetch.take(lease)
+    if (!run) return
+    this.loop?.wake()
+    this.lost(run)
+  }
+
+  /** Hands a run that never started back to the queue; its attempt is given back. */
+  private async handBack(run: Run, reason: string) {
+    try {
+      const row = await this.settler.release(heldOf({ run }), reason)
+      if (row) this.emit('run:released', { run: row })
+      else this.lost(run)
+    } catch (err) {
+      this.emit('error', err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  private execute(run: Run) {
+    const handler = this.handlers.get(run.kind) as AnyHandler
     let context: RunContextHandle | undefined
     let execution: Execution | undefined
     execution = executeRun({
@@ -393,7 +523,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       },
       onAbandoned: (cause) => this.emit('run:abandoned', { run, cause }),
     })
-    this.active.set(run.lease, execution)
+    this.active.set(run.lease as string, execution)
     this.activeByLane.set(run.lane, (this.activeByLane.get(run.lane) ?? 0) + 1)
     this.emit('run:started', run)
     void execution.done.then((outcome) => {
@@ -404,12 +534,15 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
 
   private async finish(execution: Execution, outcome: RunOutcome) {
     const { run } = execution
-    this.active.delete(run.lease as string)
-    this.activeByLane.set(run.lane, (this.activeByLane.get(run.lane) ?? 1) - 1)
-    this.loop?.wake()
-    if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w()
     const seconds = (performance.now() - execution.startedAt) / 1000
     const durationMs = seconds * 1000
+    this.active.delete(run.lease as string)
+    this.activeByLane.set(run.lane, (this.activeByLane.get(run.lane) ?? 1) - 1)
+    this.prefetch.handlerFinished(run.lane, durationMs)
+    // The freed slot goes to the next buffered run at once (no round trip); the loop then refills.
+    this.startBuffered(run.lane)
+    this.loop?.wake()
+    if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w()
     try {
       switch (outcome.type) {
         case 'succeeded': {
@@ -475,10 +608,18 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     })
   }
 
+  /** Hands every buffered run back to the queue (a stop): none of them started. */
+  private releaseBuffered() {
+    for (const run of this.prefetch.clear()) void this.handBack(run, `worker ${this.id} stopping`)
+  }
+
   private async shutdown(timeoutMs: number) {
     this._state = 'stopping'
     this.emit('worker:stopping', { workerId: this.id, inFlight: this.active.size })
+    this.releaseBuffered()
     await this.loop?.stop()
+    this.releaseBuffered()
+    this.prefetch.close()
     // Phase one: let in-flight runs finish. Phase two: abort them; each settles (released) at the
     // latest after the abort grace period.
     if (!(await this.whenIdle(timeoutMs))) {
@@ -530,6 +671,14 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     process.off('SIGINT', this.signalHandler)
     this.signalHandler = undefined
   }
+}
+
+function prefetchOptions(option: WorkerOptions['prefetch']): PrefetchOptions {
+  if (option === undefined) return {}
+  if (option === false) return { size: 0 }
+  if (typeof option === 'number') return { size: option }
+  if (typeof option === 'object' && option !== null) return option
+  throw new TypeError(`prefetch must be false, a number or { size, ttlMs, when } (got ${String(option)})`)
 }
 
 function heldOf(execution: { run: Run }): HeldRun {

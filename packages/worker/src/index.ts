@@ -34,6 +34,7 @@ export type {
   Concurrency,
   HandlerContext,
   HandlerDefinition,
+  PrefetchOptions,
   RunArtifacts,
   RunLogger,
   RunOutcome,

@@ -14,6 +14,8 @@ export interface WorkerMetrics {
 export function createWorkerMetrics(options: {
   workerId: string
   inFlight(): Partial<Record<Lane, number>>
+  /** Runs claimed ahead, waiting for a free slot, by lane. */
+  buffered?(): Partial<Record<Lane, number>>
 }): WorkerMetrics {
   const registry = new Registry()
   registry.setDefaultLabels({ worker_id: options.workerId })
@@ -50,6 +52,15 @@ export function createWorkerMetrics(options: {
     registers: [registry],
     collect() {
       for (const [lane, n] of Object.entries(options.inFlight())) this.set({ lane }, n ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'ops_worker_runs_buffered',
+    help: 'Runs claimed ahead and waiting in the local queue for a free slot, by lane.',
+    labelNames: ['lane'],
+    registers: [registry],
+    collect() {
+      for (const [lane, n] of Object.entries(options.buffered?.() ?? {})) this.set({ lane }, n ?? 0)
     },
   })
   const duration = new Histogram({

@@ -8,6 +8,8 @@
  * - kind: which handler executes a run; a worker claims only kinds it has handlers for.
  * - lane: one of four queues, A–D; each has its own concurrency in each worker.
  * - claim: the worker atomically takes queued runs for its free slots, in one round trip.
+ * - prefetch (claim-ahead): runs claimed beyond the free slots, waiting in a per-lane local queue
+ *   (holding their leases) until a slot frees.
  * - heartbeat: one round trip for all in-flight runs; proves they are alive, registers the worker and
  *   answers which runs were cancelled or lost.
  * - lease: a claimed run stays this worker's while heartbeats arrive; after the heartbeat timeout the
@@ -135,6 +137,14 @@ export interface WorkerOptions {
   /** Handlers running at once, per lane. Default 4 per lane. */
   concurrency?: Concurrency
   handlers?: readonly AnyHandler[]
+  /**
+   * Claim-ahead: runs per lane this worker may hold claimed but not yet started, so that short
+   * handlers are not bound by one claim round trip per `concurrency` runs. A number sets the size;
+   * `false` turns it off. Default `{ size: concurrency × 8, ttlMs: 3000, when: 'short-handlers' }`:
+   * only a saturated lane whose recent handlers are short next to a claim round trip claims ahead
+   * (see the README, "Claim-ahead"). Concurrency stays the hard limit on running handlers.
+   */
+  prefetch?: false | number | PrefetchOptions
   /** One heartbeat round trip for all in-flight runs every this many ms. Default 5000. */
   heartbeatIntervalMs?: number
   /**
@@ -173,6 +183,20 @@ export interface WorkerOptions {
   metadata?: Record<string, unknown>
 }
 
+/** Claim-ahead settings (`WorkerOptions.prefetch`). */
+export interface PrefetchOptions {
+  /** Runs per lane held claimed but not started, at most. Default: the lane's concurrency × 8 (at most 1000). */
+  size?: number
+  /** A run that waited this long in the buffer is handed back to the queue (attempt not burned). Default 3000. */
+  ttlMs?: number
+  /**
+   * `short-handlers` (default): claim ahead only while the lane is saturated and a buffered run is
+   * expected to start within about one claim round trip, judged from the median of its recent
+   * handler times. `saturated`: whenever the lane is saturated, like graphile-worker's `localQueue`.
+   */
+  when?: 'short-handlers' | 'saturated'
+}
+
 /** Why a run's signal aborted. */
 export type AbortCause = 'cancel' | 'timeout' | 'lost' | 'shutdown'
 
@@ -189,15 +213,21 @@ export interface WorkerEvents {
   'worker:started': [info: { workerId: string }]
   'worker:stopping': [info: { workerId: string; inFlight: number }]
   'worker:stopped': [info: { workerId: string }]
+  /** The run was claimed by this worker (it may then wait in the claim-ahead buffer). */
   'run:claimed': [run: Run]
+  /** Its handler starts. */
   'run:started': [run: Run]
   'run:succeeded': [info: { run: Run; result: unknown; durationMs: number }]
   /** `retrying` when the run went back to the queue (attempts remain). */
   'run:failed': [info: { run: Run; error: ErrorInfo; durationMs: number; retrying: boolean }]
+  /** Cancelled while running here, or while waiting in the claim-ahead buffer (`durationMs` 0, no handler ran). */
   'run:cancelled': [info: { run: Run; durationMs: number }]
-  /** Handed back to the queue by a stop, attempt not burned. */
+  /**
+   * Handed back to the queue, attempt not burned: by a stop, or (never started) because it waited in
+   * the claim-ahead buffer past its TTL.
+   */
   'run:released': [info: { run: Run }]
-  /** No longer this worker's (recovered elsewhere or finished): its handler was aborted. */
+  /** No longer this worker's (recovered elsewhere or finished): its handler was aborted, or it left the buffer unstarted. */
   'run:lost': [info: { run: Run }]
   /** A handler ignored its aborted signal past the grace period; the run was settled without it. */
   'run:abandoned': [info: { run: Run; cause: AbortCause }]

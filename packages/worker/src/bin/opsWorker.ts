@@ -82,6 +82,7 @@ async function main() {
     workerId: config.workerId,
     lanes: config.lanes,
     concurrency: config.concurrency,
+    prefetch: config.prefetch === 0 ? false : config.prefetch,
     handlers,
     artifactStore: connection.artifactStore,
     workspaceRoot: process.env.OPS_WORKSPACE_DIR || undefined,

@@ -35,6 +35,8 @@ export interface WorkerConfig {
   workerId: string
   lanes: Lane[]
   concurrency: Concurrency | undefined
+  /** Claim-ahead size per lane; 0 turns it off (`WorkerOptions.prefetch`). */
+  prefetch: number | undefined
   /** `shell` and/or module paths. */
   handlers: string[]
   healthPort: number | undefined
@@ -79,6 +81,8 @@ Worker:
   OPS_WORKER_ID_SUFFIX         false: use WORKER_ID as it is (it must then be unique, e.g. a pod name)
   OPS_LANES                    lanes to serve, e.g. A,B (default A,B,C,D)
   OPS_CONCURRENCY              per-lane concurrency: 4, or A=4,B=2 (default 4)
+  OPS_PREFETCH                 runs per lane claimed ahead of free slots while handlers are short;
+                               0 turns it off (default 8 × concurrency)
   OPS_HANDLERS                 shell, module paths and package names (pkg#export) exporting handlers or
                                handler factories (required: none is registered by default)
   OPS_SHELL_ENV                more variable names the shell handler's commands inherit (default only
@@ -150,6 +154,9 @@ export function parseWorkerConfig(
   const healthPort = int('OPS_HEALTH_PORT')
   if (healthPort !== undefined && healthPort > 65535)
     throw new WorkerConfigError(`OPS_HEALTH_PORT must be a port (got ${healthPort})`)
+  const prefetch = int('OPS_PREFETCH')
+  if (prefetch !== undefined && prefetch > 10_000)
+    throw new WorkerConfigError(`OPS_PREFETCH must be at most 10000 runs per lane (got ${prefetch})`)
   const prefix = env.WORKER_ID?.trim() || `${hostname()}-${process.pid}`
   const suffix = bool('OPS_WORKER_ID_SUFFIX') ?? true
   return {
@@ -158,6 +165,7 @@ export function parseWorkerConfig(
       workerId: suffix ? `${prefix}-${randomBytes(4).toString('hex')}` : prefix,
       lanes: parseLanes(env.OPS_LANES),
       concurrency: parseConcurrency(env.OPS_CONCURRENCY),
+      prefetch,
       handlers: (env.OPS_HANDLERS ?? '')
         .split(',')
         .map((s) => s.trim())
