@@ -17,7 +17,8 @@
  * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,pickup,heartbeat,c10-20k,… picks parts; BENCH_ROUNDS (3),
  * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
  * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
- * the migrations from that one on, for a before/after pair; BENCH_WAL_LEVEL=logical runs PostgreSQL as
+ * the migrations from that one on, for a before/after pair; BENCH_PREFETCH=0 runs the workers without
+ * claim-ahead; BENCH_WAL_LEVEL=logical runs PostgreSQL as
  * Supabase does; BENCH_ANALYZE=0 leaves the queue tables without fresh statistics (by default both sides'
  * tables are analyzed after the enqueue, as autovacuum does in production: a claim plan chosen on
  * statistics is what a real queue runs).
@@ -78,6 +79,8 @@ async function child() {
     concurrency: Number(env.BENCH_CONCURRENCY ?? 10),
     handlers: [noop, wait],
     ...(env.BENCH_SWEEP === '0' ? { sweepIntervalMs: false as const } : {}),
+    // BENCH_PREFETCH=0 turns claim-ahead off (the default is on), for a before/after pair.
+    ...(env.BENCH_PREFETCH === '0' ? { prefetch: false as const } : {}),
   })
   worker.on('error', (e) => process.stderr.write(`worker error: ${e.message}\n`))
   await worker.start()

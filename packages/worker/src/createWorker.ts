@@ -642,7 +642,9 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     } catch (err) {
       this.emit('error', err instanceof Error ? err : new Error(String(err)))
     }
-    await this.unsubscribe?.().catch(() => {})
+    // UNLISTEN is a database call too: a listen connection that hangs must not hold the stop.
+    if (this.unsubscribe)
+      await withDeadline(this.unsubscribe(), this.callTimeoutMs, 'unsubscribing').catch(() => {})
     this.unwireSignals()
     this._state = 'stopped'
     this.emit('worker:stopped', { workerId: this.id })
