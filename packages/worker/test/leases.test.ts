@@ -83,6 +83,11 @@ describe('fenced leases in the worker', () => {
 
     const run = await enqueue('fenced')
     await waitFor('attempt 1 to start', () => started.length === 1)
+    // Its log line is buffered for a few milliseconds: let it land under lease 1 before the recovery,
+    // which would otherwise fence it out (as it must) and leave it out of the history checked below.
+    await waitFor('attempt 1 to log', async () =>
+      (await ctx.client.events.list({ runId: run.id })).some((e) => e.type === 'log'),
+    )
     await recoverNow(run.id)
     // The recovery requeued the run; the same worker id claims it again (attempt 2, a new lease).
     await waitFor('attempt 2 to start', () => started.length === 2)
