@@ -70,7 +70,7 @@ try {
     await sql`select count(*) from ops.claim_runs('bench', array['A','B','C','D']::ops.lane_type[], array[250,250,250,250], null)`
     await sql`update ops.runs set status = case when seq % 10 = 0 then 'failed'::ops.run_status else 'succeeded' end,
       error = case when seq % 10 = 0 then '{"type":"E","message":"x"}'::jsonb end,
-      finished_at = now(), worker_id = null, heartbeat_at = null where status = 'running'`
+      finished_at = now(), heartbeat_at = null where status = 'running'`
   }
   await sql`vacuum analyze ops.runs`
   await time('lane_history 15 min/180, half drained in batches of 1,000', history(900, 180))

@@ -106,7 +106,7 @@ describe('runs.count and bulk actions over a filter', () => {
         lane: 'A' as const,
       })),
     })
-    await sql`update ops.runs set status = 'failed', finished_at = now(), error = '{"type":"E","message":"x"}'
+    await sql`update ops.runs set status = 'failed', worker_id = 'w', finished_at = now(), error = '{"type":"E","message":"x"}'
       where session_id = ${s.id}`
     const before = await digest(sql, s.id)
     const asUser = (fn: (tx: postgres.TransactionSql) => Promise<unknown>) =>

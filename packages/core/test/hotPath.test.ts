@@ -162,7 +162,7 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
     }
   })
 
-  it('keeps primary-key lookups for running-run filters, and the sweep on idx_runs_running (migration 20261130010200)', async () => {
+  it('keeps primary-key lookups for running-run filters, and reads the table for the sweep (migrations 20261130010200, 20261130010600)', async () => {
     const { sql } = ctx
     const plan = async (query: string, args = '') => {
       const rows = await sql.begin(async (tx) => {
@@ -182,12 +182,93 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
       `('{}', 'w')`,
     )
     expect(settle).toContain('runs_pkey')
-    expect(settle).not.toContain('idx_runs_running')
-    // The shape of recover_stuck_runs.
+    expect(settle).not.toContain('idx_runs_kind_queue')
+    // The shape of recover_stuck_runs: no index serves it (one would have to change at completion).
     const sweep = await plan(
-      `select id from ops.runs r where r.status = 'running' and r.claimed_at is not null and r.heartbeat_at < now() - interval '30 seconds'`,
+      `select id from ops.runs r where r.status = 'running' and r.heartbeat_at < now() - interval '30 seconds'`,
     )
-    expect(sweep).toContain('idx_runs_running')
+    expect(sweep).not.toMatch(/Index (Only )?Scan using (?!runs_pkey|idx_runs_seq|idx_runs_session)/)
+  })
+
+  it('completes without an index entry: a completion is a HOT update (migration 20261130010600)', async () => {
+    const { client, sql } = ctx
+    const s = await client.sessions.create({ name: 'hot completions' })
+    await client.runs.enqueue({
+      sessionId: s.id,
+      runs: Array.from({ length: 20 }, () => ({ kind: 'k-done', lane: 'C' as const })),
+    })
+    const counters = (tx: postgres.TransactionSql) => tx`
+      select n_tup_upd::int as updates, n_tup_hot_upd::int as hot
+      from pg_stat_xact_user_tables where schemaname = 'ops' and relname = 'runs'`
+    let updates = 0
+    let hot = 0
+    // Claims and completions of 5 runs, each its own transaction as a worker sends them; only the
+    // completions are counted.
+    for (let i = 0; i < 4; i++) {
+      const held =
+        await sql`select id, lease::text as lease from ops.claim_runs('w-done', '{C}', '{5}', '{k-done}')`
+      expect(held).toHaveLength(5)
+      const results = held.map((r) => ({ id: r.id as string, lease: r.lease as string, result: { i } }))
+      await sql.begin(async (tx) => {
+        const [a] = await counters(tx)
+        const done = await tx`select id from ops.complete_runs('w-done', ${tx.json(results)}::jsonb)`
+        expect(done).toHaveLength(5)
+        const [b] = await counters(tx)
+        updates += (b?.updates ?? 0) - (a?.updates ?? 0)
+        hot += (b?.hot ?? 0) - (a?.hot ?? 0)
+      })
+    }
+    expect(updates).toBe(20)
+    // Each needs room on its row's page (fillfactor 60); with an index on a column a completion
+    // writes, none could be HOT.
+    expect(hot).toBeGreaterThanOrEqual(10)
+    // No index of ops.runs holds a column a completion (or a heartbeat) writes, in its key, its
+    // INCLUDE list, its predicate or an expression.
+    const written = [
+      'status',
+      'result',
+      'error',
+      'finished_at',
+      'updated_at',
+      'finished_event_id',
+      'heartbeat_at',
+    ]
+    const indexed = await sql`
+      select i.indexrelid::regclass::text as index, c.col from pg_index i
+      cross join unnest(${sql.array(written)}::text[]) c(col)
+      where i.indrelid = 'ops.runs'::regclass
+        and (exists (
+            select 1 from pg_attribute a
+            where a.attrelid = i.indrelid and a.attname = c.col and a.attnum = any (i.indkey::int2[]))
+          or pg_get_expr(i.indpred, i.indrelid) ~ ('\m' || c.col || '\M')
+          or pg_get_expr(i.indexprs, i.indrelid) ~ ('\m' || c.col || '\M'))`
+    expect(indexed).toEqual([])
+    await sql`delete from ops.sessions where id = ${s.id}`
+  })
+
+  it('keeps the queue index and the status in step: a run is queued exactly when it has no worker and no cancel request', async () => {
+    const { client, sql } = ctx
+    const s = await client.sessions.create({ name: 'queue membership' })
+    const [run] = await client.runs.enqueue({ sessionId: s.id, runs: [{ kind: 'k-member', lane: 'C' }] })
+    // A direct write that would leave a run in the queue index without being queued, or queued
+    // outside it, is refused with the rule's name.
+    await expect(
+      sql`update ops.runs set status = 'cancelled', finished_at = now() where id = ${run?.id as string}`,
+    ).rejects.toMatchObject({ constraint_name: 'runs_queue_membership' })
+    await expect(
+      sql`update ops.runs set cancel_requested_at = now() where id = ${run?.id as string}`,
+    ).rejects.toMatchObject({ constraint_name: 'runs_queue_membership' })
+    // Through the API each transition keeps it: cancel of a queued run, retry, claim, cancel of a
+    // running run, its release.
+    await client.runs.cancel(run?.id as string)
+    await client.runs.retry({ ids: [run?.id as string] })
+    const [held] = await sql`select id from ops.claim_runs('w-member', '{C}', '{1}', '{k-member}')`
+    expect(held?.id).toBe(run?.id)
+    const [counts] = await sql`
+      select count(*) filter (where (status = 'queued') <> (worker_id is null and cancel_requested_at is null))::int as broken
+      from ops.runs`
+    expect(counts?.broken).toBe(0)
+    await sql`delete from ops.sessions where id = ${s.id}`
   })
 
   it('beats without a new tuple or index entry: a heartbeat is a HOT update (migration 20261130010200)', async () => {
@@ -222,7 +303,7 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
     }
     expect(updates).toBe(100)
     // With heartbeat_at in an index none could be HOT. How many are depends on room on the page
-    // (fillfactor 90, and the versions earlier beats left, pruned once no snapshot needs them): 77 to
+    // (fillfactor 60, and the versions earlier beats left, pruned once no snapshot needs them): 77 to
     // 100 of 100 in runs here.
     expect(hot).toBeGreaterThanOrEqual(50)
     // And no index of ops.runs holds heartbeat_at, in its key, its INCLUDE list or its predicate.
@@ -361,6 +442,8 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
       [`worker_id = 'w'`, 'runs_queued_has_no_owner'],
       [`status = 'succeeded'`, 'runs_terminal_has_finished_at'],
       [`status = 'failed', finished_at = now()`, 'runs_failed_has_error'],
+      [`status = 'cancelled', finished_at = now()`, 'runs_queue_membership'],
+      ['cancel_requested_at = now()', 'runs_queue_membership'],
     ]
     for (const [set, rule] of broken) {
       const err = await sql.unsafe(`update ops.runs set ${set} where id = $1`, [run?.id as string]).then(

@@ -34,7 +34,7 @@ describe('stats.laneHistory (ops.lane_history)', () => {
     await at(
       r1?.id,
       `created_at = ${ago(900)}, started_at = ${ago(310)}, claimed_at = ${ago(310)},
-      status = 'succeeded', finished_at = ${ago(200)}, updated_at = ${ago(200)}, attempt = 1`,
+      status = 'succeeded', worker_id = 'w', finished_at = ${ago(200)}, updated_at = ${ago(200)}, attempt = 1`,
     )
     // r2 (B): created 130 s ago (bucket 7), still queued.
     await at(r2?.id, `created_at = ${ago(130)}, updated_at = ${ago(130)}`)
@@ -48,19 +48,19 @@ describe('stats.laneHistory (ops.lane_history)', () => {
     await at(
       r4?.id,
       `created_at = ${ago(400)}, status = 'cancelled', finished_at = ${ago(250)},
-      updated_at = ${ago(250)}`,
+      cancel_requested_at = ${ago(250)}, updated_at = ${ago(250)}`,
     )
     // r5 (D): created and started within bucket 8, failed 20 s ago (bucket 9).
     await at(
       r5?.id,
       `created_at = ${ago(100)}, started_at = ${ago(90)}, claimed_at = ${ago(90)}, attempt = 1,
-      status = 'failed', error = '{"type":"E","message":"x"}', finished_at = ${ago(20)}, updated_at = ${ago(20)}`,
+      status = 'failed', worker_id = 'w', error = '{"type":"E","message":"x"}', finished_at = ${ago(20)}, updated_at = ${ago(20)}`,
     )
     // r6 (D): all of it before the window: no trace in it.
     await at(
       r6?.id,
       `created_at = ${ago(5000)}, started_at = ${ago(4900)}, claimed_at = ${ago(4900)}, attempt = 1,
-      status = 'succeeded', finished_at = ${ago(4800)}, updated_at = ${ago(4800)}`,
+      status = 'succeeded', worker_id = 'w', finished_at = ${ago(4800)}, updated_at = ${ago(4800)}`,
     )
 
     // Five runs of one enqueue (one created_at): counted as one group of five, in the last bucket.
