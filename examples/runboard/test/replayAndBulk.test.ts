@@ -247,7 +247,7 @@ describe('select all matching, as a signed-in user', () => {
         lane: (['A', 'B', 'C', 'D'] as const)[i % 4],
       })),
     })
-    await sql`update ops.runs set status = 'failed', finished_at = now(), error = '{"type":"E","message":"boom"}'
+    await sql`update ops.runs set status = 'failed', worker_id = 'w', finished_at = now(), error = '{"type":"E","message":"boom"}'
       where session_id = ${s.id}`
     // The browser gets a signed-in user's token instead of the dev server's service_role one.
     const secret = (await readFile(join(dataDir, 'dev-jwt-secret'), 'utf8')).trim()
@@ -359,7 +359,7 @@ describe('cards and charts', () => {
     await sql`update ops.runs set created_at = now() - interval '12 minutes'
       where session_id = ${s.id} and lane = 'A'`
     await sql`update ops.runs r set created_at = now() - interval '10 minutes', started_at = now() - interval '4 minutes',
-        claimed_at = now() - interval '4 minutes', attempt = 1, status = 'succeeded',
+        claimed_at = now() - interval '4 minutes', attempt = 1, status = 'succeeded', worker_id = 'w',
         finished_at = now() - interval '3 minutes', updated_at = now() - interval '3 minutes'
       where r.id in (select id from ops.runs where session_id = ${s.id} and lane = 'B' order by seq limit 15)`
     await page.goto(`${room.url}/#session=${s.id}`)
