@@ -63,8 +63,8 @@ interface Deadline {
 // settles only leaves the set: the timer stays armed and, when it fires, re-arms itself for the next
 // deadline still pending, if any. Setting and clearing a timer per call cost tens of microseconds on
 // an idle worker's pickup (the claim's deadline was set before its query went out); now a timer is
-// set about once per deadline's length. Unref'd: a pending call keeps the process alive by its own
-// socket, as before, and an armed timer with nothing left to watch holds nothing.
+// set about once per deadline's length. The timer holds the process open only while a call waits
+// (as each call's own timer did), never once they have all settled.
 const deadlines = new Set<Deadline>()
 let deadlineTimer: ReturnType<typeof setTimeout> | undefined
 let deadlineTimerAt = Number.POSITIVE_INFINITY
@@ -73,7 +73,11 @@ function armDeadlines(at: number) {
   if (deadlineTimer !== undefined) clearTimeout(deadlineTimer)
   deadlineTimerAt = at
   deadlineTimer = setTimeout(expireDeadlines, Math.max(0, at - performance.now()))
-  deadlineTimer.unref?.()
+}
+
+function settled(deadline: Deadline) {
+  deadlines.delete(deadline)
+  if (deadlines.size === 0) deadlineTimer?.unref?.()
 }
 
 function expireDeadlines() {
@@ -99,14 +103,15 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what = 'the cal
     }
     deadlines.add(deadline)
     if (deadline.at < deadlineTimerAt) armDeadlines(deadline.at)
+    else if (deadlines.size === 1) deadlineTimer?.ref?.()
     // Settling after the deadline changes nothing; a late failure is handled here, never unhandled.
     promise.then(
       (value) => {
-        deadlines.delete(deadline)
+        settled(deadline)
         resolve(value)
       },
       (err) => {
-        deadlines.delete(deadline)
+        settled(deadline)
         reject(err)
       },
     )
