@@ -119,6 +119,7 @@ describe('fastParse', () => {
   it('takes the inputs of the pickup path: a worker’s claim and a plain enqueue', () => {
     for (const input of [
       { workerId: 'worker-1', lanes: { A: 10 }, kinds: ['noop', 'spec_kit_generate'] },
+      { workerId: 'w', lanes: { A: 1 }, [Symbol('s')]: 1 },
       { workerId: 'w', lanes: { A: 0, B: 1000, C: 1, D: 5 } },
     ]) {
       expect(agrees('ClaimRunsInput', input)).toBe(true)
@@ -139,6 +140,7 @@ describe('fastParse', () => {
             idempotencyKey: 'k',
           },
           { kind: 'lint', priority: undefined, params: {} },
+          { kind: 'tagged', [Symbol('s')]: 1 },
         ],
       },
     ]) {
@@ -156,6 +158,7 @@ describe('fastParse', () => {
       { workerId: '', lanes: { A: 1 } },
       { workerId: 'w', lanes: { A: 1 }, kinds: [] },
       { workerId: 'w', lanes: { A: 1 }, kinds: ['Noop'] },
+      { workerId: 'w', lanes: { A: 1, [Symbol('s')]: 1 } },
       new (class {
         workerId = 'w'
         lanes = { A: 1 }

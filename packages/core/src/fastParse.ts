@@ -70,6 +70,8 @@ function claimRuns(input: unknown): Parsed<typeof C.ClaimRunsInput> | undefined 
   if (!plainWith(input, CLAIM_KEYS)) return undefined
   const { workerId, lanes, kinds } = input
   if (!isString(workerId, 1, 200) || !plainWith(lanes, LANE_SET)) return undefined
+  // A record refuses symbol keys (a strict object only drops them).
+  if (Object.getOwnPropertySymbols(lanes).length > 0) return undefined
   const parsedLanes: Obj = {}
   for (const lane in lanes) {
     const n = lanes[lane]
@@ -111,7 +113,9 @@ function runSpec(run: unknown): Parsed<typeof C.RunSpec> | undefined {
   if (maxAttempts !== undefined && !isInt(maxAttempts, 1, 100)) return undefined
   if (timeoutSeconds !== undefined && !isInt(timeoutSeconds, 1, 604_800)) return undefined
   if (idempotencyKey !== undefined && !isString(idempotencyKey, 1, 200)) return undefined
-  const spec = { ...run } as Parsed<typeof C.RunSpec>
+  // Its string keys only, as the schema returns them (it drops symbol keys, which a spread copies).
+  const spec = {} as Record<string, unknown>
+  for (const key in run) spec[key] = run[key]
   // Params and run times through their own schemas: size, serialisability, secrets, ISO dates.
   if (params !== undefined) {
     if (findProtoKey(params) !== undefined) return undefined
@@ -124,5 +128,5 @@ function runSpec(run: unknown): Parsed<typeof C.RunSpec> | undefined {
     if (!r.success) return undefined
     spec.runAt = r.data
   }
-  return spec
+  return spec as Parsed<typeof C.RunSpec>
 }
