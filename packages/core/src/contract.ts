@@ -76,10 +76,12 @@ export const RunStatus = z.enum(RUN_STATUSES)
 export const EventLevel = z.enum(EVENT_LEVELS)
 export const ArtifactKind = z.enum(ARTIFACT_KINDS)
 
+/** A kind, template or event type name (`identifier` below; fastParse.ts tests names with it too). */
+export const IDENTIFIER_PATTERN = /^[a-z0-9][a-z0-9_.:-]{0,99}$/
 const identifier = z
   .string()
   .regex(
-    /^[a-z0-9][a-z0-9_.:-]{0,99}$/,
+    IDENTIFIER_PATTERN,
     'use 1–100 lowercase letters, digits, and _ . : - (starting with a letter or digit)',
   )
 const uuid = z.uuid()
@@ -310,7 +312,11 @@ export const ListSessionsInput = z.strictObject({
   search: z.string().trim().min(1).max(200).optional(),
 })
 
-/** One run to enqueue. With a template, `kind` may be omitted and the template supplies defaults. */
+/**
+ * One run to enqueue. With a template, `kind` may be omitted and the template supplies defaults.
+ * fastParse.ts checks the common case of this input and of ClaimRunsInput by hand (its test compares
+ * it with these schemas): keep the two in step.
+ */
 export const RunSpec = z.strictObject({
   kind: identifier.optional(),
   lane: Lane.optional(),

@@ -18,7 +18,7 @@ function formatPath(path: readonly PropertyKey[]): string {
  * data, but copying the object (as parsing does) turns it into a prototype, so the key would vanish
  * without a word; it is refused instead. Iterative: deep input cannot overflow the stack.
  */
-function findProtoKey(input: unknown): string | undefined {
+export function findProtoKey(input: unknown): string | undefined {
   const stack: [unknown, string][] = [[input, '']]
   while (stack.length > 0) {
     const [v, path] = stack.pop() as [unknown, string]

@@ -1,5 +1,6 @@
 import { buildOpsClient, type OpsClient, type OpsClientOptions } from './client'
 import * as C from './contract'
+import { fastParse } from './fastParse'
 import { paramsSchemaValidator, validateTemplateParams } from './paramsSchema'
 import { parseInput } from './validate'
 
@@ -21,8 +22,10 @@ export { validateTemplateParams } from './paramsSchema'
  */
 export function createOpsClient(options: OpsClientOptions): OpsClient {
   return buildOpsClient(options, {
+    // The pickup path's two inputs are checked by hand when they have their common shape; anything
+    // else (every invalid input among it) goes through the schema, with its typed errors.
     // biome-ignore lint/performance/noDynamicNamespaceImportAccess: this client uses every input schema; the browser entry imports none.
-    input: (name, input, what) => parseInput(C[name], input, what) as never,
+    input: (name, input, what) => (fastParse(name, input) ?? parseInput(C[name], input, what)) as never,
     id: (value, what) => parseInput(C.Run.shape.id, value, what),
     templateParams: validateTemplateParams,
     paramsSchema: (schema) => {

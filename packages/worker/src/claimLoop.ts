@@ -106,6 +106,7 @@ export function startClaimLoop(options: ClaimLoopOptions): ClaimLoop {
       stopped = true
       wakeup.wake()
       await done
+      wakeup.close()
     },
   }
 }

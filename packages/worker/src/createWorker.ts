@@ -426,10 +426,16 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     }
   }
 
-  /** A claimed run: starts it if its lane has a free slot, else it waits in the claim-ahead buffer. */
+  /** A claimed run: announced, placed, counted. */
   private accept(run: Run) {
-    this.metrics.claimed(run.kind, run.lane)
     this.emit('run:claimed', run)
+    this.place(run)
+    // Counted once the run has started or been placed: bookkeeping stays off the pickup path.
+    this.metrics.claimed(run.kind, run.lane)
+  }
+
+  /** Starts a claimed run if its lane has a free slot, else it waits in the claim-ahead buffer. */
+  private place(run: Run) {
     if (!run.lease) {
       this.emit('error', new Error(`claimed run ${run.id} came without a lease; it is left to the sweeper`))
       return
