@@ -178,9 +178,9 @@ begin
   end if;
   -- The head of each (lane, kind) on the kind queue index (its predicate is `worker_id is null and
   -- cancel_requested_at is null`, which the row's rules make true exactly of queued runs; the status
-  -- test stays as a filter), so queued runs of other kinds are never read; then the best `lim` of each lane across its kinds, in queue order. With several kinds a
-  -- claim may lock up to `lim` runs per kind for the length of its transaction and leave the surplus
-  -- queued.
+  -- test stays as a filter), so queued runs of other kinds are never read; then the best `lim` of
+  -- each lane across its kinds, in queue order. With several kinds a claim may lock up to `lim` runs
+  -- per kind for the length of its transaction and leave the surplus queued.
   v_ids := array(
     select x.id
     from (
