@@ -105,7 +105,8 @@ export interface Backend {
   // The worker's side.
   claimRuns(input: Parsed<typeof C.ClaimRunsInput>): Promise<C.Run[]>
   heartbeat(input: Parsed<typeof C.HeartbeatInput>): Promise<C.HeartbeatResult>
-  completeRuns(input: Parsed<typeof C.CompleteRunsInput>): Promise<C.Run[]>
+  /** The runs as stored; with `returning: 'changes'`, a backend may answer `RunChanges` instead. */
+  completeRuns(input: Parsed<typeof C.CompleteRunsInput>): Promise<C.Run[] | C.RunChanges[]>
   failRuns(input: Parsed<typeof C.FailRunsInput>): Promise<C.Run[]>
   ackCancel(input: Parsed<typeof C.AckCancelInput>): Promise<C.Run[]>
   releaseRuns(input: Parsed<typeof C.ReleaseRunsInput>): Promise<C.Run[]>

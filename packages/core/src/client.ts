@@ -135,7 +135,9 @@ export interface OpsClient {
   readonly worker: {
     claim(input: C.ClaimRunsInput): Promise<C.Run[]>
     heartbeat(input: C.HeartbeatInput): Promise<C.HeartbeatResult>
-    complete(input: C.CompleteRunsInput): Promise<C.Run[]>
+    /** Marks held runs succeeded; answers the runs as stored (or their `RunChanges`, if asked). */
+    complete(input: C.CompleteRunsInput & { returning?: 'runs' }): Promise<C.Run[]>
+    complete(input: C.CompleteRunsInput & { returning: 'changes' }): Promise<C.RunChanges[]>
     fail(input: C.FailRunsInput): Promise<C.Run[]>
     ackCancel(input: C.AckCancelInput): Promise<C.Run[]>
     release(input: C.ReleaseRunsInput): Promise<C.Run[]>
@@ -343,7 +345,10 @@ export function buildOpsClient(options: OpsClientOptions, check: ClientChecks): 
     worker: {
       claim: async (input) => backend.claimRuns(check.input('ClaimRunsInput', input, 'claim request')),
       heartbeat: async (input) => backend.heartbeat(check.input('HeartbeatInput', input, 'heartbeat')),
-      complete: async (input) => backend.completeRuns(check.input('CompleteRunsInput', input, 'completion')),
+      complete: (async (input: C.CompleteRunsInput) =>
+        backend.completeRuns(
+          check.input('CompleteRunsInput', input, 'completion'),
+        )) as OpsClient['worker']['complete'],
       fail: async (input) => backend.failRuns(check.input('FailRunsInput', input, 'failure')),
       ackCancel: async (input) =>
         backend.ackCancel(check.input('AckCancelInput', input, 'cancel acknowledgement')),

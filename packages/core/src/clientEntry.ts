@@ -63,6 +63,7 @@ export type {
   RetryMatchingInput,
   RetryRunsInput,
   Run,
+  RunChanges,
   RunCount,
   RunEvent,
   RunFilter,

@@ -144,6 +144,27 @@ export const Run = z.object({
   lease: z.string().nullable(),
 })
 
+/**
+ * What a completion answers with `returning: 'changes'`: the run's id and lease, and the only fields
+ * that a completion, or anything else while a worker holds the run's lease (heartbeats, progress, a
+ * cancel request), can change. A worker merges it into the run it claimed and gets the stored row,
+ * without reading all of it back.
+ */
+export const RunChanges = Run.pick({
+  id: true,
+  lease: true,
+  status: true,
+  result: true,
+  error: true,
+  finishedAt: true,
+  updatedAt: true,
+  heartbeatAt: true,
+  cancelRequestedAt: true,
+  cancelReason: true,
+  progress: true,
+  progressMessage: true,
+})
+
 export const RunEvent = z.object({
   id: z.number().int(),
   runId: uuid,
@@ -647,6 +668,11 @@ export const CompleteRunsInput = z.strictObject({
     .array(z.strictObject({ id: uuid, lease: Lease, result: z.unknown().optional() }))
     .min(1)
     .max(10_000),
+  /**
+   * `runs` (the default): each completed run as stored. `changes`: only its `RunChanges`, a third of
+   * the row, for a caller that holds the run it claimed (the worker does).
+   */
+  returning: z.enum(['runs', 'changes']).optional(),
 })
 
 export const FailRunsInput = z.strictObject({
@@ -787,6 +813,7 @@ export type ArtifactKind = z.infer<typeof ArtifactKind>
 export type ErrorInfo = z.infer<typeof ErrorInfo>
 export type Session = z.infer<typeof Session>
 export type Run = z.infer<typeof Run>
+export type RunChanges = z.infer<typeof RunChanges>
 export type RunEvent = z.infer<typeof RunEvent>
 export type Artifact = z.infer<typeof Artifact>
 export type RunTemplate = z.infer<typeof RunTemplate>

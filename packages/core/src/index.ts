@@ -68,6 +68,7 @@ export {
   RetryRunsInput,
   RUN_STATUSES,
   Run,
+  RunChanges,
   RunCount,
   RunEvent,
   RunFilter,

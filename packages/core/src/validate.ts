@@ -19,6 +19,36 @@ function formatPath(path: readonly PropertyKey[]): string {
  * without a word; it is refused instead. Iterative: deep input cannot overflow the stack.
  */
 export function findProtoKey(input: unknown): string | undefined {
+  return hasProtoKey(input) ? protoKeyPath(input) : undefined
+}
+
+/**
+ * Whether any object in `input` has an own `__proto__` key. Builds no paths and no entry arrays: it
+ * runs on every batch a worker settles, and the path is only needed when the answer is yes.
+ */
+function hasProtoKey(input: unknown): boolean {
+  const stack: unknown[] = [input]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (v === null || typeof v !== 'object') continue
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const child: unknown = v[i]
+        if (child !== null && typeof child === 'object') stack.push(child)
+      }
+      continue
+    }
+    if (Object.hasOwn(v, '__proto__')) return true
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue
+      const child: unknown = (v as Record<string, unknown>)[k]
+      if (child !== null && typeof child === 'object') stack.push(child)
+    }
+  }
+  return false
+}
+
+function protoKeyPath(input: unknown): string | undefined {
   const stack: [unknown, string][] = [[input, '']]
   while (stack.length > 0) {
     const [v, path] = stack.pop() as [unknown, string]

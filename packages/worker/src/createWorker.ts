@@ -97,6 +97,8 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
   // Executions by lease, not by run id: a stale execution and its successor (the same run claimed
   // again) are two entries, and each settles, heartbeats and finishes as itself.
   private readonly active = new Map<string, Execution>()
+  /** The latest execution of each run id here (a run claimed again has a new lease, a new execution). */
+  private readonly activeByRun = new Map<string, Execution>()
   private readonly activeByLane = new Map<Lane, number>()
   private _state: WorkerState = 'idle'
   private loop: ClaimLoop | undefined
@@ -443,12 +445,11 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     // The same run claimed again (this worker froze past the timeout and its run was recovered): the
     // older execution's lease is gone, so it can write nothing more. Abort it now rather than at its
     // next heartbeat; it stays counted until its handler returns or is abandoned.
-    for (const other of this.active.values()) {
-      if (other.run.id === run.id && other.run.lease !== run.lease) other.abort('lost')
-    }
-    for (const other of this.prefetch.runs()) {
-      if (other.id === run.id && other.lease !== run.lease) this.dropBuffered(other.lease as string)
-    }
+    // Both are lookups by run id: a claim of 80 runs into a worker running 100 does not scan them.
+    const older = this.activeByRun.get(run.id)
+    if (older && older.run.lease !== run.lease) older.abort('lost')
+    const buffered = this.prefetch.leaseOf(run.id)
+    if (buffered !== undefined && buffered !== run.lease) this.dropBuffered(buffered)
     if (!this.handlers.has(run.kind)) {
       // Cannot happen while claims pass our kinds; hand it back rather than guess.
       void this.settler.release(heldOf({ run }), `worker ${this.id} has no handler for kind ${run.kind}`)
@@ -530,6 +531,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       onAbandoned: (cause) => this.emit('run:abandoned', { run, cause }),
     })
     this.active.set(run.lease as string, execution)
+    this.activeByRun.set(run.id, execution)
     this.activeByLane.set(run.lane, (this.activeByLane.get(run.lane) ?? 0) + 1)
     this.emit('run:started', run)
     void execution.done.then((outcome) => {
@@ -543,6 +545,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     const seconds = (performance.now() - execution.startedAt) / 1000
     const durationMs = seconds * 1000
     this.active.delete(run.lease as string)
+    if (this.activeByRun.get(run.id) === execution) this.activeByRun.delete(run.id)
     this.activeByLane.set(run.lane, (this.activeByLane.get(run.lane) ?? 1) - 1)
     this.prefetch.handlerFinished(run.lane, durationMs)
     // The freed slot goes to the next buffered run at once (no round trip); the loop then refills.
@@ -554,10 +557,11 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
         case 'succeeded': {
           const error = checkResult(outcome.result)
           if (error) return await this.fail(execution, error, false, seconds)
-          const row = await this.settler.complete(heldOf(execution), outcome.result ?? null)
-          if (!row) return this.lost(run)
+          const changes = await this.settler.complete(heldOf(execution), outcome.result ?? null)
+          if (!changes) return this.lost(run)
           this.metrics.finished(run.kind, run.lane, 'succeeded', seconds)
-          this.emit('run:succeeded', { run: row, result: outcome.result, durationMs })
+          // The run as stored: what the claim read, with every field that can have changed since.
+          this.emit('run:succeeded', { run: { ...run, ...changes }, result: outcome.result, durationMs })
           return
         }
         case 'failed':

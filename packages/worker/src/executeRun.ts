@@ -41,37 +41,103 @@ const reasons: Record<AbortCause, (run: Run) => Error> = {
  * signal is abandoned after `abortGraceMs`, so a run can always be settled.
  */
 export function executeRun(options: ExecuteRunOptions): Execution {
-  const { run, handler } = options
+  return new RunExecution(options)
+}
+
+/**
+ * One object per run, its steps on the prototype: a worker at concurrency 100 starts thousands of
+ * runs a second, and the closures an execution used to build for itself were an eighth of what it
+ * allocated per run (measured with V8's sampling heap profiler).
+ */
+class RunExecution implements Execution {
+  readonly run: Run
+  readonly handler: AnyHandler
+  readonly startedAt: number
+  readonly done: Promise<RunOutcome>
+  private readonly options: ExecuteRunOptions
   // The AbortController is made when the signal is first read, and an abort before that is applied
   // to it at once: a handler that never looks at its signal does not pay for one (~20 µs of an idle
   // worker's pickup, cold).
-  let controller: AbortController | undefined
-  let abortReason: Error | undefined
-  const signal = (): AbortSignal => {
-    if (!controller) {
-      controller = new AbortController()
-      if (abortReason) controller.abort(abortReason)
+  private controller: AbortController | undefined = undefined
+  private abortReason: Error | undefined = undefined
+  private _cause: AbortCause | undefined = undefined
+  private settled = false
+  private timeoutTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  private graceTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  private resolveDone!: (outcome: RunOutcome) => void
+
+  constructor(options: ExecuteRunOptions) {
+    this.options = options
+    const { run, handler } = options
+    this.run = run
+    this.handler = handler
+    this.done = new Promise<RunOutcome>((resolve) => {
+      this.resolveDone = resolve
+    })
+    const parsed = handler.input.safeParse(run.params)
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i: { path: PropertyKey[]; code: string; message: string }) => ({
+        path: ['params', ...i.path.map(String)].join('.'),
+        code: i.code,
+        message: i.message,
+      }))
+      this.finish({
+        type: 'failed',
+        retry: false,
+        error: {
+          type: 'validation',
+          message: `params do not match the input of handler ${handler.kind}: ${issues[0]?.path}: ${issues[0]?.message}`,
+          context: { issues },
+        },
+      })
+    } else {
+      if (run.timeoutSeconds)
+        this.timeoutTimer = setTimeout(() => this.abort('timeout'), run.timeoutSeconds * 1000)
+      const ctx = options.context(() => this.signal(), parsed.data)
+      let promise: Promise<unknown>
+      try {
+        promise = Promise.resolve(handler.run(ctx))
+      } catch (err) {
+        promise = Promise.reject(err)
+      }
+      promise.then(
+        (result) =>
+          this.finish(
+            this._cause ? this.outcomeOfAbort(this._cause, true, result) : { type: 'succeeded', result },
+          ),
+        (err) =>
+          this.finish(
+            this._cause
+              ? this.outcomeOfAbort(this._cause, false)
+              : { type: 'failed', error: toErrorInfo(err), retry: isRetryable(err) },
+          ),
+      )
     }
-    return controller.signal
-  }
-  let cause: AbortCause | undefined
-  let settled = false
-  let timeoutTimer: ReturnType<typeof setTimeout> | undefined
-  let graceTimer: ReturnType<typeof setTimeout> | undefined
-  let resolveDone!: (outcome: RunOutcome) => void
-  const done = new Promise<RunOutcome>((resolve) => {
-    resolveDone = resolve
-  })
-
-  const finish = (outcome: RunOutcome) => {
-    if (settled) return
-    settled = true
-    if (timeoutTimer) clearTimeout(timeoutTimer)
-    if (graceTimer) clearTimeout(graceTimer)
-    resolveDone(outcome)
+    this.startedAt = performance.now()
   }
 
-  const outcomeOfAbort = (c: AbortCause, handlerSucceeded: boolean, result?: unknown): RunOutcome => {
+  get cause(): AbortCause | undefined {
+    return this._cause
+  }
+
+  private signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController()
+      if (this.abortReason) this.controller.abort(this.abortReason)
+    }
+    return this.controller.signal
+  }
+
+  private finish(outcome: RunOutcome) {
+    if (this.settled) return
+    this.settled = true
+    if (this.timeoutTimer) clearTimeout(this.timeoutTimer)
+    if (this.graceTimer) clearTimeout(this.graceTimer)
+    this.resolveDone(outcome)
+  }
+
+  private outcomeOfAbort(c: AbortCause, handlerSucceeded: boolean, result?: unknown): RunOutcome {
+    const { run } = this
     switch (c) {
       case 'cancel':
         return { type: 'cancelled' }
@@ -93,62 +159,15 @@ export function executeRun(options: ExecuteRunOptions): Execution {
     }
   }
 
-  const abort = (c: AbortCause) => {
-    if (settled || cause) return
-    cause = c
-    abortReason = reasons[c](run)
-    controller?.abort(abortReason)
-    graceTimer = setTimeout(() => {
-      if (settled) return
-      options.onAbandoned(c)
-      finish(outcomeOfAbort(c, false))
-    }, options.abortGraceMs)
-  }
-
-  const parsed = handler.input.safeParse(run.params)
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i: { path: PropertyKey[]; code: string; message: string }) => ({
-      path: ['params', ...i.path.map(String)].join('.'),
-      code: i.code,
-      message: i.message,
-    }))
-    finish({
-      type: 'failed',
-      retry: false,
-      error: {
-        type: 'validation',
-        message: `params do not match the input of handler ${handler.kind}: ${issues[0]?.path}: ${issues[0]?.message}`,
-        context: { issues },
-      },
-    })
-  } else {
-    if (run.timeoutSeconds) timeoutTimer = setTimeout(() => abort('timeout'), run.timeoutSeconds * 1000)
-    const ctx = options.context(signal, parsed.data)
-    let promise: Promise<unknown>
-    try {
-      promise = Promise.resolve(handler.run(ctx))
-    } catch (err) {
-      promise = Promise.reject(err)
-    }
-    promise.then(
-      (result) => finish(cause ? outcomeOfAbort(cause, true, result) : { type: 'succeeded', result }),
-      (err) =>
-        finish(
-          cause
-            ? outcomeOfAbort(cause, false)
-            : { type: 'failed', error: toErrorInfo(err), retry: isRetryable(err) },
-        ),
-    )
-  }
-
-  return {
-    run,
-    handler,
-    startedAt: performance.now(),
-    get cause() {
-      return cause
-    },
-    abort,
-    done,
+  abort(c: AbortCause) {
+    if (this.settled || this._cause) return
+    this._cause = c
+    this.abortReason = reasons[c](this.run)
+    this.controller?.abort(this.abortReason)
+    this.graceTimer = setTimeout(() => {
+      if (this.settled) return
+      this.options.onAbandoned(c)
+      this.finish(this.outcomeOfAbort(c, false))
+    }, this.options.abortGraceMs)
   }
 }

@@ -113,4 +113,30 @@ describe('createPrefetchBuffer', () => {
     expect(b.room('A')).toBe(0)
     b.close()
   })
+  it('knows the lease of each buffered run by id, until it leaves by shift, take, expiry or clear', () => {
+    const { b, expired } = buffer({ ttlMs: 1000 })
+    b.push(run('A', 1))
+    b.push(run('A', 2))
+    b.push(run('B', 3))
+    expect([b.leaseOf('A-1'), b.leaseOf('A-2'), b.leaseOf('B-3'), b.leaseOf('A-9')]).toEqual([
+      'A1',
+      'A2',
+      'B3',
+      undefined,
+    ])
+    b.shift('A')
+    expect(b.leaseOf('A-1')).toBeUndefined()
+    b.take('B3')
+    expect(b.leaseOf('B-3')).toBeUndefined()
+    // The same run claimed again under a new lease: the entry follows the newer one.
+    b.push({ ...run('A', 2), lease: 'A2-again' } as Run)
+    expect(b.leaseOf('A-2')).toBe('A2-again')
+    vi.advanceTimersByTime(1000)
+    expect(expired.map((r) => r.lease)).toEqual(['A2', 'A2-again'])
+    expect(b.leaseOf('A-2')).toBeUndefined()
+    b.push(run('A', 4))
+    b.clear()
+    expect(b.leaseOf('A-4')).toBeUndefined()
+    b.close()
+  })
 })

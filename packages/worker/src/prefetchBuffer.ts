@@ -43,6 +43,8 @@ export interface PrefetchBuffer {
   take(lease: string): Run | undefined
   /** Buffered runs of every lane, oldest first per lane. */
   runs(): Run[]
+  /** The lease of the buffered run with this id, if one waits (a lookup, not a scan). */
+  leaseOf(runId: string): string | undefined
   /** How many runs wait, in one lane or in all. */
   count(lane?: Lane): number
   /** Takes every buffered run out (a stop). */
@@ -88,6 +90,8 @@ export function createPrefetchBuffer(options: PrefetchBufferOptions): PrefetchBu
   const handlerMs = new Map(lanes.map((l) => [l, samples()]))
   const saturated = new Map<Lane, boolean>(lanes.map((l) => [l, false]))
   const claimMs = samples()
+  // Run id → lease of every buffered run: a claim checks its runs against the buffer in O(1).
+  const leases = new Map<string, string>()
   let total = 0
   let timer: ReturnType<typeof setTimeout> | undefined
   let closed = false
@@ -108,7 +112,7 @@ export function createPrefetchBuffer(options: PrefetchBufferOptions): PrefetchBu
     const expired: Run[] = []
     for (const [lane, q] of queues) {
       const before = expired.length
-      while (q[0] && q[0].deadline <= now) expired.push((q.shift() as Entry).run)
+      while (q[0] && q[0].deadline <= now) expired.push(forget((q.shift() as Entry).run))
       // A run waited its whole TTL: the lane's slots are stuck. Claim ahead again only once a claim
       // for free slots comes back full, or the expired runs would be claimed straight back.
       if (expired.length > before) saturated.set(lane, false)
@@ -116,6 +120,11 @@ export function createPrefetchBuffer(options: PrefetchBufferOptions): PrefetchBu
     total -= expired.length
     arm()
     if (expired.length > 0) options.onExpired(expired)
+  }
+
+  function forget(run: Run): Run {
+    if (leases.get(run.id) === run.lease) leases.delete(run.id)
+    return run
   }
 
   return {
@@ -147,6 +156,7 @@ export function createPrefetchBuffer(options: PrefetchBufferOptions): PrefetchBu
       const q = queues.get(run.lane)
       if (!q) throw new Error(`run ${run.id} is in lane ${run.lane}, which this worker does not serve`)
       q.push({ run, deadline: performance.now() + options.ttlMs })
+      leases.set(run.id, run.lease as string)
       total++
       arm()
     },
@@ -154,14 +164,14 @@ export function createPrefetchBuffer(options: PrefetchBufferOptions): PrefetchBu
       const entry = queues.get(lane)?.shift()
       if (!entry) return undefined
       total--
-      return entry.run
+      return forget(entry.run)
     },
     take(lease) {
       for (const q of queues.values()) {
         const i = q.findIndex((e) => e.run.lease === lease)
         if (i >= 0) {
           total--
-          return (q.splice(i, 1)[0] as Entry).run
+          return forget((q.splice(i, 1)[0] as Entry).run)
         }
       }
       return undefined
@@ -171,12 +181,16 @@ export function createPrefetchBuffer(options: PrefetchBufferOptions): PrefetchBu
       for (const q of queues.values()) for (const e of q) out.push(e.run)
       return out
     },
+    leaseOf(runId) {
+      return leases.get(runId)
+    },
     count(lane) {
       return lane === undefined ? total : (queues.get(lane)?.length ?? 0)
     },
     clear() {
       const out = this.runs()
       for (const q of queues.values()) q.length = 0
+      leases.clear()
       total = 0
       return out
     },

@@ -6,11 +6,13 @@ import type {
   HeldRun,
   ReleaseRunsInput,
   Run,
+  RunChanges,
 } from '@ops-control-room/core'
 
 /** The state transitions the flusher is handed; it never sees SQL. */
 export interface SettlementOps {
-  complete(input: CompleteRunsInput): Promise<Run[]>
+  /** Called with `returning: 'changes'`; a backend that answers whole runs is fine too. */
+  complete(input: CompleteRunsInput & { returning: 'changes' }): Promise<RunChanges[] | Run[]>
   fail(input: FailRunsInput): Promise<Run[]>
   ackCancel(input: AckCancelInput): Promise<Run[]>
   release(input: ReleaseRunsInput): Promise<Run[]>
@@ -39,9 +41,10 @@ export interface SettlementFlusherOptions {
 /**
  * Settles runs in batches; each call names the run and the lease its claim issued, and resolves with
  * the run as stored, or null if that lease was no longer the run's current one (nothing was written).
+ * A completion resolves with what it changed (`RunChanges`): the caller holds the rest of the run.
  */
 export interface SettlementFlusher {
-  complete(held: HeldRun, result: unknown): Promise<Run | null>
+  complete(held: HeldRun, result: unknown): Promise<RunChanges | null>
   fail(held: HeldRun, error: ErrorInfo, retry: boolean): Promise<Run | null>
   ackCancel(held: HeldRun): Promise<Run | null>
   release(held: HeldRun, reason?: string): Promise<Run | null>
@@ -61,7 +64,7 @@ interface Item {
   retry?: boolean
   reason?: string
   attempts: number
-  resolve(run: Run | null): void
+  resolve(run: Run | RunChanges | null): void
   reject(err: Error): void
 }
 
@@ -85,9 +88,11 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
   let scheduled = false
   const drainWaiters: (() => void)[] = []
 
-  function enqueue(item: Omit<Item, 'resolve' | 'reject' | 'attempts'>): Promise<Run | null> {
-    return new Promise((resolve, reject) => {
-      queue.push({ ...item, attempts: 0, resolve, reject })
+  function enqueue<T extends Run | RunChanges>(
+    item: Omit<Item, 'resolve' | 'reject' | 'attempts'>,
+  ): Promise<T | null> {
+    return new Promise<T | null>((resolve, reject) => {
+      queue.push({ ...item, attempts: 0, resolve: resolve as Item['resolve'], reject })
       kick()
     })
   }
@@ -137,6 +142,7 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
         ops.complete({
           workerId,
           results: items.map((i) => ({ id: i.id, lease: i.lease, result: i.result ?? null })),
+          returning: 'changes',
         }),
       ),
       write(groups.fail, (items) =>
@@ -157,7 +163,7 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
     ])
   }
 
-  async function write(items: Item[], call: (items: Item[]) => Promise<Run[]>) {
+  async function write(items: Item[], call: (items: Item[]) => Promise<(Run | RunChanges)[]>) {
     // In id order: every writer of several runs locks them in id order, whatever plan the database
     // picks for a batch (a nested loop follows its input), so a settlement and a cancel or a
     // heartbeat never wait on each other in a cycle.
@@ -194,10 +200,10 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
   }
 
   return {
-    complete: (h, result) => enqueue({ kind: 'complete', id: h.id, lease: h.lease, result }),
-    fail: (h, error, retry) => enqueue({ kind: 'fail', id: h.id, lease: h.lease, error, retry }),
-    ackCancel: (h) => enqueue({ kind: 'ack', id: h.id, lease: h.lease }),
-    release: (h, reason) => enqueue({ kind: 'release', id: h.id, lease: h.lease, reason }),
+    complete: (h, result) => enqueue<RunChanges>({ kind: 'complete', id: h.id, lease: h.lease, result }),
+    fail: (h, error, retry) => enqueue<Run>({ kind: 'fail', id: h.id, lease: h.lease, error, retry }),
+    ackCancel: (h) => enqueue<Run>({ kind: 'ack', id: h.id, lease: h.lease }),
+    release: (h, reason) => enqueue<Run>({ kind: 'release', id: h.id, lease: h.lease, reason }),
     pending: () => queue.length + inFlight.size + waiting.size,
     drain() {
       if (idle()) return Promise.resolve()

@@ -342,6 +342,34 @@ describe('worker behaviour', () => {
     }
   })
 
+  it('announces a success with the run exactly as stored, progress and heartbeats written while it ran included', async () => {
+    // The completion answers only what can have changed since the claim (RunChanges); the worker
+    // merges it into the run it claimed. The announced run must still be the stored row, field for field.
+    const stored = defineHandler({
+      kind: 'as-stored',
+      input: z.object({ n: z.number() }),
+      async run(c) {
+        c.progress(0.25, 'a quarter')
+        // Until a heartbeat and the progress have been written after the claim.
+        await waitFor('a heartbeat and the progress', async () => {
+          const now = await ctx.client.runs.get(c.run.id)
+          return now.heartbeatAt !== now.claimedAt && now.progress === 0.25 ? now : undefined
+        })
+        return { doubled: c.params.n * 2, at: new Date(0) }
+      },
+    })
+    const worker = await startWorker({ handlers: [stored], heartbeatIntervalMs: 100 })
+    const announced: Run[] = []
+    worker.on('run:succeeded', ({ run }) => announced.push(run))
+    const run = await enqueue('as-stored', { params: { n: 21 } })
+    const done = await settled(run.id, 'succeeded')
+    await waitFor('the success to be announced', async () => announced.length === 1)
+    expect(done.heartbeatAt).not.toBe(done.claimedAt)
+    expect(done.result).toEqual({ doubled: 42, at: '1970-01-01T00:00:00.000Z' })
+    expect(announced[0]).toEqual(done)
+    await worker.stop()
+  })
+
   it('writes progress, logs, text, link and file artifacts; serves /health and /metrics', async () => {
     const root = await mkdtemp(join(tmpdir(), 'ops-artifacts-'))
     const store = filesystemArtifactStore({ root })

@@ -42,7 +42,9 @@ describe('a worker that survives its database', () => {
       input: z.object({}),
       async run(c) {
         executions.set(c.run.id, (executions.get(c.run.id) ?? 0) + 1)
-        await new Promise((r) => setTimeout(r, 5))
+        // Long enough that the drain (400 runs, 8 at a time: about 1.3 s) is still under way at the
+        // restart, whatever the machine's speed: the outage must hit calls in flight.
+        await new Promise((r) => setTimeout(r, 25))
         return null
       },
     })
@@ -71,10 +73,11 @@ describe('a worker that survives its database', () => {
         sessionId: session.id,
         runs: Array.from({ length: 400 }, () => ({ kind: 'outage', maxAttempts: 3 })),
       })
-      await waitFor(
-        'the drain to be under way',
-        async () => ((await counts(session.id)).succeeded ?? 0) >= 40,
-      )
+      const under = await waitFor('the drain to be under way', async () => {
+        const c = await counts(session.id)
+        return (c.succeeded ?? 0) >= 40 ? c : undefined
+      })
+      expect((under.queued ?? 0) + (under.running ?? 0)).toBeGreaterThan(100)
       await sql.end({ timeout: 1 })
       restarted = true
       await restartPostgres(pg, 'immediate')
@@ -109,7 +112,10 @@ describe('a worker that survives its database', () => {
       ]
       expect(deadlocks).toBe(0)
       // The outage was seen, as typed errors, and nothing crashed the process.
-      expect(errors.some((m) => /unreachable|timed out|took longer/.test(m))).toBe(true)
+      expect(
+        errors.some((m) => /unreachable|timed out|took longer/.test(m)),
+        errors.join('\n'),
+      ).toBe(true)
       expect(crashes).toEqual([])
     } finally {
       const started = Date.now()

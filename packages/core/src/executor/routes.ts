@@ -486,10 +486,11 @@ export const ROUTES: readonly RouteDef[] = [
     id: 'completeRuns',
     method: 'POST',
     path: '/worker/complete',
-    summary: 'Marks runs succeeded with their results.',
+    summary:
+      "Marks runs succeeded with their results; answers the runs, or with `returning: 'changes'` only what changed.",
     source: 'body',
     input: C.CompleteRunsInput,
-    response: z.array(C.Run),
+    response: z.union([z.array(C.Run), z.array(C.RunChanges)]),
     status: 200,
     roles: SERVICE,
     readOnly: false,

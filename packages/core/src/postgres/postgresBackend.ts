@@ -9,6 +9,7 @@ import {
   toArtifact,
   toKindPolicy,
   toRun,
+  toRunChanges,
   toRunEvent,
   toSession,
   toTemplate,
@@ -462,7 +463,18 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
 
     completeRuns: (input) =>
       q(async () =>
-        runs(await sql`select * from ops.complete_runs(${input.workerId}, ${json(input.results)}::jsonb)`),
+        input.returning === 'changes'
+          ? // Only the columns a completion or a held run can change: the worker has the rest. Reading
+            // 12 columns instead of 35 back was a quarter of a busy worker's CPU per run.
+            (
+              await sql`
+                select id, lease, status, result, error, finished_at, updated_at, heartbeat_at,
+                  cancel_requested_at, cancel_reason, progress, progress_message
+                from ops.complete_runs(${input.workerId}, ${json(input.results)}::jsonb)`
+            ).map(toRunChanges)
+          : runs(
+              await sql`select * from ops.complete_runs(${input.workerId}, ${json(input.results)}::jsonb)`,
+            ),
       ),
 
     failRuns: (input) =>
