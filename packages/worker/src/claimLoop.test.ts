@@ -81,4 +81,86 @@ describe('startClaimLoop', () => {
     expect(asked).toEqual([{ A: 1 }, { A: 1 }])
     await loop.stop()
   })
+  it('overlaps a second claim for what the first did not ask, only when it is big enough, never a third', async () => {
+    const asked: Partial<Record<Lane, number>>[] = []
+    const answers: ((runs: Run[]) => void)[] = []
+    let free = 10
+    const loop = startClaimLoop({
+      lanes: ['A'],
+      freeSlots: () => free,
+      claim: (slots) => {
+        asked.push(slots)
+        return new Promise<Run[]>((r) => answers.push(r))
+      },
+      onRuns: (runs) => {
+        free -= runs.length
+      },
+      backpressured: () => false,
+      pollIntervalMs: 60_000,
+      maxClaimsInFlight: 2,
+      minExtraClaim: 4,
+      onError: (e) => {
+        throw e
+      },
+    })
+    await tick()
+    expect(asked).toEqual([{ A: 10 }])
+    // Runs finished meanwhile: 3 more could be asked for, below the minimum for a second claim.
+    free = 13
+    loop.wake()
+    await tick()
+    expect(asked).toHaveLength(1)
+    free = 16
+    loop.wake()
+    await tick()
+    expect(asked).toEqual([{ A: 10 }, { A: 6 }])
+    // Two in flight: no third, however much frees.
+    free = 40
+    loop.wake()
+    await tick()
+    expect(asked).toHaveLength(2)
+    // The first answers in full: its 10 leave, and the next claim asks for the rest beyond the
+    // 6 still in flight.
+    answers[0]?.(Array.from({ length: 10 }, (_, i) => run('A', i)))
+    await tick()
+    expect(asked[2]).toEqual({ A: 40 - 10 - 6 })
+    answers[1]?.([])
+    answers[2]?.([])
+    const stopped = loop.stop()
+    await stopped
+  })
+
+  it('waits for every claim in flight when it stops', async () => {
+    const answers: ((runs: Run[]) => void)[] = []
+    let free = 8
+    const loop = startClaimLoop({
+      lanes: ['A'],
+      freeSlots: () => free,
+      claim: () => new Promise<Run[]>((r) => answers.push(r)),
+      onRuns: () => {},
+      backpressured: () => false,
+      pollIntervalMs: 60_000,
+      maxClaimsInFlight: 2,
+      minExtraClaim: 1,
+      onError: (e) => {
+        throw e
+      },
+    })
+    await tick()
+    free = 16
+    loop.wake()
+    await tick()
+    expect(answers).toHaveLength(2)
+    let done = false
+    const stopping = loop.stop().then(() => {
+      done = true
+    })
+    await tick()
+    answers[0]?.([])
+    await tick()
+    expect(done).toBe(false)
+    answers[1]?.([])
+    await stopping
+    expect(done).toBe(true)
+  })
 })

@@ -17,6 +17,10 @@ export interface ClaimLoopOptions {
   /** Fallback poll when no wake-up arrives. */
   pollIntervalMs: number
   onError(error: Error): void
+  /** Claims that may be in flight at once. Default 1. */
+  maxClaimsInFlight?: number
+  /** The fewest runs a claim may ask for while another is in flight. Default 1. */
+  minExtraClaim?: number
 }
 
 /** A running claim loop. */
@@ -37,57 +41,99 @@ export interface ClaimLoop {
  * poll interval. A lane that came back short is considered empty until it is woken or polled, so an
  * idle worker does not hammer the database. The loop never sees SQL: it is handed `claim`.
  *
+ * With `maxClaimsInFlight` above 1, a further claim goes out while others are in flight, for what
+ * `freeSlots` gives beyond what they asked for, once that is at least `minExtraClaim` runs: a busy
+ * worker's next claim is then answered while it starts the last one's runs.
+ *
  * @example
  * const loop = startClaimLoop({ lanes: ['A'], freeSlots: () => 4, claim, onRuns, backpressured: () => false, pollIntervalMs: 2000, onError })
  */
 export function startClaimLoop(options: ClaimLoopOptions): ClaimLoop {
+  const maxInFlight = Math.max(1, options.maxClaimsInFlight ?? 1)
+  const minExtra = Math.max(1, options.minExtraClaim ?? 1)
   const wakeup = createWakeup()
   const hungry = new Map<Lane, boolean>(options.lanes.map((l) => [l, true]))
   // Bumped by each wake-up of a lane; a claim that came back short marks its lane empty only if no
   // wake-up arrived while it was in flight (otherwise that NOTIFY would be lost).
   const generation = new Map<Lane, number>(options.lanes.map((l) => [l, 0]))
+  // Runs asked for by the claims in flight, per lane: a further claim asks only for the rest.
+  const asking = new Map<Lane, number>(options.lanes.map((l) => [l, 0]))
+  const inFlight = new Set<Promise<void>>()
   let stopped = false
   let tick = Date.now()
   let errors = 0
+  let backoffMs = 0
+
+  function release(slots: Partial<Record<Lane, number>>) {
+    for (const [lane, n] of Object.entries(slots) as [Lane, number][]) {
+      asking.set(lane, (asking.get(lane) ?? 0) - n)
+    }
+  }
+
+  function startClaim(slots: Partial<Record<Lane, number>>) {
+    const seen = new Map(generation)
+    for (const [lane, n] of Object.entries(slots) as [Lane, number][]) {
+      asking.set(lane, (asking.get(lane) ?? 0) + n)
+    }
+    const claim = (async () => {
+      let runs: Run[]
+      try {
+        runs = await options.claim(slots)
+        errors = 0
+      } catch (err) {
+        release(slots)
+        options.onError(err instanceof Error ? err : new Error(String(err)))
+        errors++
+        // Back off on database trouble, but stay interruptible by a stop.
+        backoffMs = Math.min(options.pollIntervalMs, 100 * 2 ** Math.min(errors, 6))
+        return
+      }
+      release(slots)
+      const got = new Map<Lane, number>()
+      for (const run of runs) got.set(run.lane, (got.get(run.lane) ?? 0) + 1)
+      for (const [lane, n] of Object.entries(slots) as [Lane, number][]) {
+        if ((got.get(lane) ?? 0) < n && generation.get(lane) === seen.get(lane)) hungry.set(lane, false)
+      }
+      if (runs.length > 0) options.onRuns(runs)
+    })()
+    inFlight.add(claim)
+    const settled = () => {
+      inFlight.delete(claim)
+      wakeup.wake()
+    }
+    claim.then(settled, (err) => {
+      settled()
+      options.onError(err instanceof Error ? err : new Error(String(err)))
+    })
+  }
 
   async function loop() {
     while (!stopped) {
       tick = Date.now()
+      if (backoffMs > 0 && inFlight.size === 0) {
+        const ms = backoffMs
+        backoffMs = 0
+        await wakeup.wait(ms)
+        continue
+      }
       const slots: Partial<Record<Lane, number>> = {}
       let asked = 0
-      if (!options.backpressured()) {
+      if (inFlight.size < maxInFlight && backoffMs === 0 && !options.backpressured()) {
         for (const lane of options.lanes) {
-          const free = options.freeSlots(lane)
+          const free = options.freeSlots(lane) - (asking.get(lane) ?? 0)
           if (free > 0 && hungry.get(lane)) {
             slots[lane] = free
             asked += free
           }
         }
       }
-      if (asked > 0) {
-        const seen = new Map(generation)
-        let runs: Run[]
-        try {
-          runs = await options.claim(slots)
-          errors = 0
-        } catch (err) {
-          options.onError(err instanceof Error ? err : new Error(String(err)))
-          errors++
-          // Back off on database trouble, but stay interruptible by a stop.
-          await wakeup.wait(Math.min(options.pollIntervalMs, 100 * 2 ** Math.min(errors, 6)))
-          continue
-        }
-        const got = new Map<Lane, number>()
-        for (const run of runs) got.set(run.lane, (got.get(run.lane) ?? 0) + 1)
-        for (const [lane, n] of Object.entries(slots) as [Lane, number][]) {
-          if ((got.get(lane) ?? 0) < n && generation.get(lane) === seen.get(lane)) hungry.set(lane, false)
-        }
-        if (runs.length > 0) options.onRuns(runs)
-        if (stopped) break
+      // A claim while another is in flight only when it is worth a round trip of its own.
+      if (asked > 0 && (inFlight.size === 0 || asked >= minExtra)) {
+        startClaim(slots)
         continue
       }
       const woken = await wakeup.wait(options.pollIntervalMs)
-      if (!woken) for (const lane of options.lanes) hungry.set(lane, true)
+      if (!woken && inFlight.size === 0) for (const lane of options.lanes) hungry.set(lane, true)
     }
   }
 
@@ -106,6 +152,7 @@ export function startClaimLoop(options: ClaimLoopOptions): ClaimLoop {
       stopped = true
       wakeup.wake()
       await done
+      await Promise.allSettled([...inFlight])
       wakeup.close()
     },
   }

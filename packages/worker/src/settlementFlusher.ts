@@ -89,10 +89,23 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
   const drainWaiters: (() => void)[] = []
 
   function enqueue<T extends Run | RunChanges>(
-    item: Omit<Item, 'resolve' | 'reject' | 'attempts'>,
+    kind: Kind,
+    held: HeldRun,
+    more: Pick<Item, 'result' | 'error' | 'retry' | 'reason'>,
   ): Promise<T | null> {
     return new Promise<T | null>((resolve, reject) => {
-      queue.push({ ...item, attempts: 0, resolve: resolve as Item['resolve'], reject })
+      queue.push({
+        kind,
+        id: held.id,
+        lease: held.lease,
+        result: more.result,
+        error: more.error,
+        retry: more.retry,
+        reason: more.reason,
+        attempts: 0,
+        resolve: resolve as Item['resolve'],
+        reject,
+      })
       kick()
     })
   }
@@ -200,10 +213,10 @@ export function createSettlementFlusher(options: SettlementFlusherOptions): Sett
   }
 
   return {
-    complete: (h, result) => enqueue<RunChanges>({ kind: 'complete', id: h.id, lease: h.lease, result }),
-    fail: (h, error, retry) => enqueue<Run>({ kind: 'fail', id: h.id, lease: h.lease, error, retry }),
-    ackCancel: (h) => enqueue<Run>({ kind: 'ack', id: h.id, lease: h.lease }),
-    release: (h, reason) => enqueue<Run>({ kind: 'release', id: h.id, lease: h.lease, reason }),
+    complete: (h, result) => enqueue<RunChanges>('complete', h, { result }),
+    fail: (h, error, retry) => enqueue<Run>('fail', h, { error, retry }),
+    ackCancel: (h) => enqueue<Run>('ack', h, {}),
+    release: (h, reason) => enqueue<Run>('release', h, { reason }),
     pending: () => queue.length + inFlight.size + waiting.size,
     drain() {
       if (idle()) return Promise.resolve()
