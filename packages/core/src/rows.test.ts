@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { toRun } from './rows'
+import { RUN_COLUMNS, toRun, toRunFromValues } from './rows'
 
 const base = {
   id: '00000000-0000-4000-8000-000000000001',
@@ -53,5 +53,43 @@ describe('timestamps read as PostgreSQL text', () => {
     const run = toRun({ ...base, run_at: at, created_at: at, updated_at: at, claimed_at: null })
     expect(run.runAt).toBe('2026-11-30T14:55:01.123Z')
     expect(run.claimedAt).toBeNull()
+  })
+})
+
+describe('a run read as an array of RUN_COLUMNS', () => {
+  it('is the run read as an object, field for field', () => {
+    const row: Record<string, unknown> = {
+      ...base,
+      seq: 11,
+      priority: 7,
+      params: { p: 1 },
+      status: 'running',
+      attempt: 2,
+      max_attempts: 5,
+      timeout_seconds: 60,
+      run_at: '2026-11-30 10:00:00.5+00',
+      idempotency_key: 'key',
+      template_name: 'tpl',
+      template_version: 3,
+      worker_id: 'w1',
+      claimed_at: '2026-11-30 10:00:01+00',
+      heartbeat_at: '2026-11-30 10:00:02.25+00',
+      started_at: '2026-11-30 10:00:01.125+00',
+      finished_at: null,
+      cancel_requested_at: '2026-11-30 10:00:03+00',
+      cancel_reason: 'why',
+      progress: 0.5,
+      progress_message: 'half',
+      result: { ok: true },
+      error: { type: 't', message: 'm' },
+      created_by: 'u',
+      created_at: '2026-11-30 09:59:59+00',
+      updated_at: '2026-11-30 10:00:04+00',
+      lease: '42',
+    }
+    // Every column of RUN_COLUMNS has a distinct value here, so a swapped position would show.
+    expect(new Set(RUN_COLUMNS).size).toBe(RUN_COLUMNS.length)
+    expect(Object.keys(toRun(row)).length).toBe(RUN_COLUMNS.length)
+    expect(toRunFromValues(RUN_COLUMNS.map((c) => row[c]))).toEqual(toRun(row))
   })
 })

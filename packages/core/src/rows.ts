@@ -100,6 +100,79 @@ export function toRunChanges(r: Row): C.RunChanges {
   }
 }
 
+/**
+ * The columns of a run, in the order `toRunFromValues` reads them: a claim reads its rows as arrays
+ * in this order (`.values()`), which spares the driver building an object of 30 keys per row.
+ */
+export const RUN_COLUMNS = [
+  'id',
+  'seq',
+  'session_id',
+  'kind',
+  'lane',
+  'priority',
+  'params',
+  'status',
+  'attempt',
+  'max_attempts',
+  'timeout_seconds',
+  'run_at',
+  'idempotency_key',
+  'template_name',
+  'template_version',
+  'worker_id',
+  'claimed_at',
+  'heartbeat_at',
+  'started_at',
+  'finished_at',
+  'cancel_requested_at',
+  'cancel_reason',
+  'progress',
+  'progress_message',
+  'result',
+  'error',
+  'created_by',
+  'created_at',
+  'updated_at',
+  'lease',
+] as const
+
+/** A run from a row read as an array of `RUN_COLUMNS`, in that order. */
+export function toRunFromValues(v: readonly unknown[]): C.Run {
+  return {
+    id: String(v[0]),
+    seq: Number(v[1]),
+    sessionId: String(v[2]),
+    kind: String(v[3]),
+    lane: v[4] as C.Lane,
+    priority: Number(v[5]),
+    params: obj(v[6]),
+    status: v[7] as C.RunStatus,
+    attempt: Number(v[8]),
+    maxAttempts: Number(v[9]),
+    timeoutSeconds: num(v[10]),
+    runAt: iso(v[11]),
+    idempotencyKey: str(v[12]),
+    templateName: str(v[13]),
+    templateVersion: num(v[14]),
+    workerId: str(v[15]),
+    claimedAt: isoOrNull(v[16]),
+    heartbeatAt: isoOrNull(v[17]),
+    startedAt: isoOrNull(v[18]),
+    finishedAt: isoOrNull(v[19]),
+    cancelRequestedAt: isoOrNull(v[20]),
+    cancelReason: str(v[21]),
+    progress: num(v[22]),
+    progressMessage: str(v[23]),
+    result: v[24] === undefined ? null : v[24],
+    error: (v[25] as C.ErrorInfo | null) ?? null,
+    createdBy: str(v[26]),
+    createdAt: iso(v[27]),
+    updatedAt: iso(v[28]),
+    lease: v[29] === null || v[29] === undefined ? null : String(v[29]),
+  }
+}
+
 export function toRunEvent(r: Row): C.RunEvent {
   return {
     id: Number(r.id),

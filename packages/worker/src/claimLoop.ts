@@ -91,8 +91,11 @@ export function startClaimLoop(options: ClaimLoopOptions): ClaimLoop {
       release(slots)
       const got = new Map<Lane, number>()
       for (const run of runs) got.set(run.lane, (got.get(run.lane) ?? 0) + 1)
+      // The latest answer decides: short marks the lane empty (unless woken meanwhile), full marks it
+      // worth asking again (another claim's short answer may have come in first).
       for (const [lane, n] of Object.entries(slots) as [Lane, number][]) {
-        if ((got.get(lane) ?? 0) < n && generation.get(lane) === seen.get(lane)) hungry.set(lane, false)
+        if ((got.get(lane) ?? 0) >= n) hungry.set(lane, true)
+        else if (generation.get(lane) === seen.get(lane)) hungry.set(lane, false)
       }
       if (runs.length > 0) options.onRuns(runs)
     })()
