@@ -14,7 +14,10 @@
  * Pickup samples alternate between the two workers, both idle side by side. BENCH_WORKER_ONLY=pickup
  * measures the pickup alone (BENCH_ROUNDS rounds of BENCH_PICKUP_SAMPLES pairs).
  *
- * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,pickup,heartbeat,c10-20k,… picks parts; BENCH_ROUNDS (3),
+ * BENCH_WORKER_ONLY=cpu (only when named) drains BENCH_CPU_RUNS (30,000) runs at concurrency 100 and
+ * prints the CPU the worker process and PostgreSQL's processes spent per run (Linux /proc).
+ *
+ * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,pickup,heartbeat,cpu,c10-20k,… picks parts; BENCH_ROUNDS (3),
  * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
  * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
  * the migrations from that one on, for a before/after pair; BENCH_PREFETCH=0 runs the workers without
@@ -27,6 +30,7 @@
  * (graphile-worker's when BENCH_GRAPHILE is set too).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -261,6 +265,75 @@ async function parent() {
     }
     rows.push([`drain ${name}`, `${perSecond} runs/s (${runs} runs in ${round(seconds)} s, ${ev?.n} events)`])
     console.log(`drain ${name}: ${perSecond} runs/s`)
+    await sql`delete from ops.sessions where id = ${session.id}`
+    await sql`vacuum ops.runs`
+  }
+
+  // BENCH_WORKER_ONLY=cpu: where a drain at concurrency 100 spends its CPU, from /proc (Linux): the
+  // worker process's user + system time and every PostgreSQL process's, per run.
+  async function cpuSplit() {
+    if (!only?.includes('cpu')) return
+    const runs = Number(process.env.BENCH_CPU_RUNS ?? 30_000)
+    const ticksPerSecond = 100
+    const ticks = (pid: number): number => {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+        return Number(f[11]) + Number(f[12])
+      } catch {
+        return 0 // gone
+      }
+    }
+    const master = Number(readFileSync(join(pg.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+    const pgPids = () => [
+      master,
+      ...readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .map(Number)
+        .filter((pid) => {
+          try {
+            return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]) === master
+          } catch {
+            return false
+          }
+        }),
+    ]
+    const session = await client.sessions.create({ name: 'cpu' })
+    for (let i = 0; i < runs; i += 10_000) {
+      await client.runs.enqueue({
+        sessionId: session.id,
+        runs: Array.from({ length: Math.min(10_000, runs - i) }, () => ({
+          kind: 'noop',
+          lane: 'A' as const,
+        })),
+      })
+    }
+    await sql`vacuum analyze ops.runs`
+    const proc = await spawnWorker({ DATABASE_URL: url, WORKER_ID: 'cpu', BENCH_CONCURRENCY: '100' })
+    const pid = proc.child.pid as number
+    const before = new Map(pgPids().map((p) => [p, ticks(p)]))
+    const workerBefore = ticks(pid)
+    const started = performance.now()
+    for (;;) {
+      const [row] = await sql`select count(*)::int as n from ops.runs where status in ('queued', 'running')`
+      if (row?.n === 0) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const seconds = (performance.now() - started) / 1000
+    const workerTicks = ticks(pid) - workerBefore
+    let pgTicks = 0
+    for (const p of pgPids()) pgTicks += ticks(p) - (before.get(p) ?? 0)
+    await stopWorkers([proc])
+    const usPerRun = (t: number) => Math.round((t / ticksPerSecond / runs) * 1e6)
+    results.cpu = {
+      runs,
+      seconds: round(seconds, 3),
+      workerMicrosPerRun: usPerRun(workerTicks),
+      postgresMicrosPerRun: usPerRun(pgTicks),
+    }
+    rows.push([
+      `CPU per run, ${runs.toLocaleString('en')} runs at concurrency 100 (/proc)`,
+      `worker ${usPerRun(workerTicks)} µs, PostgreSQL ${usPerRun(pgTicks)} µs (${Math.round(runs / seconds)} runs/s)`,
+    ])
     await sql`delete from ops.sessions where id = ${session.id}`
     await sql`vacuum ops.runs`
   }
@@ -727,6 +800,7 @@ async function parent() {
     }
     await recovery()
     await heartbeatCost()
+    await cpuSplit()
   } finally {
     await client.close()
     await sql.end()
