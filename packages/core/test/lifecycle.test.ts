@@ -138,6 +138,50 @@ describe('completion, failure and retries', () => {
     expect((await client.runs.get(run.id)).result).toEqual({ ok: true })
   })
 
+  it("answers only what changed with returning: 'changes', and nothing for a stale lease", async () => {
+    const { client } = ctx
+    const run = await freshRun()
+    // Changed while the run was held: the answer must carry it.
+    expect(
+      await client.worker.progress({
+        workerId: 'w1',
+        updates: [{ ...held(run), progress: 0.5, message: 'half' }],
+      }),
+    ).toBe(1)
+    const [changes] = await client.worker.complete({
+      workerId: 'w1',
+      results: [{ ...held(run), result: { n: 1 } }],
+      returning: 'changes',
+    })
+    const stored = await client.runs.get(run.id)
+    expect(Object.keys(changes ?? {}).sort()).toEqual([
+      'cancelReason',
+      'cancelRequestedAt',
+      'error',
+      'finishedAt',
+      'heartbeatAt',
+      'id',
+      'lease',
+      'progress',
+      'progressMessage',
+      'result',
+      'status',
+      'updatedAt',
+    ])
+    // Merged over the run as claimed, the answer is the stored run.
+    expect({ ...run, ...changes }).toEqual(stored)
+    expect(
+      await client.worker.complete({
+        workerId: 'w1',
+        results: [{ ...held(run), result: 2 }],
+        returning: 'changes',
+      }),
+    ).toEqual([])
+    await expect(
+      client.worker.complete({ workerId: 'w1', results: [{ ...held(run) }], returning: 'all' as never }),
+    ).rejects.toMatchObject({ code: 'validation' })
+  })
+
   it('retries with exponential backoff while attempts remain, then fails with the structured error', async () => {
     const { client, sql } = ctx
     const run = await freshRun({ maxAttempts: 3 })
