@@ -30,6 +30,12 @@ it('stops gracefully when the shell or npm in front of it dies (SIGTERM to `npx 
   expect(existsSync(`/proc/${pid}`)).toBe(true)
 
   sh.kill('SIGTERM') // the shell dies; the worker is left with no parent of its own
-  await waitFor('the worker to stop', async () => lines.some((l) => l.msg === 'stopped'))
+  const killed = Date.now()
+  await waitFor('the worker to stop', async () => lines.some((l) => l.msg === 'stopped')).catch((err) => {
+    // What the worker said, with when, makes a hang diagnosable from a CI log.
+    throw new Error(
+      `${(err as Error).message} (${Date.now() - killed} ms); it logged:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`,
+    )
+  })
   await waitFor('the worker process to exit', async () => !existsSync(`/proc/${pid}`))
 })

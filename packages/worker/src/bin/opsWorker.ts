@@ -21,6 +21,12 @@ import {
   WorkerStartupError,
 } from './workerConnection'
 
+// The parent this process started under, read before anything else: read after the `ready` line,
+// it could already be init's pid. Whoever waits for `ready` may end the parent at once, and on a busy
+// machine this process can be descheduled between writing the line and reading its parent; the
+// orphan watch below then compared against the new parent and never fired.
+const startedUnder = process.ppid
+
 const log = (msg: string, extra: Record<string, unknown> = {}) =>
   process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), msg, ...extra })}\n`)
 
@@ -141,9 +147,8 @@ async function main() {
   process.on('SIGINT', onSignal)
   // `npx ops-worker` runs this behind npm and a shell: a SIGTERM to npx ends those, not this
   // process. When the parent goes away, stop as SIGTERM would.
-  const parent = process.ppid
   const orphanWatch = setInterval(() => {
-    if (process.ppid === parent) return
+    if (process.ppid === startedUnder) return
     clearInterval(orphanWatch)
     onSignal('SIGTERM')
   }, 500)
