@@ -222,12 +222,11 @@ async function parent() {
   const results: Record<string, unknown> = {}
   const rows: [string, string][] = []
 
-  async function drain(name: string, runs: number, processes: number, concurrency: number) {
-    if (only && !only.includes(name)) return
-    const session = await client.sessions.create({ name })
+  /** `runs` no-op runs in lane A, enqueued 10,000 at a time, then the table analyzed. */
+  async function enqueueNoops(sessionId: string, runs: number) {
     for (let i = 0; i < runs; i += 10_000) {
       await client.runs.enqueue({
-        sessionId: session.id,
+        sessionId,
         runs: Array.from({ length: Math.min(10_000, runs - i) }, () => ({
           kind: 'noop',
           lane: 'A' as const,
@@ -235,6 +234,12 @@ async function parent() {
       })
     }
     await sql`vacuum analyze ops.runs`
+  }
+
+  async function drain(name: string, runs: number, processes: number, concurrency: number) {
+    if (only && !only.includes(name)) return
+    const session = await client.sessions.create({ name })
+    await enqueueNoops(session.id, runs)
     const procs = await Promise.all(
       Array.from({ length: processes }, (_, i) =>
         spawnWorker({ DATABASE_URL: url, WORKER_ID: `${name}-${i}`, BENCH_CONCURRENCY: String(concurrency) }),
@@ -298,16 +303,7 @@ async function parent() {
         }),
     ]
     const session = await client.sessions.create({ name: 'cpu' })
-    for (let i = 0; i < runs; i += 10_000) {
-      await client.runs.enqueue({
-        sessionId: session.id,
-        runs: Array.from({ length: Math.min(10_000, runs - i) }, () => ({
-          kind: 'noop',
-          lane: 'A' as const,
-        })),
-      })
-    }
-    await sql`vacuum analyze ops.runs`
+    await enqueueNoops(session.id, runs)
     const proc = await spawnWorker({ DATABASE_URL: url, WORKER_ID: 'cpu', BENCH_CONCURRENCY: '100' })
     const pid = proc.child.pid as number
     const before = new Map(pgPids().map((p) => [p, ticks(p)]))
