@@ -387,6 +387,69 @@ describe('the claim and completion hot path (migration 20261128004000)', () => {
     expect(left?.n).toBe(5)
   })
 
+  it('claims one lane in one statement with the same runs, order and rows as the path for several lanes (migration 20261130010700)', async () => {
+    const { client, db, sql } = ctx
+    const s = await client.sessions.create({ name: 'one lane' })
+    // Two copies of one queue, told apart by their kinds: priorities, ages and kinds interleave, a run
+    // is due later, and runs of the same kinds wait in another lane.
+    const queue = (copy: string) => {
+      const at = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString()
+      const k = (name: string) => `ol${copy}-${name}`
+      return [
+        { kind: k('a'), lane: 'C' as const, priority: 0, runAt: at(50) },
+        { kind: k('b'), lane: 'C' as const, priority: 0, runAt: at(60) },
+        { kind: k('a'), lane: 'C' as const, priority: 7, runAt: at(10) },
+        { kind: k('c'), lane: 'C' as const, priority: 7, runAt: at(20) },
+        { kind: k('b'), lane: 'C' as const, priority: -3, runAt: at(90) },
+        { kind: k('a'), lane: 'C' as const, priority: 0, runAt: at(50) },
+        {
+          kind: k('b'),
+          lane: 'C' as const,
+          priority: 2,
+          runAt: new Date(Date.now() + 600_000).toISOString(),
+        },
+        { kind: k('a'), lane: 'B' as const, priority: 100, runAt: at(99) },
+        { kind: k('c'), lane: 'C' as const, priority: 1, runAt: at(5) },
+      ]
+    }
+    await client.runs.enqueue({ sessionId: s.id, runs: [...queue('1'), ...queue('2')] })
+    const drain = async (copy: string) => {
+      const kinds = `{ol${copy}-a,ol${copy}-b,ol${copy}-c,ol${copy}-a}`
+      const order: string[][] = []
+      for (;;) {
+        const rows = await sql`select * from ops.claim_runs(${`w-ol${copy}`}, '{C}', '{3}', ${kinds}::text[])`
+        if (rows.length === 0) return order
+        order.push(rows.map((r) => `${String(r.kind).slice(4)}:${r.priority}:${r.status}:${r.attempt}`))
+        for (const r of rows) {
+          expect(r.worker_id).toBe(`w-ol${copy}`)
+          expect(r.lease).not.toBeNull()
+          expect(r.claimed_at).not.toBeNull()
+          expect(r.claimed_event_id).not.toBeNull()
+        }
+      }
+    }
+    // Nobody watches: the one-statement claim.
+    const one = await drain('1')
+    // While someone watches, every claim takes the path for several lanes (it sends notifications).
+    const l = await listen(db.url, ['ops_run_changes'])
+    let several: string[][]
+    try {
+      several = await drain('2')
+    } finally {
+      await l.close()
+    }
+    expect(one).toEqual([
+      ['c:7:running:1', 'a:7:running:1', 'c:1:running:1'],
+      ['b:0:running:1', 'a:0:running:1', 'a:0:running:1'],
+      ['b:-3:running:1'],
+    ])
+    expect(several).toEqual(one)
+    // A lane limit of 0 claims nothing.
+    await client.runs.enqueue({ sessionId: s.id, runs: [{ kind: 'ol1-a', lane: 'C' }] })
+    expect(await sql`select id from ops.claim_runs('w-ol1', '{C}', '{0}', '{ol1-a}')`).toHaveLength(0)
+    await sql`delete from ops.sessions where id = ${s.id}`
+  })
+
   it('reads no queued run of another kind for a served kind with nothing queued, with statistics current (migration 20261130010000)', async () => {
     const { client, db, sql } = ctx
     const s = await client.sessions.create({ name: 'empty kind' })
