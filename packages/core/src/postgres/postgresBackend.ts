@@ -52,6 +52,14 @@ type Row = Record<string, unknown>
 /** An ILIKE pattern matching `text` anywhere, with its own wildcards taken literally. */
 const like = (text: string): string => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
+/** The claim, selecting RUN_COLUMNS in their order (see `toRunFromValues`). */
+const CLAIM_SQL = `select ${RUN_COLUMNS.map((c) => `"${c}"`).join(', ')}
+  from ops.claim_runs($1::text, $2::ops.lane_type[], $3::int[], $4::text[])`
+
+/** The enqueue, selecting RUN_COLUMNS in their order. */
+const ENQUEUE_SQL = `select ${RUN_COLUMNS.map((c) => `"${c}"`).join(', ')}
+  from ops.enqueue_runs($1::uuid, $2::jsonb)`
+
 /**
  * A backend that talks to PostgreSQL directly: every operation is one call of an `ops.*` function (or
  * one read), and `subscribe` uses LISTEN/NOTIFY on one shared connection that exists only while
@@ -89,6 +97,9 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
     })
   const appName = options.applicationName ?? 'ops-control-room'
   const sql: Sql = options.sql ?? connect(options.max ?? 10, appName)
+  // `sql.unsafe` prepares only when asked; a client made with `prepare: false` (behind a transaction
+  // pooler) still prepares nothing.
+  const asPrepared = { prepare: true }
   // Heartbeats get a connection of their own, so claims or settlements stuck behind a slow or dead
   // connection can never starve them (a starved heartbeat gets live runs recovered and run twice).
   let heartbeatSql: Sql | undefined
@@ -217,7 +228,10 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
           template_name: r.template?.name,
           template_version: r.template?.version,
         }))
-        return runs(await sql`select * from ops.enqueue_runs(${input.sessionId}, ${json(specs)}::jsonb)`)
+        // A constant text and the rows as arrays: a single enqueue is the first step of a
+        // pickup.
+        const rows = await sql.unsafe(ENQUEUE_SQL, [input.sessionId, json(specs)], asPrepared).values()
+        return rows.map(toRunFromValues)
       }),
 
     getRun: (id) =>
@@ -441,14 +455,21 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
         const lanes = Object.entries(input.lanes).filter(([, n]) => (n ?? 0) > 0)
         if (lanes.length === 0) return []
         // Rows as arrays of RUN_COLUMNS (the run's columns, not the history ids): no object of 30
-        // keys per row for the driver to build, at hundreds of runs per claim.
-        const rows = await sql`
-          select ${sql(RUN_COLUMNS as unknown as string[])}
-          from ops.claim_runs(
-            ${input.workerId},
-            ${pgArray(lanes.map(([l]) => l))}::ops.lane_type[],
-            ${pgArray(lanes.map(([, n]) => n as number))}::int[],
-            ${input.kinds ? pgArray(input.kinds) : null}::text[])`.values()
+        // keys per row for the driver to build, at hundreds of runs per claim. The statement's text
+        // is a constant: an idle worker's claim is its pickup, and a tagged template would rebuild
+        // the text and quote 30 identifiers on every call.
+        const rows = await sql
+          .unsafe(
+            CLAIM_SQL,
+            [
+              input.workerId,
+              pgArray(lanes.map(([l]) => l)),
+              pgArray(lanes.map(([, n]) => n as number)),
+              input.kinds ? pgArray(input.kinds) : null,
+            ],
+            asPrepared,
+          )
+          .values()
         return rows.map(toRunFromValues)
       }),
 
