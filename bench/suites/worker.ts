@@ -17,7 +17,7 @@
  * BENCH_WORKER_ONLY=cpu (only when named) drains BENCH_CPU_RUNS (30,000) runs at concurrency 100 and
  * prints the CPU the worker process and PostgreSQL's processes spent per run (Linux /proc).
  *
- * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,pickup,heartbeat,cpu,c10-20k,… picks parts; BENCH_ROUNDS (3),
+ * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,pickup,hops,heartbeat,cpu,c10-20k,… picks parts; BENCH_ROUNDS (3),
  * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
  * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
  * the migrations from that one on, for a before/after pair; BENCH_PREFETCH=0 runs the workers without
@@ -26,12 +26,17 @@
  * tables are analyzed after the enqueue, as autovacuum does in production: a claim plan chosen on
  * statistics is what a real queue runs).
  *
+ * BENCH_WORKER_ONLY=hops times one round of the pickup hop by hop: both worker processes note when each of
+ * their sockets reads and writes, and the parent splits each pickup at the NOTIFY's arrival, the claim's
+ * write and its first answer (the hooks cost both sides alike, so these figures are not the pickup's).
+ *
  * The same file is the worker process: with BENCH_WORKER_CHILD set it runs a worker until SIGTERM
  * (graphile-worker's when BENCH_GRAPHILE is set too).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -40,6 +45,34 @@ import { fileURLToPath } from 'node:url'
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../..')
 const now = () => performance.timeOrigin + performance.now()
+
+/**
+ * With BENCH_HOPS=1 a worker process notes when its sockets (not stdout) read and write; `take()`
+ * hands over what was noted since the last call.
+ */
+function socketHops() {
+  if (process.env.BENCH_HOPS !== '1') return undefined
+  let reads: number[] = []
+  let writes: number[] = []
+  const write = Socket.prototype.write
+  Socket.prototype.write = function (this: Socket, ...args: unknown[]) {
+    if (this !== (process.stdout as unknown)) writes.push(now())
+    return (write as (...a: unknown[]) => boolean).apply(this, args)
+  } as typeof write
+  const emit = Socket.prototype.emit
+  Socket.prototype.emit = function (this: Socket, event: string | symbol, ...args: unknown[]) {
+    if (event === 'data' && this !== (process.stdin as unknown)) reads.push(now())
+    return emit.call(this, event, ...args)
+  } as typeof emit
+  return {
+    take() {
+      const taken = { reads, writes }
+      reads = []
+      writes = []
+      return taken
+    },
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Child: one worker process.
@@ -52,12 +85,13 @@ async function child() {
   const env = process.env
   const report = env.BENCH_REPORT === '1'
   const say = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`)
-  if (env.BENCH_GRAPHILE) return graphileChild(say)
+  const hops = socketHops()
+  if (env.BENCH_GRAPHILE) return graphileChild(say, hops)
   const noop = defineHandler({
     kind: 'noop',
     input: z.object({}).passthrough(),
     run: (ctx) => {
-      if (report) say({ event: 'start', runId: ctx.run.id, at: now() })
+      if (report) say({ event: 'start', runId: ctx.run.id, at: now(), ...hops?.take() })
       return null
     },
   })
@@ -98,7 +132,7 @@ async function child() {
 }
 
 // graphile-worker 0.17.3 with the same no-op task, at its defaults or in its batched mode.
-async function graphileChild(say: (o: Record<string, unknown>) => void) {
+async function graphileChild(say: (o: Record<string, unknown>) => void, hops: ReturnType<typeof socketHops>) {
   const { Logger, run } = await import('graphile-worker')
   const env = process.env
   const report = env.BENCH_REPORT === '1'
@@ -113,7 +147,7 @@ async function graphileChild(say: (o: Record<string, unknown>) => void) {
     logger: new Logger(() => () => {}),
     taskList: {
       noop: async (_payload, helpers) => {
-        if (report) say({ event: 'start', runId: String(helpers.job.id), at: now() })
+        if (report) say({ event: 'start', runId: String(helpers.job.id), at: now(), ...hops?.take() })
       },
     },
     preset: {
@@ -533,13 +567,15 @@ async function parent() {
    * workers run side by side and the samples alternate (one Ops enqueue, then one graphile-worker
    * job), so a change in the machine's load hits both sides alike.
    */
-  async function pickup(samples: number) {
+  async function pickup(samples: number, withHops = false) {
+    const hopsEnv: Record<string, string> = withHops ? { BENCH_HOPS: '1' } : {}
     const procs = {
       ops: await spawnWorker({
         DATABASE_URL: url,
         WORKER_ID: 'pickup-ops',
         BENCH_REPORT: '1',
         BENCH_CONCURRENCY: '10',
+        ...hopsEnv,
       }),
       graphile: await spawnWorker({
         DATABASE_URL: url,
@@ -547,13 +583,37 @@ async function parent() {
         BENCH_REPORT: '1',
         BENCH_CONCURRENCY: '10',
         BENCH_GRAPHILE: '1',
+        ...hopsEnv,
       }),
     }
     const started = new Map<string, number>()
+    const socketTimes = new Map<string, { reads: number[]; writes: number[] }>()
     for (const p of Object.values(procs))
       p.lines((o) => {
-        if (o.event === 'start') started.set(String(o.runId), Number(o.at))
+        if (o.event !== 'start') return
+        started.set(String(o.runId), Number(o.at))
+        if (o.reads) socketTimes.set(String(o.runId), o as unknown as { reads: number[]; writes: number[] })
       })
+    // Each pickup split where its worker first read after the enqueue began (the NOTIFY), first wrote
+    // after that (the claim) and first read after that (the claim's answer).
+    const hops: Record<string, number[]> = {}
+    const hop = (which: string, id: string, t0: number, t1: number) => {
+      const times = socketTimes.get(id)
+      const at = started.get(id) as number
+      const notified = times?.reads.find((t) => t > t0)
+      const claimed = notified === undefined ? undefined : times?.writes.find((t) => t > notified)
+      const answered = claimed === undefined ? undefined : times?.reads.find((t) => t > claimed)
+      if (answered === undefined || notified === undefined || claimed === undefined) return
+      const add = (name: string, ms: number) => {
+        hops[`${which}\t${name}`] = [...(hops[`${which}\t${name}`] ?? []), ms]
+      }
+      add('enqueue call → its answer', t1 - t0)
+      add('enqueue call → NOTIFY read by the worker', notified - t0)
+      add('NOTIFY → claim written', claimed - notified)
+      add('claim written → first answer read', answered - claimed)
+      add('answer → handler start', at - answered)
+      add('total', at - t0)
+    }
     const session = await client.sessions.create({ name: 'pickup' })
     const enqueue = async (which: 'ops' | 'graphile') => {
       if (which === 'ops') {
@@ -582,8 +642,10 @@ async function parent() {
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 10))
         const t0 = now()
         const id = await enqueue(which)
+        const t1 = now()
         await until(which, id)
         ms[which].push((started.get(id) as number) - t0)
+        if (withHops) hop(which, id, t0, t1)
       }
     }
     await stopWorkers(Object.values(procs))
@@ -592,7 +654,7 @@ async function parent() {
       xs.sort((a, b) => a - b)
       return { p50: pct(xs, 50), p99: pct(xs, 99) }
     }
-    return { ops: stats(ms.ops), graphile: stats(ms.graphile) }
+    return { ops: stats(ms.ops), graphile: stats(ms.graphile), hops }
   }
 
   async function compare() {
@@ -708,6 +770,25 @@ async function parent() {
     ])
   }
 
+  async function pickupHops() {
+    if (!only?.includes('hops')) return
+    const samples = Number(process.env.BENCH_PICKUP_SAMPLES ?? 100)
+    const { runMigrations, Logger } = await import('graphile-worker')
+    await runMigrations({ connectionString: url, logger: new Logger(() => () => {}) })
+    const { hops } = await pickup(samples, true)
+    const medians: Record<string, number> = {}
+    for (const [key, xs] of Object.entries(hops)) medians[key] = median(xs)
+    results.pickupHops = { samples, medians }
+    const names = [...new Set(Object.keys(hops).map((k) => k.split('\t')[1] as string))]
+    rows.push([`pickup hop by hop (medians of ${samples} pairs, sockets hooked)`, 'ops vs graphile-worker'])
+    for (const name of names) {
+      rows.push([
+        `  ${name}`,
+        `${round(medians[`ops\t${name}`] ?? Number.NaN)} vs ${round(medians[`graphile\t${name}`] ?? Number.NaN)} ms`,
+      ])
+    }
+  }
+
   // Liveness: what one heartbeat costs a worker that holds N running runs (ops.heartbeat names each
   // run and its lease), beside a beat of the worker's own row only (a per-worker lease). WAL without
   // full-page images (pg_walinspect), after a checkpoint, and the mean time of a beat.
@@ -785,6 +866,7 @@ async function parent() {
     await calibration()
     await compare()
     await pickupOnly()
+    await pickupHops()
     await latencies()
     await drain('c10-20k', 20_000, 1, 10)
     await drain('c100-20k', 20_000, 1, 100)
