@@ -52,13 +52,13 @@ type Row = Record<string, unknown>
 /** An ILIKE pattern matching `text` anywhere, with its own wildcards taken literally. */
 const like = (text: string): string => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
-/** The claim, selecting RUN_COLUMNS in their order (see `toRunFromValues`). */
-const CLAIM_SQL = `select ${RUN_COLUMNS.map((c) => `"${c}"`).join(', ')}
-  from ops.claim_runs($1::text, $2::ops.lane_type[], $3::int[], $4::text[])`
-
-/** The enqueue, selecting RUN_COLUMNS in their order. */
-const ENQUEUE_SQL = `select ${RUN_COLUMNS.map((c) => `"${c}"`).join(', ')}
-  from ops.enqueue_runs($1::uuid, $2::jsonb)`
+/** RUN_COLUMNS in their order, for rows read as arrays (see `toRunFromValues`). */
+const RUN_SELECT = RUN_COLUMNS.map((c) => `"${c}"`).join(', ')
+const CLAIM_SQL = `select ${RUN_SELECT} from ops.claim_runs($1::text, $2::ops.lane_type[], $3::int[], $4::text[])`
+const ENQUEUE_SQL = `select ${RUN_SELECT} from ops.enqueue_runs($1::uuid, $2::jsonb)`
+// `sql.unsafe` prepares only when asked; a client made with `prepare: false` (behind a transaction
+// pooler) still prepares nothing.
+const PREPARED = { prepare: true }
 
 /**
  * A backend that talks to PostgreSQL directly: every operation is one call of an `ops.*` function (or
@@ -97,9 +97,6 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
     })
   const appName = options.applicationName ?? 'ops-control-room'
   const sql: Sql = options.sql ?? connect(options.max ?? 10, appName)
-  // `sql.unsafe` prepares only when asked; a client made with `prepare: false` (behind a transaction
-  // pooler) still prepares nothing.
-  const asPrepared = { prepare: true }
   // Heartbeats get a connection of their own, so claims or settlements stuck behind a slow or dead
   // connection can never starve them (a starved heartbeat gets live runs recovered and run twice).
   let heartbeatSql: Sql | undefined
@@ -230,7 +227,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
         }))
         // A constant text and the rows as arrays: a single enqueue is the first step of a
         // pickup.
-        const rows = await sql.unsafe(ENQUEUE_SQL, [input.sessionId, json(specs)], asPrepared).values()
+        const rows = await sql.unsafe(ENQUEUE_SQL, [input.sessionId, json(specs)], PREPARED).values()
         return rows.map(toRunFromValues)
       }),
 
@@ -467,7 +464,7 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
               pgArray(lanes.map(([, n]) => n as number)),
               input.kinds ? pgArray(input.kinds) : null,
             ],
-            asPrepared,
+            PREPARED,
           )
           .values()
         return rows.map(toRunFromValues)
