@@ -21,7 +21,7 @@
  * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
  * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
  * the migrations from that one on, for a before/after pair; BENCH_PREFETCH=0 runs the workers without
- * claim-ahead; BENCH_WAL_LEVEL=logical runs PostgreSQL as
+ * claim-ahead; BENCH_HANDOFF=0 without the hand-off to waiting workers; BENCH_WAL_LEVEL=logical runs PostgreSQL as
  * Supabase does; BENCH_ANALYZE=0 leaves the queue tables without fresh statistics (by default both sides'
  * tables are analyzed after the enqueue, as autovacuum does in production: a claim plan chosen on
  * statistics is what a real queue runs).
@@ -29,6 +29,7 @@
  * BENCH_WORKER_ONLY=hops times one round of the pickup hop by hop: both worker processes note when each of
  * their sockets reads and writes, and the parent splits each pickup at the NOTIFY's arrival, the claim's
  * write and its first answer (the hooks cost both sides alike, so these figures are not the pickup's).
+ * A run handed to an Ops worker with the NOTIFY has no claim: its pickup splits at the NOTIFY only.
  *
  * The same file is the worker process: with BENCH_WORKER_CHILD set it runs a worker until SIGTERM
  * (graphile-worker's when BENCH_GRAPHILE is set too).
@@ -119,6 +120,8 @@ async function child() {
     ...(env.BENCH_SWEEP === '0' ? { sweepIntervalMs: false as const } : {}),
     // BENCH_PREFETCH=0 turns claim-ahead off (the default is on), for a before/after pair.
     ...(env.BENCH_PREFETCH === '0' ? { prefetch: false as const } : {}),
+    // BENCH_HANDOFF=0 turns the hand-off to waiting workers off (the default is on), for a before/after pair.
+    ...(env.BENCH_HANDOFF === '0' ? { handoff: false } : {}),
   })
   worker.on('error', (e) => process.stderr.write(`worker error: ${e.message}\n`))
   await worker.start()
@@ -601,17 +604,23 @@ async function parent() {
       const times = socketTimes.get(id)
       const at = started.get(id) as number
       const notified = times?.reads.find((t) => t > t0)
-      const claimed = notified === undefined ? undefined : times?.writes.find((t) => t > notified)
-      const answered = claimed === undefined ? undefined : times?.reads.find((t) => t > claimed)
-      if (answered === undefined || notified === undefined || claimed === undefined) return
+      if (notified === undefined || notified > at) return
+      // A run handed to the worker (Ops' hand-off) starts from the NOTIFY, with no claim before it.
+      const written = times?.writes.find((t) => t > notified)
+      const claimed = written !== undefined && written < at ? written : undefined
+      const answered = claimed === undefined ? undefined : times?.reads.find((t) => t > claimed && t <= at)
       const add = (name: string, ms: number) => {
         hops[`${which}\t${name}`] = [...(hops[`${which}\t${name}`] ?? []), ms]
       }
       add('enqueue call → its answer', t1 - t0)
       add('enqueue call → NOTIFY read by the worker', notified - t0)
-      add('NOTIFY → claim written', claimed - notified)
-      add('claim written → first answer read', answered - claimed)
-      add('answer → handler start', at - answered)
+      if (claimed !== undefined && answered !== undefined) {
+        add('NOTIFY → claim written', claimed - notified)
+        add('claim written → first answer read', answered - claimed)
+        add('answer → handler start', at - answered)
+      } else {
+        add('NOTIFY (the run handed with it) → handler start', at - notified)
+      }
       add('total', at - t0)
     }
     const session = await client.sessions.create({ name: 'pickup' })
@@ -770,6 +779,8 @@ async function parent() {
     ])
   }
 
+  const hopFigure = (ms: number | undefined) => (ms === undefined ? '—' : String(round(ms)))
+
   async function pickupHops() {
     if (!only?.includes('hops')) return
     const samples = Number(process.env.BENCH_PICKUP_SAMPLES ?? 100)
@@ -784,7 +795,7 @@ async function parent() {
     for (const name of names) {
       rows.push([
         `  ${name}`,
-        `${round(medians[`ops\t${name}`] ?? Number.NaN)} vs ${round(medians[`graphile\t${name}`] ?? Number.NaN)} ms`,
+        `${hopFigure(medians[`ops\t${name}`])} vs ${hopFigure(medians[`graphile\t${name}`])} ms`,
       ])
     }
   }

@@ -48,6 +48,7 @@
 --   ops.set_kind_policy(p jsonb)  execute: service_role
 --   ops.update_progress(p_worker_id text, p_updates jsonb)  execute: service_role
 --   ops.value_looks_secret(v text)  execute: anon, authenticated, service_role
+--   ops.wait_for_runs(p_worker_id text, p_lanes ops.lane_type[], p_slots integer[], p_kinds text[], p_ttl_ms integer)  execute: service_role
 --   ops.watch_changes(p_id uuid, p_seconds integer)  execute: service_role
 
 type ops.artifact_kind = enum ('file', 'link', 'text')
@@ -252,6 +253,21 @@ table ops.run_templates (row level security)
   trigger CREATE TRIGGER run_templates_immutable BEFORE UPDATE ON ops.run_templates FOR EACH ROW EXECUTE FUNCTION ops.forbid_template_update()
   grant SELECT to authenticated
   grant DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE to service_role
+
+table ops.run_waiters (row level security)
+  column worker_id text not null
+  column lane ops.lane_type not null
+  column kinds text[] not null
+  column slots integer not null
+  column expires_at timestamp with time zone not null
+  column pid integer not null
+  column handed_ids uuid[] not null default '{}'::uuid[]
+  column handed_leases bigint[] not null default '{}'::bigint[]
+  constraint run_waiters_pkey PRIMARY KEY (worker_id, lane)
+  constraint run_waiters_slots_check CHECK (((slots >= 0) AND (slots <= 1000)))
+  index CREATE UNIQUE INDEX run_waiters_pkey ON ops.run_waiters USING btree (worker_id, lane)
+  policy run_waiters_service for ALL to service_role using (true) with check (true)
+  grant DELETE, INSERT, SELECT, UPDATE to service_role
 
 table ops.runs (row level security)
   column id uuid not null default gen_random_uuid()

@@ -15,6 +15,16 @@ export type Unsubscribe = () => Promise<void>
  */
 export type ChangeType = Exclude<C.Change['type'], 'runs'>
 
+/** A worker's wait for runs handed to it (`Backend.waitForRuns`). */
+export interface WaitForRunsInput {
+  workerId: string
+  /** Free slots per lane; 0 or a lane left out: not waiting in that lane. */
+  lanes: Partial<Record<C.Lane, number>>
+  kinds: readonly string[]
+  /** How long the wait holds unless said again, 100 to 600,000 ms. */
+  ttlMs: number
+}
+
 /** What a subscription wants delivered. */
 export interface SubscribeOptions {
   /** Only these kinds of change; all of them when omitted. */
@@ -125,6 +135,18 @@ export interface Backend {
 
   /** Runs `fn` while holding a cluster-wide lock named `key`, or returns undefined if another holds it. */
   tryWithLock?<T>(key: string, fn: () => Promise<T>): Promise<T | undefined>
+
+  /**
+   * Hand-off (postgresBackend): says that a worker waits for new runs of `kinds`, with the free slots
+   * given per lane (0: it waits no more in that lane), for `ttlMs`. While it waits, an enqueue of one
+   * run due now is written already claimed by it and delivered to `onHandoff`, with no claim.
+   * Answers the runs handed to it since its last call (with their leases): one whose delivery never
+   * came should be handed back. Backends without LISTEN/NOTIFY omit both.
+   */
+  waitForRuns?(input: WaitForRunsInput): Promise<C.HeldRun[]>
+
+  /** Delivers the runs handed to `workerId` (see `waitForRuns`), each claimed with its lease. */
+  onHandoff?(workerId: string, listener: (run: C.Run) => void): Promise<Unsubscribe>
 
   /**
    * Hears when the live connection drops (`reconnecting`) and comes back (`live`), for an honest

@@ -6,7 +6,7 @@
 
 export type { ArtifactBody, ArtifactPutInput, ArtifactStore, StoredArtifact } from './artifactStore'
 export { toByteStream } from './artifactStore'
-export type { Backend, ChangeType, Parsed, SubscribeOptions, Unsubscribe } from './backend'
+export type { Backend, ChangeType, Parsed, SubscribeOptions, Unsubscribe, WaitForRunsInput } from './backend'
 export { filterChanges } from './backend'
 export type { RunsDigest } from './changeDigest'
 export { createRunDigest, DIGEST_MAX_IDS } from './changeDigest'

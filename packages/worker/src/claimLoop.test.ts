@@ -163,4 +163,50 @@ describe('startClaimLoop', () => {
     await stopping
     expect(done).toBe(true)
   })
+
+  it('reports the slots each empty lane waits with, and 0 for a lane woken or found full', async () => {
+    const reports: Partial<Record<Lane, number>>[] = []
+    const queue: Record<Lane, number> = { A: 0, B: 5, C: 0, D: 0 }
+    let free = 3
+    let bFree = 2
+    let aFree = 2
+    const loop = startClaimLoop({
+      lanes: ['A', 'B'],
+      freeSlots: (lane) => (lane === 'A' ? aFree : bFree),
+      waitSlots: (lane) => (lane === 'A' ? free : 7),
+      onWaiting: (slots) => reports.push(slots),
+      claim: async (slots) => {
+        const out: Run[] = []
+        for (const [lane, n] of Object.entries(slots) as [Lane, number][]) {
+          const take = Math.min(n, queue[lane])
+          queue[lane] -= take
+          for (let i = 0; i < take; i++) out.push(run(lane, i))
+        }
+        return out
+      },
+      onRuns: (runs) => {
+        bFree -= runs.filter((r) => r.lane === 'B').length
+        aFree -= runs.filter((r) => r.lane === 'A').length
+      },
+      backpressured: () => false,
+      pollIntervalMs: 60_000,
+      onError: (e) => {
+        throw e
+      },
+    })
+    await tick()
+    // A came back empty: it waits with its slots. B came back full: it may have more, it does not wait.
+    expect(reports.at(-1)).toEqual({ A: 3, B: 0 })
+    free = 1
+    loop.wake()
+    await tick()
+    expect(reports.at(-1)).toEqual({ A: 1, B: 0 })
+    // A NOTIFY for A: work is queued there, so A waits no more until a claim finds it empty again.
+    queue.A = 2
+    loop.wakeLane('A')
+    await tick()
+    expect(queue.A).toBe(0)
+    expect(reports.at(-1)?.A).toBe(0) // A's claim came back full (2 of 2): it may have more
+    await loop.stop()
+  })
 })

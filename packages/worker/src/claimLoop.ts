@@ -21,6 +21,13 @@ export interface ClaimLoopOptions {
   maxClaimsInFlight?: number
   /** The fewest runs a claim may ask for while another is in flight. Default 1. */
   minExtraClaim?: number
+  /**
+   * Hand-off: the slots a lane would wait with for runs handed to it (its free handler slots), and
+   * where the loop reports them (`onWaiting`) each time round. A lane waits only while it is empty:
+   * its last claim came back short and no wake-up of the lane came since.
+   */
+  waitSlots?(lane: Lane): number
+  onWaiting?(slots: Partial<Record<Lane, number>>): void
 }
 
 /** A running claim loop. */
@@ -58,6 +65,8 @@ export function startClaimLoop(options: ClaimLoopOptions): ClaimLoop {
   const generation = new Map<Lane, number>(options.lanes.map((l) => [l, 0]))
   // Runs asked for by the claims in flight, per lane: a further claim asks only for the rest.
   const asking = new Map<Lane, number>(options.lanes.map((l) => [l, 0]))
+  // Lanes whose last claim came back short with no wake-up since: where the worker waits for hand-offs.
+  const empty = new Map<Lane, boolean>(options.lanes.map((l) => [l, false]))
   const inFlight = new Set<Promise<void>>()
   let stopped = false
   let tick = Date.now()
@@ -94,8 +103,13 @@ export function startClaimLoop(options: ClaimLoopOptions): ClaimLoop {
       // The latest answer decides: short marks the lane empty (unless woken meanwhile), full marks it
       // worth asking again (another claim's short answer may have come in first).
       for (const [lane, n] of Object.entries(slots) as [Lane, number][]) {
-        if ((got.get(lane) ?? 0) >= n) hungry.set(lane, true)
-        else if (generation.get(lane) === seen.get(lane)) hungry.set(lane, false)
+        if ((got.get(lane) ?? 0) >= n) {
+          hungry.set(lane, true)
+          empty.set(lane, false)
+        } else if (generation.get(lane) === seen.get(lane)) {
+          hungry.set(lane, false)
+          empty.set(lane, true)
+        }
       }
       if (runs.length > 0) options.onRuns(runs)
     })()
@@ -135,6 +149,13 @@ export function startClaimLoop(options: ClaimLoopOptions): ClaimLoop {
         startClaim(slots)
         continue
       }
+      if (options.onWaiting && options.waitSlots) {
+        const waiting: Partial<Record<Lane, number>> = {}
+        for (const lane of options.lanes) {
+          waiting[lane] = empty.get(lane) ? Math.max(0, options.waitSlots(lane)) : 0
+        }
+        options.onWaiting(waiting)
+      }
       const woken = await wakeup.wait(options.pollIntervalMs)
       if (!woken && inFlight.size === 0) for (const lane of options.lanes) hungry.set(lane, true)
     }
@@ -146,6 +167,7 @@ export function startClaimLoop(options: ClaimLoopOptions): ClaimLoop {
     wakeLane(lane) {
       if (!hungry.has(lane)) return
       hungry.set(lane, true)
+      empty.set(lane, false)
       generation.set(lane, (generation.get(lane) ?? 0) + 1)
       wakeup.wake()
     },

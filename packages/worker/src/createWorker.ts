@@ -30,6 +30,7 @@ import type {
   WorkerEvents,
   WorkerOptions,
 } from './types'
+import { startWaitRegistration, type WaitRegistration } from './waitRegistration'
 
 /** Where a worker is in its life. */
 export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped'
@@ -83,6 +84,9 @@ export interface Worker extends EventEmitter<WorkerEvents> {
 
 const MAX_RESULT_CHARS = 1_000_000
 const MAX_PENDING_SETTLEMENTS = 5000
+// A run a wait's answer lists as handed to this worker, not heard by then, is handed back this much
+// later (its NOTIFY comes within milliseconds of the enqueue's commit, the answer after it).
+const HANDOFF_GRACE_MS = 1000
 /** `ClaimRunsInput` takes at most this many runs per lane in one claim. */
 const MAX_CLAIM_PER_LANE = 1000
 
@@ -105,6 +109,14 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
   private heartbeats: Periodic | undefined
   private sweeper: Periodic | undefined
   private unsubscribe: Unsubscribe | undefined
+  private unhandoff: Unsubscribe | undefined
+  private waits: WaitRegistration | undefined
+  // Hand-off bookkeeping, by lease: runs heard (NOTIFY) that no wait's answer has listed yet, and runs
+  // an answer listed that were not heard (handed back unless heard within HANDOFF_GRACE_MS).
+  private heardHandoffs = new Map<string, number>()
+  private unheardHandoffs = new Map<string, HeldRun>()
+  // Handed back unheard: a NOTIFY that still comes for one of them (a stalled process) is ignored.
+  private returnedHandoffs = new Map<string, number>()
   private readonly events: EventBuffer
   private readonly settler: SettlementFlusher
   private readonly prefetch: PrefetchBuffer
@@ -269,6 +281,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       // Without LISTEN, the poll and the heartbeat still deliver work and cancels, only later.
       this.emit('error', err instanceof Error ? err : new Error(String(err)))
     }
+    this.waits = await this.startHandoff()
     const onError = (err: Error) => this.emit('error', err)
     this.heartbeats = startHeartbeats({
       workerId: this.id,
@@ -341,6 +354,14 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       backpressured: () => this.settler.pending() > MAX_PENDING_SETTLEMENTS,
       pollIntervalMs: this.options.pollIntervalMs ?? 2000,
       onError,
+      // A lane waits for handed runs with its free handler slots, less the runs its buffer holds.
+      ...(this.waits
+        ? {
+            waitSlots: (lane: Lane) =>
+              (this.limits.get(lane) ?? 0) - (this.activeByLane.get(lane) ?? 0) - this.prefetch.count(lane),
+            onWaiting: (slots: Partial<Record<Lane, number>>) => this.waits?.report(slots),
+          }
+        : {}),
     })
     if (this.options.handleSignals) this.wireSignals()
     this._state = 'running'
@@ -432,6 +453,77 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       metadata: { ...this.options.metadata, startedAt: this.startedAt },
       ...(this._state === 'stopping' || this._state === 'stopped' ? { stopping: true } : {}),
     }
+  }
+
+  /**
+   * Hand-off: listens for runs handed to this worker, then returns the registration the claim loop
+   * keeps up to date. Undefined when the worker or its backend does without (the loop only claims).
+   */
+  private async startHandoff(): Promise<WaitRegistration | undefined> {
+    const backend = this.client.backend
+    if (this.options.handoff === false || !this.unsubscribe || !backend.waitForRuns || !backend.onHandoff) {
+      return undefined
+    }
+    const waitForRuns = backend.waitForRuns.bind(backend)
+    try {
+      this.unhandoff = await backend.onHandoff(this.id, (run) => {
+        const lease = run.lease as string
+        if (this.returnedHandoffs.has(lease)) return
+        // Listed by an answer already (a late NOTIFY): it was not handed back yet, so it is ours.
+        if (!this.unheardHandoffs.delete(lease)) this.heardHandoffs.set(lease, Date.now())
+        this.waits?.handed(run.lane)
+        this.accept(run)
+      })
+    } catch (err) {
+      this.emit('error', err instanceof Error ? err : new Error(String(err)))
+      return undefined
+    }
+    const refreshMs = Math.max(1000, this.options.pollIntervalMs ?? 2000)
+    const kinds = this.kinds()
+    return startWaitRegistration({
+      lanes: this.lanes,
+      refreshMs,
+      send: (slots) =>
+        withDeadline(
+          waitForRuns({ workerId: this.id, lanes: slots, kinds, ttlMs: Math.min(600_000, refreshMs * 3) }),
+          this.callTimeoutMs,
+          'the wait for handed runs',
+        ),
+      // A database without ops.wait_for_runs (migrations behind the worker): claims alone, as before.
+      isPermanent: (error) => /\b42883\b/.test(error.message),
+      onError: (error) => this.emit('error', error),
+      onHanded: (runs) => this.checkHanded(runs),
+    })
+  }
+
+  private async handBackHanded(run: HeldRun) {
+    this.returnedHandoffs.set(run.lease, Date.now())
+    try {
+      const row = await this.settler.release(run, `worker ${this.id} never heard the run handed to it`)
+      if (row) this.emit('run:released', { run: row })
+    } catch (err) {
+      this.emit('error', err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  /**
+   * The runs a wait's answer says were handed to this worker: each should have come with its NOTIFY.
+   * One that did not (the listening connection dropped meanwhile) is handed back once it is clearly
+   * late, so that it neither waits for the heartbeat timeout nor loses an attempt.
+   */
+  private checkHanded(runs: readonly HeldRun[]) {
+    const now = Date.now()
+    for (const run of runs) {
+      if (this.heardHandoffs.delete(run.lease)) continue
+      this.unheardHandoffs.set(run.lease, run)
+      setTimeout(() => {
+        if (this.unheardHandoffs.delete(run.lease)) void this.handBackHanded(run)
+      }, HANDOFF_GRACE_MS).unref?.()
+    }
+    // Heard runs no answer listed (their lane's wait ended without one): forgotten after a while.
+    for (const [lease, at] of this.heardHandoffs) if (now - at > 60_000) this.heardHandoffs.delete(lease)
+    for (const [lease, at] of this.returnedHandoffs)
+      if (now - at > 60_000) this.returnedHandoffs.delete(lease)
   }
 
   /** A claimed run: announced, placed, counted. */
@@ -635,6 +727,16 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     this._state = 'stopping'
     this.emit('worker:stopping', { workerId: this.id, inFlight: this.active.size })
     this.releaseBuffered()
+    // No run is handed to a stopping worker: the database hears first that it waits no more, and
+    // answers what it handed before. A run handed just before still arrives and is handed back
+    // (place); one the answer lists whose NOTIFY has not come is handed back here.
+    if (this.waits)
+      await withDeadline(this.waits.stop(), this.callTimeoutMs, 'the end of the wait').catch((err) =>
+        this.emit('error', err instanceof Error ? err : new Error(String(err))),
+      )
+    // Listed as handed but not heard: nothing more comes to a stopping worker, so back at once.
+    for (const run of this.unheardHandoffs.values()) void this.handBackHanded(run)
+    this.unheardHandoffs.clear()
     await this.loop?.stop()
     this.releaseBuffered()
     this.prefetch.close()
@@ -661,6 +763,8 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
       this.emit('error', err instanceof Error ? err : new Error(String(err)))
     }
     // UNLISTEN is a database call too: a listen connection that hangs must not hold the stop.
+    if (this.unhandoff)
+      await withDeadline(this.unhandoff(), this.callTimeoutMs, 'unsubscribing').catch(() => {})
     if (this.unsubscribe)
       await withDeadline(this.unsubscribe(), this.callTimeoutMs, 'unsubscribing').catch(() => {})
     this.unwireSignals()

@@ -157,6 +157,13 @@ export interface WorkerOptions {
   heartbeatTimeoutSeconds?: number
   /** The claim loop polls this often when no wake-up arrives (the LISTEN/NOTIFY fallback). Default 2000. */
   pollIntervalMs?: number
+  /**
+   * Hand-off: while a lane of this worker is empty, the worker says it waits (`ops.wait_for_runs`), and
+   * an enqueue of one run due now is handed to it with the NOTIFY, already claimed: the pickup skips
+   * the claim's round trip. Needs a backend that offers it (`postgresBackend`, not behind a
+   * transaction pooler). Default true.
+   */
+  handoff?: boolean
   /** Base interval of the stuck-run sweep (±25 % jitter). Default 4000; false turns the sweeper off. */
   sweepIntervalMs?: number | false
   /** How long a handler may keep running after its signal aborted before it is abandoned. Default 5000. */

@@ -45,6 +45,12 @@ export interface PostgresBackendOptions {
    * while the database restarts).
    */
   connectTimeoutSeconds?: number
+  /**
+   * Lets workers on this backend wait for runs handed to them by the enqueue (`waitForRuns`), which
+   * needs LISTEN on a session of its own. Default: on, unless `prepare` is false (a transaction
+   * pooler, where notifications do not reach a session reliably).
+   */
+  handoff?: boolean
 }
 
 type Row = Record<string, unknown>
@@ -56,6 +62,7 @@ const like = (text: string): string => `%${text.replace(/[\\%_]/g, (c) => `\\${c
 const RUN_SELECT = RUN_COLUMNS.map((c) => `"${c}"`).join(', ')
 const CLAIM_SQL = `select ${RUN_SELECT} from ops.claim_runs($1::text, $2::ops.lane_type[], $3::int[], $4::text[])`
 const ENQUEUE_SQL = `select ${RUN_SELECT} from ops.enqueue_runs($1::uuid, $2::jsonb)`
+const WAIT_SQL = `select run_id, lease::text from ops.wait_for_runs($1::text, $2::ops.lane_type[], $3::int[], $4::text[], $5::int)`
 // `sql.unsafe` prepares only when asked; a client made with `prepare: false` (behind a transaction
 // pooler) still prepares nothing.
 const PREPARED = { prepare: true }
@@ -139,6 +146,11 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
             throw new TypeError('subscribe needs a postgres.js client, not a transaction')
           }
           const dispatch = (payload: string) => {
+            // A run handed to a waiting worker rides the wake-up channel: only that worker takes it.
+            if (channel === 'ops_runs_queued' && payload.charCodeAt(0) === 123 /* { */) {
+              deliverHandoff(payload)
+              return
+            }
             for (const change of changesFromNotification(channel, payload)) emit(change)
           }
           let first = true
@@ -164,6 +176,21 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
       },
     })
   }
+  // Workers of this process that wait for handed runs, by worker id.
+  const handoffListeners = new Map<string, (run: C.Run) => void>()
+  function deliverHandoff(payload: string) {
+    let message: { handoff?: unknown; run?: unknown }
+    try {
+      message = JSON.parse(payload) as typeof message
+    } catch {
+      return
+    }
+    if (typeof message.handoff !== 'string' || !Array.isArray(message.run)) return
+    const listener = handoffListeners.get(message.handoff)
+    if (listener) listener(toRunFromValues(message.run))
+  }
+  const handoff = options.handoff ?? options.prepare !== false
+
   const channels = {
     queued: listenTo('ops_runs_queued'),
     cancel: listenTo('ops_cancel'),
@@ -587,6 +614,43 @@ export function postgresBackend(options: PostgresBackendOptions): Backend {
       }
       return unsubscribe
     },
+
+    ...(handoff
+      ? {
+          waitForRuns: (input) =>
+            q(async () => {
+              const lanes = LANES.filter((l) => input.lanes[l] !== undefined)
+              const rows = await sql.unsafe(
+                WAIT_SQL,
+                [
+                  input.workerId,
+                  pgArray(lanes),
+                  pgArray(lanes.map((l) => input.lanes[l] as number)),
+                  pgArray([...input.kinds]),
+                  input.ttlMs,
+                ],
+                PREPARED,
+              )
+              return rows.map((r) => ({ id: String(r.run_id), lease: String(r.lease) }))
+            }),
+          async onHandoff(workerId, listener) {
+            if (closed) throw new TypeError('this backend is closed')
+            if (handoffListeners.has(workerId)) {
+              throw new TypeError(`worker ${workerId} already hears its handed runs on this backend`)
+            }
+            // The handed runs come on the wake-up channel: listened to while this holds it.
+            const unsubscribe = await channels.queued.subscribe(() => {})
+            handoffListeners.set(workerId, listener)
+            let done = false
+            return async () => {
+              if (done) return
+              done = true
+              if (handoffListeners.get(workerId) === listener) handoffListeners.delete(workerId)
+              await unsubscribe()
+            }
+          },
+        }
+      : {}),
 
     async tryWithLock(key, fn) {
       const root = sql as postgres.Sql

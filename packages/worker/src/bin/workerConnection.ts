@@ -74,7 +74,15 @@ export function openWorkerConnection(
       applicationName: 'ops-worker-session',
     })
     const s = session
-    backend = { ...main, subscribe: s.subscribe, tryWithLock: s.tryWithLock, close: () => main.close() }
+    // Hand-off needs LISTEN too: the wait and the handed runs go through the session connection.
+    backend = {
+      ...main,
+      subscribe: s.subscribe,
+      tryWithLock: s.tryWithLock,
+      waitForRuns: s.waitForRuns,
+      onHandoff: s.onHandoff,
+      close: () => main.close(),
+    }
   } else if (connection.pooled) {
     backend = {
       ...main,
