@@ -162,16 +162,21 @@ describe('hand-off', () => {
     const worker = await startWorker({ handlers: [h], lanes: ['C'], concurrency: 2 })
     await waitFor('the worker to wait', async () => (await waits(worker.id)).length === 1)
     // Claimed for the worker and listed in its wait, as a hand-off is, but with no NOTIFY: what the
-    // worker sees when its listening connection dropped as the run was handed.
-    const queued = await enqueue('ho-other', 'C')
+    // worker sees when its listening connection dropped as the run was handed. (Queued in lane D,
+    // which the worker does not serve, so its NOTIFY wakes nothing here.)
+    const queued = await enqueue('ho-other', 'D')
     const [taken] = await ctx.client.worker.claim({
       workerId: worker.id,
-      lanes: { C: 1 },
+      lanes: { D: 1 },
       kinds: ['ho-other'],
     })
     expect(taken?.id).toBe(queued.id)
-    await ctx.sql`update ops.run_waiters set handed_ids = array[${queued.id}::uuid], handed_leases = array[${taken?.lease as string}::bigint]
-      where worker_id = ${worker.id} and lane = 'C'`
+    await waitFor('the run to be listed in the wait', async () => {
+      const listed = await ctx.sql`update ops.run_waiters
+        set handed_ids = array[${queued.id}::uuid], handed_leases = array[${taken?.lease as string}::bigint]
+        where worker_id = ${worker.id} and lane = 'C' returning 1`
+      return listed.length === 1
+    })
     const back = await waitFor(
       'the run to be handed back',
       async () => {
