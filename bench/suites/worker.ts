@@ -17,6 +17,9 @@
  * BENCH_WORKER_ONLY=cpu (only when named) drains BENCH_CPU_RUNS (30,000) runs at concurrency 100 and
  * prints the CPU the worker process and PostgreSQL's processes spent per run (Linux /proc).
  *
+ * The worker processes run the builds of core and worker, as a user's would (the suite builds both
+ * first); BENCH_SOURCES=1 runs their sources through tsx instead.
+ *
  * Knobs: BENCH_WORKER_ONLY=calibration,latency,compare,pickup,hops,heartbeat,cpu,c10-20k,… picks parts; BENCH_ROUNDS (3),
  * BENCH_COMPARE_RUNS (20000) and BENCH_PICKUP_SAMPLES (100 per round) size the comparison;
  * BENCH_WORKER_LARGE=0 skips the 100,000-run drains; BENCH_MIGRATIONS_BEFORE=<timestamp> migrates without
@@ -34,7 +37,7 @@
  * The same file is the worker process: with BENCH_WORKER_CHILD set it runs a worker until SIGTERM
  * (graphile-worker's when BENCH_GRAPHILE is set too).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { Socket } from 'node:net'
@@ -79,20 +82,39 @@ function socketHops() {
 // Child: one worker process.
 
 async function child() {
-  const { createOpsClient, LANES } = await import('@ops-control-room/core')
-  const { postgresBackend } = await import('@ops-control-room/core/postgres')
-  const { createWorker, defineHandler } = await import('../../packages/worker/src/index.ts')
-  const { z } = await import('zod')
   const env = process.env
+  // The packages as they ship (their builds, which the parent makes first), as graphile-worker runs
+  // its own build. BENCH_SOURCES=1 runs the sources through tsx instead, whose transform adds a name
+  // to every function it creates (esbuild's keepNames): 2-4 % of the worker's CPU at concurrency 100.
+  const sources = env.BENCH_SOURCES === '1'
+  const { createOpsClient, LANES } = (
+    sources ? await import('@ops-control-room/core') : await import('../../packages/core/dist/index.js')
+  ) as typeof import('@ops-control-room/core')
+  const { postgresBackend } = (
+    sources
+      ? await import('@ops-control-room/core/postgres')
+      : await import('../../packages/core/dist/postgres.js')
+  ) as typeof import('@ops-control-room/core/postgres')
+  const { createWorker, defineHandler } = (
+    sources
+      ? await import('../../packages/worker/src/index.ts')
+      : await import('../../packages/worker/dist/index.js')
+  ) as typeof import('../../packages/worker/src/index.ts')
+  const { z } = await import('zod')
   const report = env.BENCH_REPORT === '1'
   const say = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`)
   const hops = socketHops()
   if (env.BENCH_GRAPHILE) return graphileChild(say, hops)
+  // BENCH_EXPECT: say `handled` once that many no-op handlers ran, so that the parent reads the
+  // database only at the end of a drain, as it does for graphile-worker (its `job:complete` count).
+  const expect = Number(env.BENCH_EXPECT ?? 0)
+  let handled = 0
   const noop = defineHandler({
     kind: 'noop',
     input: z.object({}).passthrough(),
     run: (ctx) => {
       if (report) say({ event: 'start', runId: ctx.run.id, at: now(), ...hops?.take() })
+      if (++handled === expect) say({ event: 'handled' })
       return null
     },
   })
@@ -223,6 +245,18 @@ const pct = (sorted: number[], p: number) =>
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d
 
 async function parent() {
+  if (process.env.BENCH_SOURCES !== '1') {
+    // The worker processes run the builds of core and worker: make them from the sources as they are.
+    const built = spawnSync(
+      'pnpm',
+      ['--filter', '@ops-control-room/core', '--filter', '@ops-control-room/worker', 'build'],
+      {
+        cwd: repo,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    )
+    if (built.status !== 0) throw new Error('building core and worker for the worker processes failed')
+  }
   const { createOpsClient } = await import('@ops-control-room/core')
   const { migrate, postgresBackend } = await import('@ops-control-room/core/postgres')
   const { startEmbeddedPostgres } = await import('@ops-control-room/testing')
@@ -505,7 +539,16 @@ async function parent() {
       DATABASE_URL: url,
       WORKER_ID: `compare-c${concurrency}`,
       BENCH_CONCURRENCY: String(concurrency),
+      BENCH_EXPECT: String(runs),
     })
+    // Polled only once every handler ran: a count over the session every 50 ms during the drain took
+    // 4-5 ms of the server each time (a seq scan of 20,000 rows), which the graphile-worker drain,
+    // timed by its own events, never paid.
+    await new Promise<void>((res) =>
+      proc.lines((o) => {
+        if (o.event === 'handled') res()
+      }),
+    )
     for (;;) {
       const [row] = await sql`
         select count(*)::int as n from ops.runs

@@ -644,7 +644,9 @@ export const WorkerRegistration = z.strictObject({
 })
 
 /** A lease: a decimal integer issued by a claim (`Run.lease`). */
-export const Lease = z.string().regex(/^[0-9]{1,19}$/, 'a lease is the decimal number a claim issued')
+/** A lease as the API carries it: the decimal digits of the bigint a claim drew. */
+export const LEASE_PATTERN = /^[0-9]{1,19}$/
+export const Lease = z.string().regex(LEASE_PATTERN, 'a lease is the decimal number a claim issued')
 
 /** One execution a worker holds: the run and the lease its claim issued. */
 export const HeldRun = z.strictObject({ id: uuid, lease: Lease })

@@ -6,10 +6,15 @@ import { fastParse } from './fastParse'
 import { parseInput } from './validate'
 
 const SESSION = '0b9f3e0c-6f1e-4d39-9a57-3f2c1d0e8a11'
-const schemas = { ClaimRunsInput: C.ClaimRunsInput, EnqueueRunsInput: C.EnqueueRunsInput }
+const schemas = {
+  ClaimRunsInput: C.ClaimRunsInput,
+  EnqueueRunsInput: C.EnqueueRunsInput,
+  CompleteRunsInput: C.CompleteRunsInput,
+}
+type Name = keyof typeof schemas
 
 /** The fast check may only ever answer what the schema answers; `undefined` defers to it. */
-function agrees(name: 'ClaimRunsInput' | 'EnqueueRunsInput', input: unknown): boolean {
+function agrees(name: Name, input: unknown): boolean {
   const fast = fastParse(name, input)
   if (fast === undefined) return false
   const slow = schemas[name].safeParse(input)
@@ -109,6 +114,32 @@ const enqueueFields = {
   ),
   runs: mostly(fc.array(runSpec, { minLength: 1, maxLength: 3 }), fc.constantFrom([], null, {}, 'runs')),
 }
+const resultFields = {
+  id: mostly(fc.uuid(), fc.constantFrom('not-a-uuid', SESSION.toUpperCase(), 3, undefined)),
+  lease: mostly(
+    fc.bigInt({ min: 1n, max: 9_223_372_036_854_775_807n }).map(String),
+    fc.constantFrom('', '-1', '1.5', '12345678901234567890', 'x', 1, undefined),
+  ),
+  result: mostly(
+    fc.jsonValue({ maxDepth: 2 }),
+    fc.constantFrom(undefined, JSON.parse('{"__proto__": {"x": 1}}'), [JSON.parse('{"__proto__": 1}')]),
+  ),
+}
+const resultItem = fc.oneof(
+  { arbitrary: fc.record(resultFields, { requiredKeys: ['id', 'lease'] }), weight: 8 },
+  { arbitrary: fc.record({ ...resultFields, ...extra }, { requiredKeys: [] }), weight: 1 },
+  { arbitrary: fc.constantFrom(null, 'x', []), weight: 1 },
+)
+const completeFields = {
+  workerId: text(200),
+  results: mostly(fc.array(resultItem, { minLength: 1, maxLength: 4 }), fc.constantFrom([], null, {}, 'x')),
+  returning: mostly(fc.constantFrom('runs', 'changes'), fc.constantFrom(undefined, 'all', 1)),
+}
+const completeInput = fc.oneof(
+  { arbitrary: fc.record(completeFields, { requiredKeys: ['workerId', 'results'] }), weight: 8 },
+  { arbitrary: fc.record({ ...completeFields, ...extra }, { requiredKeys: [] }), weight: 1 },
+  { arbitrary: fc.constantFrom(null, undefined, 'complete', []), weight: 1 },
+)
 const enqueueInput = fc.oneof(
   { arbitrary: fc.record(enqueueFields), weight: 8 },
   { arbitrary: fc.record({ ...enqueueFields, ...extra }, { requiredKeys: [] }), weight: 1 },
@@ -146,6 +177,23 @@ describe('fastParse', () => {
     ]) {
       expect(agrees('EnqueueRunsInput', input)).toBe(true)
     }
+    for (const input of [
+      { workerId: 'w', results: [{ id: SESSION, lease: '42', result: { ok: true } }], returning: 'changes' },
+      {
+        workerId: 'w',
+        results: [
+          { id: SESSION, lease: '9223372036854775807' },
+          { id: SESSION, lease: '1', result: null },
+        ],
+      },
+      {
+        workerId: 'w',
+        results: [{ id: SESSION, lease: '1', result: [1, 'x'], [Symbol('s')]: 1 }],
+        returning: 'runs',
+      },
+    ]) {
+      expect(agrees('CompleteRunsInput', input)).toBe(true)
+    }
   })
 
   it('defers to the schema for anything it does not know to be valid', () => {
@@ -177,12 +225,30 @@ describe('fastParse', () => {
     ]) {
       expect(fastParse('EnqueueRunsInput', input)).toBeUndefined()
     }
+    for (const input of [
+      { workerId: 'w', results: [] },
+      { workerId: 'w', results: [{ id: SESSION, lease: '1', result: undefined }] },
+      {
+        workerId: 'w',
+        results: [{ id: SESSION, lease: '1', result: JSON.parse('{"a": {"__proto__": 1}}') }],
+      },
+      { workerId: 'w', results: [{ id: SESSION, lease: '01234567890123456789' }] },
+      { workerId: 'w', results: [{ id: SESSION, lease: 1 }] },
+      { workerId: 'w', results: [{ id: 'nope', lease: '1' }] },
+      { workerId: 'w', results: [{ id: SESSION, lease: '1', more: 1 }] },
+      { workerId: 'w', results: [{ id: SESSION, lease: '1' }], returning: undefined },
+      { workerId: 'w', results: [{ id: SESSION, lease: '1' }], returning: 'rows' },
+      { workerId: 'w', results: Array.from({ length: 10_001 }, () => ({ id: SESSION, lease: '1' })) },
+    ]) {
+      expect(fastParse('CompleteRunsInput', input)).toBeUndefined()
+    }
     expect(fastParse('CreateSessionInput' as 'ClaimRunsInput', { name: 'x' })).toBeUndefined()
   })
 
   it('never accepts what the schema refuses, and returns what the schema returns (generated inputs)', () => {
     let claims = 0
     let enqueues = 0
+    let completions = 0
     fc.assert(
       fc.property(claimInput, (input) => {
         if (agrees('ClaimRunsInput', input)) claims++
@@ -195,13 +261,20 @@ describe('fastParse', () => {
       }),
       { numRuns: 3000 },
     )
+    fc.assert(
+      fc.property(completeInput, (input) => {
+        if (agrees('CompleteRunsInput', input)) completions++
+      }),
+      { numRuns: 3000 },
+    )
     // Not vacuous: the generators reach the fast path.
     expect(claims).toBeGreaterThan(300)
     expect(enqueues).toBeGreaterThan(30)
+    expect(completions).toBeGreaterThan(300)
   })
 
   it('leaves the errors to the schema: the same typed errors as before', () => {
-    const parse = (name: 'ClaimRunsInput' | 'EnqueueRunsInput', input: unknown) =>
+    const parse = (name: Name, input: unknown) =>
       fastParse(name, input) ?? parseInput(schemas[name], input, name)
     expect(() => parse('ClaimRunsInput', { workerId: 'w', lanes: { A: -1 } })).toThrow(ValidationError)
     expect(() =>
@@ -216,5 +289,14 @@ describe('fastParse', () => {
         runs: [{ kind: 'x', params: JSON.parse('{"__proto__": 1}') }],
       }),
     ).toThrow(/__proto__/)
+    expect(() =>
+      parse('CompleteRunsInput', {
+        workerId: 'w',
+        results: [{ id: SESSION, lease: '1', result: JSON.parse('{"__proto__": 1}') }],
+      }),
+    ).toThrow(/__proto__/)
+    expect(() =>
+      parse('CompleteRunsInput', { workerId: 'w', results: [{ id: SESSION, lease: 'x' }] }),
+    ).toThrow(ValidationError)
   })
 })

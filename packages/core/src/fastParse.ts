@@ -4,12 +4,14 @@ import * as C from './contract'
 import { findProtoKey } from './validate'
 
 /**
- * The common shape of the two inputs on the pickup path — a worker's claim and an enqueue — checked
- * by hand, before (and instead of) the contract's zod schemas.
+ * The common shape of the inputs on the hot path — a worker's claim, an enqueue and a worker's batch
+ * of completions — checked by hand, before (and instead of) the contract's zod schemas.
  *
  * Why: an idle worker's pickup latency is a sum of a few cold calls (after an idle gap nothing is in
  * the CPU's caches and little of the code is optimised), and the generic schema machinery was a
- * tenth of a millisecond of each of the claim and the enqueue.
+ * tenth of a millisecond of each of the claim and the enqueue. A busy worker settles hundreds of runs
+ * per completion call, and the schema's walk over them (an object, a UUID and a lease pattern per
+ * run) was 4 % of its CPU at concurrency 100.
  *
  * The rule that keeps validation whole: a fast check returns the parsed input only for an input the
  * schema accepts with the same result, and `undefined` for anything else — anything invalid, and
@@ -17,7 +19,7 @@ import { findProtoKey } from './validate'
  * then goes through the schema as before, with the same typed errors. `fastParse.test.ts` compares
  * both on generated inputs; a change to ClaimRunsInput or RunSpec must be mirrored here.
  */
-export function fastParse<K extends 'ClaimRunsInput' | 'EnqueueRunsInput'>(
+export function fastParse<K extends 'ClaimRunsInput' | 'EnqueueRunsInput' | 'CompleteRunsInput'>(
   name: K,
   input: unknown,
 ): Parsed<(typeof C)[K]> | undefined
@@ -25,6 +27,7 @@ export function fastParse(name: string, input: unknown): unknown
 export function fastParse(name: string, input: unknown): unknown {
   if (name === 'ClaimRunsInput') return claimRuns(input)
   if (name === 'EnqueueRunsInput') return enqueueRuns(input)
+  if (name === 'CompleteRunsInput') return completeRuns(input)
   return undefined
 }
 
@@ -44,6 +47,8 @@ const RUN_KEYS: ReadonlySet<string> = new Set([
   'idempotencyKey',
   'template',
 ])
+const COMPLETE_KEYS: ReadonlySet<string> = new Set(['workerId', 'results', 'returning'])
+const RESULT_KEYS: ReadonlySet<string> = new Set(['id', 'lease', 'result'])
 const UUID_PATTERN = (C.Run.shape.id.def as { pattern?: RegExp }).pattern
 const RUN_AT = C.RunSpec.shape.runAt
 
@@ -129,4 +134,31 @@ function runSpec(run: unknown): Parsed<typeof C.RunSpec> | undefined {
     spec.runAt = r.data
   }
   return spec as Parsed<typeof C.RunSpec>
+}
+
+function completeRuns(input: unknown): Parsed<typeof C.CompleteRunsInput> | undefined {
+  if (!UUID_PATTERN || !plainWith(input, COMPLETE_KEYS)) return undefined
+  const { workerId, results, returning } = input
+  if (!isString(workerId, 1, 200)) return undefined
+  const hasReturning = 'returning' in input
+  if (hasReturning && returning !== 'runs' && returning !== 'changes') return undefined
+  if (!Array.isArray(results) || results.length < 1 || results.length > 10_000) return undefined
+  const parsed: Parsed<typeof C.CompleteRunsInput>['results'] = new Array(results.length)
+  for (let i = 0; i < results.length; i++) {
+    const item: unknown = results[i]
+    if (!plainWith(item, RESULT_KEYS)) return undefined
+    const { id, lease, result } = item
+    if (typeof id !== 'string' || !UUID_PATTERN.test(id)) return undefined
+    if (typeof lease !== 'string' || !C.LEASE_PATTERN.test(lease)) return undefined
+    if (!('result' in item)) {
+      parsed[i] = { id, lease }
+      continue
+    }
+    // An optional key set to `undefined`, or a result with a `__proto__` key: the schema's path.
+    if (result === undefined || findProtoKey(result) !== undefined) return undefined
+    parsed[i] = { id, lease, result }
+  }
+  const out: Parsed<typeof C.CompleteRunsInput> = { workerId, results: parsed }
+  if (hasReturning) out.returning = returning as 'runs' | 'changes'
+  return out
 }

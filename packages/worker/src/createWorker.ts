@@ -19,7 +19,7 @@ import { createWorkerMetrics, type WorkerMetrics } from './metrics'
 import type { Periodic } from './periodic'
 import { withDeadline } from './periodic'
 import { createPrefetchBuffer, type PrefetchBuffer } from './prefetchBuffer'
-import { createRunContextHandle, type RunContextHandle } from './runContext'
+import { RunContext } from './runContext'
 import { createSettlementFlusher, type SettlementFlusher } from './settlementFlusher'
 import { startSweeper } from './sweeper'
 import type {
@@ -604,14 +604,14 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
 
   private execute(run: Run) {
     const handler = this.handlers.get(run.kind) as AnyHandler
-    let context: RunContextHandle | undefined
+    let context: RunContext | undefined
     let execution: Execution | undefined
     execution = executeRun({
       run,
       handler,
       abortGraceMs: this.options.abortGraceMs ?? 5000,
       context: (signal, params) => {
-        context = createRunContextHandle({
+        context = new RunContext({
           run,
           params,
           signal,
@@ -624,7 +624,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
           keepWorkspace: this.options.keepWorkspaces,
           secrets: this.options.secrets,
         })
-        return context.ctx
+        return context
       },
       onAbandoned: (cause) => this.emit('run:abandoned', { run, cause }),
     })
@@ -633,7 +633,7 @@ class WorkerImpl extends EventEmitter<WorkerEvents> implements Worker {
     this.activeByLane.set(run.lane, (this.activeByLane.get(run.lane) ?? 0) + 1)
     this.emit('run:started', run)
     void execution.done.then((outcome) => {
-      void context?.dispose()
+      if (context) void RunContext.dispose(context)
       return this.finish(execution, outcome)
     })
   }

@@ -77,61 +77,104 @@ export function createRunContext(options: RunContextOptions): HandlerContext {
  * workspace, secrets) and a `dispose` to call once the run is over.
  */
 export function createRunContextHandle(options: RunContextOptions): RunContextHandle {
-  const { run, events } = options
-  if (!run.lease) throw new TypeError(`run ${run.id} has no lease: only claimed runs can be executed`)
-  const lease = run.lease
-  let workspace: string | undefined
-  let log: RunLogger | undefined
-  let artifacts: RunArtifacts | undefined
-  let secrets: RunSecrets | undefined
-  // The logger, artifact helpers and secrets are built when the handler first reads them: a handler
-  // starts on an idle worker's pickup path, and building them all up front cost ~30 µs of it.
-  const ctx: HandlerContext = {
-    params: options.params,
-    run,
-    get signal() {
-      return options.signal()
-    },
-    get log() {
-      log ??= createLogger(events, run.id, lease)
-      return log
-    },
-    progress: (value, message) => events.progress({ id: run.id, lease }, value, message),
-    get artifacts() {
-      artifacts ??= createArtifacts(options, lease)
-      return artifacts
-    },
-    workerId: options.workerId,
-    get workspace() {
-      if (workspace === undefined) {
-        const root = options.workspaceRoot ?? join(tmpdir(), 'ops-workspaces')
-        // Run id and attempt name it for whoever debugs a kept one; the random tail keeps two
-        // workers on one machine (or a lost lease re-claimed here) from sharing it.
-        const dir = join(root, `${run.id}-${run.attempt}-${Math.random().toString(36).slice(2, 10)}`)
-        mkdirSync(dir, { recursive: true, mode: 0o700 })
-        workspace = dir
-      }
-      return workspace
-    },
-    get secrets() {
-      secrets ??= createRunSecrets(options.secrets)
-      return secrets
-    },
-  }
+  const ctx = new RunContext(options)
   return {
     ctx,
     async dispose() {
-      if (workspace === undefined || options.keepWorkspace) return
-      const dir = workspace
-      await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => {
-        try {
-          rmSync(dir, { recursive: true, force: true })
-        } catch {
-          // Left for the OS's tmp cleaner; never fails the run.
-        }
-      })
+      await RunContext.dispose(ctx)
     },
   }
+}
+
+/**
+ * A run's `ctx`. Its parts are getters on the class, built when the handler first reads them: a
+ * handler starts on an idle worker's pickup path, and building them all up front cost ~30 µs of it;
+ * and a busy worker makes thousands a second, where an object literal with its own getters and
+ * closures was 4 % of the worker's CPU at concurrency 100. Destructuring (`run: ({ params, log,
+ * progress }) => …`) reads the getters as before.
+ */
+export class RunContext implements HandlerContext {
+  readonly params: unknown
+  readonly run: Run
+  readonly workerId: string
+  readonly #options: RunContextOptions
+  readonly #lease: string
+  #log: RunLogger | undefined = undefined
+  #artifacts: RunArtifacts | undefined = undefined
+  #secrets: RunSecrets | undefined = undefined
+  #workspace: string | undefined = undefined
+  #progress: HandlerContext['progress'] | undefined = undefined
+
+  constructor(options: RunContextOptions) {
+    const { run } = options
+    if (!run.lease) throw new TypeError(`run ${run.id} has no lease: only claimed runs can be executed`)
+    this.params = options.params
+    this.run = run
+    this.workerId = options.workerId
+    this.#options = options
+    this.#lease = run.lease
+  }
+
+  get signal(): AbortSignal {
+    return this.#options.signal()
+  }
+
+  get log(): RunLogger {
+    this.#log ??= createLogger(this.#options.events, this.run.id, this.#lease)
+    return this.#log
+  }
+
+  /** A getter, so that `const { progress } = ctx` keeps working. */
+  get progress(): HandlerContext['progress'] {
+    if (!this.#progress) {
+      const { events } = this.#options
+      const held = { id: this.run.id, lease: this.#lease }
+      this.#progress = (value, message) => events.progress(held, value, message)
+    }
+    return this.#progress
+  }
+
+  get artifacts(): RunArtifacts {
+    this.#artifacts ??= createArtifacts(this.#options, this.#lease)
+    return this.#artifacts
+  }
+
+  get workspace(): string {
+    if (this.#workspace === undefined) {
+      const { run } = this
+      const root = this.#options.workspaceRoot ?? join(tmpdir(), 'ops-workspaces')
+      // Run id and attempt name it for whoever debugs a kept one; the random tail keeps two
+      // workers on one machine (or a lost lease re-claimed here) from sharing it.
+      const dir = join(root, `${run.id}-${run.attempt}-${Math.random().toString(36).slice(2, 10)}`)
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      this.#workspace = dir
+    }
+    return this.#workspace
+  }
+
+  get secrets(): RunSecrets {
+    this.#secrets ??= createRunSecrets(this.#options.secrets)
+    return this.#secrets
+  }
+
+  /**
+   * Removes the run's workspace, if one was created and is not kept; never rejects. Without one it
+   * returns nothing (no promise for the run that made no workspace, which is nearly every run).
+   */
+  static dispose(ctx: RunContext): Promise<void> | undefined {
+    if (ctx.#workspace === undefined || ctx.#options.keepWorkspace) return undefined
+    return removeWorkspace(ctx.#workspace)
+  }
+}
+
+async function removeWorkspace(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => {
+    try {
+      rmSync(dir, { recursive: true, force: true })
+    } catch {
+      // Left for the OS's tmp cleaner; never fails the run.
+    }
+  })
 }
 
 function createLogger(events: EventBuffer, runId: string, lease: string): RunLogger {
