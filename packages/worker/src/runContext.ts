@@ -34,13 +34,6 @@ export interface RunContextOptions {
   secrets?: SecretSource
 }
 
-/** A run's context and what to do once the run is over. */
-export interface RunContextHandle {
-  ctx: HandlerContext
-  /** Removes the run's workspace, if one was created and is not kept. Never throws. */
-  dispose(): Promise<void>
-}
-
 /** A body that errors with the signal's reason as soon as it aborts, so a store stops reading. */
 function abortable(body: ArtifactBody, signal: AbortSignal): ReadableStream<Uint8Array> {
   const reader = toByteStream(body).getReader()
@@ -65,25 +58,6 @@ function abortable(body: ArtifactBody, signal: AbortSignal): ReadableStream<Uint
       await reader.cancel(reason)
     },
   })
-}
-
-/** Builds the `ctx` a handler receives: params, signal, a batched logger, progress and artifacts. */
-export function createRunContext(options: RunContextOptions): HandlerContext {
-  return createRunContextHandle(options).ctx
-}
-
-/**
- * Builds the `ctx` a handler receives (params, signal, a batched logger, progress, artifacts, a
- * workspace, secrets) and a `dispose` to call once the run is over.
- */
-export function createRunContextHandle(options: RunContextOptions): RunContextHandle {
-  const ctx = new RunContext(options)
-  return {
-    ctx,
-    async dispose() {
-      await RunContext.dispose(ctx)
-    },
-  }
 }
 
 /**
